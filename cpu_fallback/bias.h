@@ -1,0 +1,21 @@
+// CPU per-channel bias add and its gradient. Semantics in kernels/shapes/bias.h.
+#pragma once
+
+#include "core/stream.h"
+#include "kernels/shapes/bias.h"
+
+namespace kiln::cpu {
+
+// y[n, c, i] += bias[c]  (in place)
+void bias_add(const BiasShape& shape,
+              const float* bias,  // (C)
+              float* y,           // (N, C, inner)
+              const Stream& stream);
+
+// db[c] += sum_{n, i} dy[n, c, i]  (ACCUMULATED; double accumulation, deterministic)
+void bias_backward(const BiasShape& shape,
+                   const float* dy,  // (N, C, inner)
+                   float* db,        // (C)
+                   const Stream& stream);
+
+}  // namespace kiln::cpu

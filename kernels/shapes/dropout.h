@@ -1,0 +1,51 @@
+// DropoutShape: inverted dropout with a Philox mask that the CPU and the GPU draw identically.
+//
+// The mask rule (exact, shared by every implementation):
+//   threshold = dropout_threshold(p) = (uint32)floor(p * 2^32)   (p in [0, 1))
+//   element i is KEPT iff philox_u32(seed, offset, i) >= threshold
+//   y[i] = kept ? x[i] * scale : 0,  scale = 1.0f / (1.0f - p)  (computed in float)
+// so P(keep) = 1 - threshold/2^32 = 1 - p up to 2^-32. The backward recomputes the same mask from
+// (seed, offset): dx[i] = kept ? dy[i] * scale : 0 (dx WRITTEN). Both may run in place.
+// `offset` counts Philox blocks of 4 words (element i uses block offset + i/4): the caller advances
+// it by blocks_used() = ceil(count/4) per draw so that successive steps get fresh masks and a
+// resumed run repeats them exactly.
+#pragma once
+
+#include <cstdint>
+
+#include "core/error.h"
+#include "core/hd.h"
+#include "core/philox.h"
+
+namespace kiln {
+
+KILN_HD uint32_t dropout_threshold(float p) {
+  const double t = static_cast<double>(p) * 4294967296.0;
+  return t >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(t);
+}
+
+KILN_HD bool dropout_keep(uint64_t seed, uint64_t offset, uint64_t i, uint32_t threshold) {
+  return philox_u32(seed, offset, i) >= threshold;
+}
+
+struct DropoutShape {
+  int64_t count = 1;
+  float p = 0.5f;  // drop probability
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+
+  KILN_HD uint32_t threshold() const { return dropout_threshold(p); }
+  KILN_HD float scale() const { return 1.0f / (1.0f - p); }
+  // Philox blocks this draw consumes: the next draw starts at offset + blocks_used().
+  KILN_HD uint64_t blocks_used() const { return (static_cast<uint64_t>(count) + 3) / 4; }
+
+  int64_t flops() const { return count; }
+  int64_t bytes() const { return 8 * count; }
+
+  void validate() const {
+    KILN_CHECK(count >= 0, "dropout: count={} must be >= 0", count);
+    KILN_CHECK(p >= 0.0f && p < 1.0f, "dropout: p={} must be in [0, 1)", p);
+  }
+};
+
+}  // namespace kiln
