@@ -1,0 +1,185 @@
+#include "core/tensor.h"
+
+#include <cstring>
+
+#include "core/allocator.h"
+#include "core/error.h"
+#include "core/stream.h"
+
+#if KILN_WITH_DEVICE
+#include "core/cuda_check.h"
+#endif
+
+namespace kiln {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return 4;
+    case DType::I32: return 4;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "f32";
+    case DType::I32: return "i32";
+  }
+  return "?";
+}
+
+Storage::Storage(Device device, size_t bytes)
+    : device_(device), bytes_(bytes), data_(allocator_for(device).allocate(bytes)) {}
+
+Storage::~Storage() { allocator_for(device_).deallocate(data_); }
+
+Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(device, static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
+  Tensor t = empty(shape, device, dtype);
+  t.fill_zero();
+  return t;
+}
+
+namespace {
+template <class T>
+Tensor tensor_from_host(std::span<const T> values, const Shape& shape, Device device) {
+  KILN_CHECK(static_cast<int64_t>(values.size()) == shape.numel(),
+             "from_host: {} values given for shape {} ({} elements)", values.size(), shape.str(),
+             shape.numel());
+  Tensor t = Tensor::empty(shape, device, dtype_of<T>());
+  copy_bytes(t.raw_data(), device, values.data(), Device::cpu(), t.nbytes());
+  return t;
+}
+}  // namespace
+
+Tensor Tensor::from_host(std::span<const float> values, const Shape& shape, Device device) {
+  return tensor_from_host(values, shape, device);
+}
+Tensor Tensor::from_host(std::span<const int32_t> values, const Shape& shape, Device device) {
+  return tensor_from_host(values, shape, device);
+}
+
+Device Tensor::device() const { return storage_ ? storage_->device() : Device::cpu(); }
+
+void* Tensor::raw_data() const {
+  if (!storage_) return nullptr;
+  return static_cast<char*>(storage_->data()) + offset_ * static_cast<int64_t>(dtype_size(dtype_));
+}
+
+void Tensor::check_dtype(DType wanted) const {
+  KILN_CHECK(dtype_ == wanted, "tensor {} holds {}, not {}", str(), dtype_name(dtype_), dtype_name(wanted));
+}
+
+Tensor Tensor::view() const {
+  Tensor t;
+  t.storage_ = storage_;
+  t.shape_ = shape_;
+  t.dtype_ = dtype_;
+  t.offset_ = offset_;
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  KILN_CHECK(shape.numel() == numel(), "cannot reshape {} ({} elements) to {} ({} elements)",
+             shape_.str(), numel(), shape.str(), shape.numel());
+  Tensor t = view();
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::slice(int64_t begin, int64_t end) const {
+  KILN_CHECK(rank() >= 1, "cannot slice the scalar tensor {}", str());
+  KILN_CHECK(0 <= begin && begin <= end && end <= shape_[0],
+             "slice [{}, {}) is out of range for dimension 0 of {}", begin, end, shape_.str());
+  const int64_t row = shape_[0] == 0 ? 0 : numel() / shape_[0];
+  Tensor t = view();
+  Shape s{end - begin};
+  for (int a = 1; a < rank(); ++a) s.push_back(shape_[a]);
+  t.shape_ = s;
+  t.offset_ = offset_ + begin * row;
+  return t;
+}
+
+Tensor Tensor::clone() const { return to(device()); }
+
+Tensor Tensor::to(Device device) const {
+  Tensor t = empty(shape_, device, dtype_);
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& source, const Stream* stream) {
+  KILN_CHECK(source.dtype_ == dtype_ && source.numel() == numel(),
+             "copy_from: source {} does not match destination {}", source.str(), str());
+  copy_bytes(raw_data(), device(), source.raw_data(), source.device(), nbytes(), stream);
+}
+
+void Tensor::fill_zero([[maybe_unused]] const Stream* stream) {
+  if (nbytes() == 0) return;
+  if (device().is_cpu()) {
+    std::memset(raw_data(), 0, nbytes());
+    return;
+  }
+#if KILN_WITH_DEVICE
+  set_current_device(device());
+  if (stream) {
+    KILN_CUDA_CHECK(cudaMemsetAsync(raw_data(), 0, nbytes(), static_cast<cudaStream_t>(stream->native())));
+  } else {
+    KILN_CUDA_CHECK(cudaMemset(raw_data(), 0, nbytes()));
+  }
+#endif
+}
+
+std::vector<float> Tensor::to_host() const {
+  std::vector<float> out(static_cast<size_t>(numel()));
+  check_dtype(DType::F32);
+  copy_bytes(out.data(), Device::cpu(), raw_data(), device(), nbytes());
+  return out;
+}
+
+std::vector<int32_t> Tensor::to_host_i32() const {
+  std::vector<int32_t> out(static_cast<size_t>(numel()));
+  check_dtype(DType::I32);
+  copy_bytes(out.data(), Device::cpu(), raw_data(), device(), nbytes());
+  return out;
+}
+
+std::string Tensor::str() const {
+  if (!defined()) return "Tensor(undefined)";
+  return fmt::format("Tensor({}, {}, {})", dtype_name(dtype_), shape_.str(), device().str());
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
+                [[maybe_unused]] const Stream* stream) {
+  if (bytes == 0 || dst == src) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#if KILN_WITH_DEVICE
+  const cudaMemcpyKind kind = src_device.is_cpu()   ? cudaMemcpyHostToDevice
+                              : dst_device.is_cpu() ? cudaMemcpyDeviceToHost
+                                                    : cudaMemcpyDeviceToDevice;
+  set_current_device(dst_device.is_cuda() ? dst_device : src_device);
+  if (stream) {
+    auto handle = static_cast<cudaStream_t>(stream->native());
+    KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, handle));
+    // Host memory handed to us is pageable: finish before the caller may touch or free it.
+    if (kind != cudaMemcpyDeviceToDevice) KILN_CUDA_CHECK(cudaStreamSynchronize(handle));
+  } else {
+    KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+  }
+#else
+  fail(fmt::format("cannot copy between {} and {}: this kiln was built without GPU support",
+                   src_device.str(), dst_device.str()));
+#endif
+}
+
+}  // namespace kiln

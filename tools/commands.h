@@ -1,0 +1,16 @@
+// The subcommands of `kiln`, each registered on the CLI11 app by its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace kiln::cli {
+
+// A subcommand's body: runs after parsing, returns the process exit code.
+using Action = std::function<int()>;
+
+// Adds `kiln info` to `app`; *action is set when the user picks it.
+void add_info_command(CLI::App& app, Action* action);
+
+}  // namespace kiln::cli

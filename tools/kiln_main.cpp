@@ -1,0 +1,43 @@
+// kiln: the command line. Every failure ends in one line "kiln: error: ..." on stderr and a
+// non-zero exit; nothing aborts with a core dump on bad input.
+#include <fmt/format.h>
+
+#include <exception>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: a GPU deep learning engine (CUDA kernels, with a CPU path)", "kiln"};
+  app.set_version_flag("--version", fmt::format("kiln {} ({} build)", kiln::version(), kiln::gpu_flavour()));
+  std::string log_level = "info";
+  app.add_option("--log", log_level, "Log level: debug, info, warn, error, off")->capture_default_str();
+  app.require_subcommand(1);
+
+  kiln::cli::Action action;
+  kiln::cli::add_info_command(app, &action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "kiln: error: {}\nRun 'kiln --help' for usage.\n", e.what());
+    return 2;
+  }
+  try {
+    kiln::log::set_level(kiln::log::parse_level(log_level));
+    return action ? action() : 0;
+  } catch (const kiln::Error& e) {
+    fmt::print(stderr, "kiln: error: {}\n", e.what());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "kiln: error: {}\n", e.what());
+  }
+  return 1;
+}
