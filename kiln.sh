@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# kiln's front door: installs what is missing (apt-get; needs root or sudo), configures, builds,
+# runs. CMake stays the build; this script only strings the usual commands together.
+#
+#   ./kiln.sh demo     train the default model (LeNet on Fashion-MNIST) on the best device present
+#   ./kiln.sh test     build what the tests need and run the whole suite through CTest
+#   ./kiln.sh build [auto|cuda|emulate|off]   configure and build one flavour into build-<flavour>
+#   ./kiln.sh deps     only install the dependencies
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+JOBS="${KILN_JOBS:-$(nproc)}"
+export PATH="/usr/local/cuda/bin:${PATH}"
+
+# Debian packages kiln builds and tests with (the CUDA toolkit itself is expected at /usr/local/cuda).
+PACKAGES=(build-essential cmake ninja-build git pkg-config
+          libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libomp-dev
+          libcli11-dev libfmt-dev libboost-context-dev libtomlplusplus-dev nlohmann-json3-dev
+          zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist)
+
+say() { printf '\n== %s\n' "$*"; }
+now() { date +%s; }
+elapsed() { echo "$(( $(now) - $1 ))s"; }
+
+install_deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "kiln.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure_and_build DIR FLAVOUR [extra cmake args...] -- [targets...]
+configure_and_build() {
+  local dir="$1" flavour="$2"; shift 2
+  local args=() targets=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  targets=("$@")
+  local t0; t0=$(now)
+  cmake -S "$ROOT" -B "$ROOT/$dir" -G Ninja -DKILN_GPU="$flavour" "${args[@]}" >"$ROOT/$dir.configure.log" 2>&1 \
+    || { cat "$ROOT/$dir.configure.log"; echo "kiln.sh: configure of $dir failed" >&2; exit 1; }
+  grep -A30 "configure summary" "$ROOT/$dir.configure.log" | sed -n '1,/^-- $/p' | sed 's/^-- //'
+  echo "configure $dir: $(elapsed "$t0")"
+  t0=$(now)
+  if [ ${#targets[@]} -gt 0 ]; then
+    cmake --build "$ROOT/$dir" -j "$JOBS" --target "${targets[@]}"
+  else
+    cmake --build "$ROOT/$dir" -j "$JOBS"
+  fi
+  echo "build $dir: $(elapsed "$t0")"
+}
+
+cmd_demo() {
+  install_deps
+  say "building kiln (flavour auto: cuda where nvcc is found, else CPU only)"
+  configure_and_build build auto --
+  say "kiln info"
+  "$ROOT/build/tools/kiln" info
+  if "$ROOT/build/tools/kiln" --help | grep -q '^ *train'; then
+    say "training LeNet on Fashion-MNIST"
+    "$ROOT/build/tools/kiln" train "$ROOT/models/lenet_fashion.toml" --device auto --out "$ROOT/out/lenet_fashion"
+  else
+    echo "(training lands with the layer-graph issue; this build has: kiln info)"
+  fi
+}
+
+cmd_test() {
+  install_deps
+  local start; start=$(now)
+  # 1. CPU-only build: no CUDA toolkit involved; its core and command-line tests.
+  say "flavour off (CPU only)"
+  configure_and_build build-test-off off -DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF --
+  local t0; t0=$(now)
+  ctest --test-dir "$ROOT/build-test-off" -L 'core|cli|reference|gradcheck' --output-on-failure -j "$JOBS"
+  echo "tests build-test-off: $(elapsed "$t0")"
+  # 2. Real CUDA build: every kernel compiled by nvcc (sm_80 SASS, sm_90 SASS + PTX). No GPU here, so
+  #    its device tests skip themselves; the command-line tests run.
+  if command -v nvcc >/dev/null; then
+    say "flavour cuda (compile with nvcc; GPU tests skip without a device)"
+    configure_and_build build-test-cuda cuda -DKILN_WERROR=ON "-DCMAKE_CUDA_ARCHITECTURES=80-real;90" --
+    t0=$(now)
+    ctest --test-dir "$ROOT/build-test-cuda" -L 'cli|emu|core' --output-on-failure -j "$JOBS"
+    echo "tests build-test-cuda: $(elapsed "$t0")"
+  else
+    echo "nvcc not found: skipping the cuda flavour (install the CUDA toolkit to compile the kernels)"
+  fi
+  # 3. The whole suite on the CUDA emulator: every kernel runs on the CPU. Last, so CTest's final
+  #    summary line is the full suite's.
+  say "flavour emulate (the whole suite; kernels run on kiln's CUDA emulator)"
+  configure_and_build build-test-emulate emulate -DKILN_WERROR=ON --
+  t0=$(now)
+  ctest --test-dir "$ROOT/build-test-emulate" --output-on-failure -j "$JOBS"
+  echo "tests build-test-emulate: $(elapsed "$t0")"
+  echo "kiln.sh test: total $(elapsed "$start")"
+}
+
+cmd_build() {
+  install_deps
+  local flavour="${1:-auto}"
+  configure_and_build "build-$flavour" "$flavour" --
+}
+
+case "${1:-}" in
+  demo) cmd_demo ;;
+  test) cmd_test ;;
+  build) shift; cmd_build "$@" ;;
+  deps) install_deps ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
