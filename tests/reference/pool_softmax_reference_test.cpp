@@ -1,0 +1,194 @@
+// cpu_fallback pooling and softmax cross-entropy against the definitional loops.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/stream.h"
+#include "cpu_fallback/pool2d.h"
+#include "cpu_fallback/softmax_xent.h"
+#include "tests/reference/compare.h"
+#include "tests/reference/definitions.h"
+
+namespace kiln {
+namespace {
+
+using kiln::testing::all_close;
+using kiln::testing::random_floats;
+
+std::vector<Pool2dShape> pool_shapes() {
+  std::vector<Pool2dShape> out;
+  const int hws[][2] = {{1, 1}, {7, 5}, {13, 13}, {3, 9}, {8, 6}};
+  const int kernels[][2] = {{1, 1}, {2, 2}, {3, 3}, {3, 2}, {1, 3}};
+  const int strides[][2] = {{1, 1}, {2, 2}, {3, 1}, {1, 2}};
+  const int pads[][2] = {{0, 0}, {1, 1}, {1, 0}};
+  int i = 0;
+  for (auto& hw : hws)
+    for (auto& k : kernels)
+      for (auto& st : strides)
+        for (auto& pd : pads) {
+          Pool2dShape s{.n = 1 + i % 3, .c = 1 + (i * 7) % 4, .h = hw[0], .w = hw[1], .kernel_h = k[0],
+                        .kernel_w = k[1], .stride_h = st[0], .stride_w = st[1], .pad_h = pd[0], .pad_w = pd[1],
+                        .count_include_pad = i % 2 == 0};
+          ++i;
+          try {
+            s.validate();
+          } catch (const Error&) {
+            continue;
+          }
+          out.push_back(s);
+        }
+  // AlexNet's overlapping 3x3 stride 2 pool (scaled down).
+  out.push_back({.n = 2, .c = 3, .h = 27, .w = 27, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2});
+  return out;
+}
+
+TEST(PoolReference, MaxAndAverageOnAGrid) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  const auto shapes = pool_shapes();
+  ASSERT_GE(shapes.size(), 150u);
+  uint32_t seed = 7;
+  for (const Pool2dShape& s : shapes) {
+    SCOPED_TRACE(fmt::format("N{} C{} H{} W{} kernel {}x{} stride {}x{} pad {}x{} include_pad {}", s.n, s.c, s.h,
+                             s.w, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+                             s.count_include_pad));
+    const auto x = random_floats(s.x_size(), ++seed);
+    const auto dy = random_floats(s.y_size(), ++seed);
+    const size_t ny = static_cast<size_t>(s.y_size()), nx = static_cast<size_t>(s.x_size());
+    std::vector<float> y(ny), dx(nx, NAN);
+    std::vector<int32_t> am(ny), amr(ny);
+    std::vector<double> yr(ny), dxr(nx);
+    cpu::maxpool2d_forward(s, x.data(), y.data(), am.data(), stream);
+    ref::maxpool2d_forward<double>(s, x.data(), yr.data(), amr.data());
+    ASSERT_TRUE(all_close(y, yr, {0, 0}, "max forward"));
+    ASSERT_EQ(am, amr) << "argmax";
+    cpu::maxpool2d_backward(s, dy.data(), am.data(), dx.data(), stream);
+    ref::maxpool2d_backward<double>(s, dy.data(), amr.data(), dxr.data());
+    ASSERT_TRUE(all_close(dx, dxr, {1e-6, 1e-6}, "max backward"));
+
+    std::fill(dx.begin(), dx.end(), NAN);
+    cpu::avgpool2d_forward(s, x.data(), y.data(), stream);
+    ref::avgpool2d_forward<double>(s, x.data(), yr.data());
+    ASSERT_TRUE(all_close(y, yr, {1e-6, 1e-6}, "avg forward"));
+    cpu::avgpool2d_backward(s, dy.data(), dx.data(), stream);
+    ref::avgpool2d_backward<double>(s, dy.data(), dxr.data());
+    ASSERT_TRUE(all_close(dx, dxr, {1e-6, 1e-6}, "avg backward"));
+  }
+}
+
+TEST(PoolReference, MaxTiesGoToTheFirstInWindowOrder) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  // All equal: each window picks its top-left in-image cell.
+  const Pool2dShape s{.n = 1, .c = 1, .h = 5, .w = 5, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                      .pad_h = 1, .pad_w = 1};
+  std::vector<float> x(25, 1.5f), y(9);
+  std::vector<int32_t> am(9);
+  cpu::maxpool2d_forward(s, x.data(), y.data(), am.data(), stream);
+  const std::vector<int32_t> want = {0, 1, 3, 5, 6, 8, 15, 16, 18};
+  EXPECT_EQ(am, want);
+  // Overlapping windows: the shared maximum gets the sum of both windows' gradients.
+  std::vector<float> dy(9, 1.0f), dx(25);
+  cpu::maxpool2d_backward(s, dy.data(), am.data(), dx.data(), stream);
+  EXPECT_EQ(dx[0], 1.0f);
+  EXPECT_EQ(dx[6], 1.0f);
+  EXPECT_EQ(dx[2], 0.0f);
+  // Negative inputs against -inf padding: padding is never selected.
+  std::vector<float> neg(25, -3.0f);
+  cpu::maxpool2d_forward(s, neg.data(), y.data(), am.data(), stream);
+  for (float v : y) EXPECT_EQ(v, -3.0f);
+}
+
+TEST(PoolReference, AverageCountIncludePad) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  Pool2dShape s{.n = 1, .c = 1, .h = 2, .w = 2, .kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2,
+                .pad_h = 1, .pad_w = 1};
+  std::vector<float> x = {1, 2, 3, 4}, y(4);
+  cpu::avgpool2d_forward(s, x.data(), y.data(), stream);  // PyTorch: [[0.25, 0.5], [0.75, 1.0]]
+  EXPECT_EQ(y, (std::vector<float>{0.25f, 0.5f, 0.75f, 1.0f}));
+  s.count_include_pad = false;
+  cpu::avgpool2d_forward(s, x.data(), y.data(), stream);
+  EXPECT_EQ(y, (std::vector<float>{1, 2, 3, 4}));
+}
+
+TEST(PoolReference, BadShapes) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  float buf[16] = {};
+  Pool2dShape s{.h = 4, .w = 4, .kernel_h = 2, .kernel_w = 2, .pad_h = 2};
+  EXPECT_THROW(cpu::maxpool2d_forward(s, buf, buf, nullptr, stream), Error);
+}
+
+TEST(SoftmaxXentReference, ManyShapesWithIgnoredRows) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  uint32_t seed = 99;
+  for (int n : {1, 3, 7, 32}) {
+    for (int c : {1, 2, 10, 13, 1000}) {
+      SCOPED_TRACE(fmt::format("N{} C{}", n, c));
+      const SoftmaxXentShape s{.n = n, .c = c};
+      const auto logits = random_floats(s.size(), ++seed, -5.0f, 5.0f);
+      std::vector<int32_t> labels(n);
+      for (int i = 0; i < n; ++i) labels[i] = (i % 4 == 3) ? -100 : (i * 7 + 3) % c;
+      std::vector<float> rl(n, NAN), d(static_cast<size_t>(s.size()), NAN);
+      std::vector<double> rlr(n), dr(d.size());
+      float mean = NAN;
+      cpu::softmax_xent_forward(s, logits.data(), labels.data(), rl.data(), &mean, stream);
+      const double meanr = ref::softmax_xent_forward<double>(s, logits.data(), labels.data(), rlr.data());
+      ASSERT_TRUE(all_close(rl, rlr, {1e-6, 1e-6}, "row loss"));
+      EXPECT_NEAR(mean, meanr, 1e-6 + 1e-6 * std::fabs(meanr));
+      cpu::softmax_xent_backward(s, logits.data(), labels.data(), 0.7f, d.data(), stream);
+      ref::softmax_xent_backward<double>(s, logits.data(), labels.data(), 0.7, dr.data());
+      ASSERT_TRUE(all_close(d, dr, {1e-7, 1e-5}, "dlogits"));
+      for (int i = 0; i < n; ++i)
+        if (labels[i] == -100) {
+          EXPECT_EQ(rl[i], 0.0f);
+          for (int j = 0; j < c; ++j) EXPECT_EQ(d[static_cast<size_t>(i) * c + j], 0.0f);
+        }
+    }
+  }
+}
+
+TEST(SoftmaxXentReference, StableForHugeLogits) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  const SoftmaxXentShape s{.n = 3, .c = 4};
+  const std::vector<float> logits = {1e4f, -1e4f, 0.0f, 1e4f,   // two equal maxima
+                                     -1e4f, -1e4f, -1e4f, -1e4f,  // all equal, very negative
+                                     1e4f, -1e4f, 5.0f, 3.0f};
+  const std::vector<int32_t> labels = {1, 2, 0};
+  std::vector<float> rl(3), d(12);
+  float mean;
+  cpu::softmax_xent_forward(s, logits.data(), labels.data(), rl.data(), &mean, stream);
+  EXPECT_NEAR(rl[0], 2e4f + std::log(2.0f), 1e-2);
+  EXPECT_NEAR(rl[1], std::log(4.0f), 1e-6);
+  EXPECT_NEAR(rl[2], 0.0f, 1e-6);
+  cpu::softmax_xent_backward(s, logits.data(), labels.data(), 1.0f, d.data(), stream);
+  for (float v : d) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NEAR(d[0], 0.5f / 3, 1e-7);
+  EXPECT_NEAR(d[1], -1.0f / 3, 1e-7);
+  EXPECT_NEAR(d[6], (0.25f - 1.0f) / 3, 1e-7);
+}
+
+TEST(SoftmaxXentReference, AllIgnoredAndBadLabels) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  const SoftmaxXentShape s{.n = 2, .c = 3, .ignore_label = 7};
+  const std::vector<float> logits(6, 0.5f);
+  std::vector<float> d(6, NAN);
+  float mean = NAN;
+  const std::vector<int32_t> ignored = {7, 7};
+  cpu::softmax_xent_forward(s, logits.data(), ignored.data(), nullptr, &mean, stream);
+  EXPECT_EQ(mean, 0.0f);
+  cpu::softmax_xent_backward(s, logits.data(), ignored.data(), 1.0f, d.data(), stream);
+  for (float v : d) EXPECT_EQ(v, 0.0f);
+  const std::vector<int32_t> bad = {0, 3};
+  try {
+    cpu::softmax_xent_forward(s, logits.data(), bad.data(), nullptr, &mean, stream);
+    FAIL() << "no error for label 3 of 3 classes";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("label 3 of row 1"), std::string::npos) << e.message();
+  }
+}
+
+}  // namespace
+}  // namespace kiln
