@@ -8,7 +8,8 @@
 //
 // Threading: with N >= 2 and more than one OpenMP thread, images are spread over threads, each
 // with its own column buffer, and OpenBLAS is held to one thread (detail::BlasSingleThread).
-// With one image (inference), images run in turn and OpenBLAS uses its threads.
+// With one image (inference), or below kParallelFlops, images run in turn and OpenBLAS uses its
+// threads.
 #include "cpu_fallback/conv2d.h"
 
 #include <cblas.h>
@@ -93,7 +94,13 @@ void col2im(const Conv2dShape& s, const float* col, float* dx) {
   }
 }
 
-bool batch_parallel(const Conv2dShape& s) { return s.n >= 2 && detail::max_threads() > 1; }
+// Below this many flops a convolution runs on the calling thread: an OpenMP region costs more
+// than it saves, and on a loaded machine spinning threads make tiny ops very slow.
+constexpr int64_t kParallelFlops = int64_t{1} << 21;
+
+bool batch_parallel(const Conv2dShape& s) {
+  return s.n >= 2 && detail::max_threads() > 1 && s.flops() >= kParallelFlops;
+}
 
 void forward_image(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                    float* col) {
@@ -216,9 +223,10 @@ void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* d
   }
   std::vector<float> partial(static_cast<size_t>(chunks * wsz), 0.0f);  // (chunks, K, Cg*R*S)
   {
+    const bool parallel = batch_parallel(s);
     std::unique_ptr<detail::BlasSingleThread> one;
-    if (detail::max_threads() > 1) one = std::make_unique<detail::BlasSingleThread>();
-#pragma omp parallel
+    if (parallel) one = std::make_unique<detail::BlasSingleThread>();
+#pragma omp parallel if (parallel)
     {
       std::vector<float> col(static_cast<size_t>(col_size(s)));
 #pragma omp for schedule(dynamic, 1)

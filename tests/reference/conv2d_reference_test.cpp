@@ -1,5 +1,6 @@
 // cpu_fallback conv2d against the definitional 7-loop convolution in double, over a grid of
 // shapes (odd sizes, batch 1, stride/pad/dilation/groups, non-square images and kernels).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -77,6 +78,9 @@ std::vector<Conv2dShape> shapes() {
   out.push_back({.n = 1, .c = 2, .h = 5, .w = 4, .k = 3, .r = 5, .s = 4});
   out.push_back({.n = 1, .c = 1, .h = 1, .w = 1, .k = 1, .r = 3, .s = 3, .pad_h = 1, .pad_w = 1});
   out.push_back({.n = 9, .c = 3, .h = 6, .w = 5, .k = 4, .r = 3, .s = 2, .stride_h = 2, .pad_h = 1});
+  // Large enough for the batch-parallel path (cpu_fallback/conv2d.cpp: kParallelFlops).
+  out.push_back({.n = 4, .c = 16, .h = 24, .w = 23, .k = 16, .r = 3, .s = 3, .pad_h = 1, .pad_w = 1, .groups = 2});
+  out.push_back({.n = 3, .c = 64, .h = 16, .w = 16, .k = 64});
   return out;
 }
 
@@ -84,6 +88,8 @@ TEST(Conv2dReference, GridOfShapes) {
   const Stream stream = Stream::default_for(Device::cpu());
   const auto all = shapes();
   ASSERT_GE(all.size(), 150u);
+  EXPECT_GE(all.back().flops(), int64_t{1} << 21) << "the batch-parallel path is exercised";
+  EXPECT_GE(all[all.size() - 2].flops(), int64_t{1} << 21);
   int idx = 0;
   for (const Conv2dShape& s : all) {
     SCOPED_TRACE(describe(s));
@@ -151,7 +157,9 @@ TEST(Conv2dReference, ParamGradsAccumulateInputGradsOverwrite) {
 
 TEST(Conv2dReference, SameBitsForAnyThreadCount) {
   const Stream stream = Stream::default_for(Device::cpu());
-  const Conv2dShape s{.n = 11, .c = 6, .h = 9, .w = 8, .k = 8, .r = 3, .s = 3, .pad_h = 1, .pad_w = 1, .groups = 2};
+  // Above the parallel threshold (2^21 flops), and N not a multiple of the thread counts.
+  const Conv2dShape s{.n = 11, .c = 16, .h = 20, .w = 18, .k = 16, .r = 3, .s = 3, .pad_h = 1, .pad_w = 1, .groups = 2};
+  ASSERT_GE(s.flops(), int64_t{1} << 21);
   const auto x = random_floats(s.x_size(), 4), w = random_floats(s.w_size(), 5), dy = random_floats(s.y_size(), 6);
   const int saved = omp_get_max_threads();
   std::vector<std::vector<float>> outs;

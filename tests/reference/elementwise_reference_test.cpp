@@ -1,5 +1,6 @@
 // cpu_fallback gemm, bias, activations, LRN, dropout, optimisers and reductions against the
 // definitional loops and hand-computed PyTorch formulas.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <omp.h>
 

@@ -1,4 +1,5 @@
 // cpu_fallback pooling and softmax cross-entropy against the definitional loops.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
