@@ -1,0 +1,105 @@
+// The kiln CUDA emulator's internal interface: what the force-included kernels/emu/emu.h and
+// kiln::launch (kernels/launch.cuh) call into, implemented in kernels/emu/*.cpp.
+//
+// This header is plain C++ (no macros that rename CUDA keywords), so the emulator's own .cpp files
+// include it without the kernel-side redefinitions that emu.h makes.
+#pragma once
+
+#include <vector_types.h>  // dim3, uint3 (the toolkit's own, usable by g++)
+
+#include <cstddef>
+#include <cstdint>
+#include <source_location>
+
+namespace kiln::emu {
+
+// One emulated CUDA thread. `idx` is what threadIdx reads; the rest belongs to the scheduler.
+struct Thread {
+  uint3 idx;
+  uint32_t linear = 0;  // x + y*bx + z*bx*by
+  uint8_t state = 0;    // scheduler.cpp: ThreadState
+  uint8_t wait_kind = 0;
+  uint8_t warp_cat = 0;
+  bool aborted = false;
+  bool started = false;
+  uint32_t warp_mask = 0;
+  uint32_t warp_src = 0;       // lane whose value a shuffle reads (own lane when out of range)
+  uint64_t warp_value = 0;     // what this lane contributes to a warp op (bits of the value)
+  uint64_t result = 0;         // what the pending barrier / warp op returns to this thread
+  std::source_location where;  // where it waits
+  void* fiber = nullptr;       // boost fcontext_t while suspended
+  void* stack = nullptr;       // stack base (lowest address, incl. guard page) from the pool
+};
+
+// The block a worker is running. blockIdx/blockDim/gridDim read it.
+struct Block {
+  uint3 idx;
+  dim3 dim;
+  dim3 grid;
+  void* dynamic_shared = nullptr;
+  size_t dynamic_shared_bytes = 0;
+};
+
+namespace detail {
+// The emulated thread and block running on this OS thread (updated at every fiber switch).
+// __thread, not thread_local: trivially initialised, so reads are one %fs-relative load with no
+// TLS wrapper call.
+extern __thread Thread* tl_thread;
+extern __thread Block* tl_block;
+
+enum class WarpCat : uint8_t { Sync = 1, Shuffle, Vote, Match, Reduce };
+
+// A warp-level rendezvous of the lanes in `mask`. For Shuffle the result is the value of lane
+// `src` (this lane's own value when src is out of range); for Vote the ballot of (value != 0)
+// over the mask; for Match the mask of lanes whose value equals this lane's; for Reduce the
+// (wrapping) 32-bit sum of the values.
+uint64_t warp_op(WarpCat cat, unsigned mask, uint64_t value, unsigned src,
+                 const std::source_location& where);
+
+enum class BarrierOp : uint8_t { Plain, Count, And, Or };
+// __syncthreads and its reducing variants; returns the reduction over the block.
+int block_barrier(BarrierOp op, int predicate, const std::source_location& where);
+
+// The mask of lanes of the caller's warp that exist and have not exited.
+unsigned active_mask();
+
+// A failed assert() in kernel code: throws kiln::Error when called inside an emulated thread,
+// otherwise behaves like the C library's assert (prints and aborts).
+[[noreturn]] void assert_fail(const char* expr, const char* file, unsigned line, const char* func);
+[[noreturn]] void trap(const std::source_location& where);
+long long clock64();
+
+}  // namespace detail
+
+// A kernel launch as the emulator sees it: `thunk(closure)` runs the kernel body for the current
+// emulated thread.
+struct LaunchSpec {
+  void (*thunk)(void* closure) = nullptr;
+  void* closure = nullptr;
+  const void* kernel = nullptr;  // the kernel's address (for its name in messages)
+  dim3 grid, block;
+  size_t shared_bytes = 0;
+  void* stream = nullptr;
+  std::source_location site;  // where kiln::launch was called
+};
+
+// Runs the whole grid and returns when it has finished (launches are synchronous: streams are
+// serialised). Throws kiln::Error for a bad launch configuration, an exception or failed assert in
+// the kernel, or a deadlock; the error names the kernel, block and thread.
+void launch(const LaunchSpec& spec);
+
+// Strict mode: a shuffle that reads a lane outside its mask is an error (default: off, or env
+// KILN_EMU_STRICT=1).
+void set_strict(bool on);
+bool strict();
+
+// Worker threads running blocks (the launching thread included); env KILN_EMU_WORKERS.
+int worker_count();
+
+// "foo(float*, int)" for a function address when its symbol is exported, else "kernel at 0x...".
+const char* symbol_name(const void* address, char* buffer, size_t size);
+
+// One fiber switch there and back, for the benchmark: the mean round-trip time in ns / 2.
+double measure_fiber_switch_ns(int iterations);
+
+}  // namespace kiln::emu

@@ -1,0 +1,431 @@
+// The CUDA runtime API as the emulated device provides it: the functions that cuda_runtime_api.h
+// declares (same names after the header's own macro renames, same signatures, C linkage), so the
+// rest of kiln calls cudaMalloc & co in both the `cuda` and the `emulate` build.
+//
+// Semantics: one device (index 0) backed by host memory; device memory is plain malloc (so ASan
+// and the heap checkers see every buffer); all copies, memsets and kernel launches are synchronous,
+// so streams and events are serialised and always complete; events time with the steady clock.
+// A failing call sets the last error, which cudaGetLastError returns and resets, as on a GPU.
+#include <cuda_runtime.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
+#include "kernels/emu/emu_api.h"
+#include "kernels/emu/stack_pool.h"
+
+namespace {
+
+std::atomic<int> g_last_error{cudaSuccess};
+thread_local int t_device = 0;
+std::atomic<size_t> g_in_use{0};
+
+cudaError_t ret(cudaError_t e) {
+  if (e != cudaSuccess) g_last_error.store(e, std::memory_order_relaxed);
+  return e;
+}
+
+size_t total_memory() {
+  static const size_t total = [] {
+    if (const char* e = std::getenv("KILN_EMU_MEMORY_MB"); e && *e) {
+      const unsigned long long mb = std::strtoull(e, nullptr, 10);
+      if (mb > 0) return static_cast<size_t>(mb) << 20;
+    }
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page)
+                                 : size_t{16} << 30;
+  }();
+  return total;
+}
+
+constexpr size_t kSharedPerBlock = 48 * 1024;
+constexpr size_t kSharedOptin = 227 * 1024;
+constexpr size_t kSharedPerSm = 228 * 1024;
+
+// Device allocations and their sizes (for cudaMemGetInfo and to reject foreign pointers in
+// cudaFree, as a GPU does).
+std::mutex g_alloc_mutex;
+std::unordered_map<void*, size_t>& allocations() {
+  static auto* m = new std::unordered_map<void*, size_t>();  // outlives static destructors
+  return *m;
+}
+
+cudaError_t device_alloc(void** ptr, size_t size) {
+  if (!ptr) return ret(cudaErrorInvalidValue);
+  *ptr = nullptr;
+  if (size == 0) return cudaSuccess;
+  if (size > total_memory() - std::min(total_memory(), g_in_use.load())) return ret(cudaErrorMemoryAllocation);
+  void* p = std::malloc(size);
+  if (!p) return ret(cudaErrorMemoryAllocation);
+  {
+    std::lock_guard lock(g_alloc_mutex);
+    allocations()[p] = size;
+  }
+  g_in_use += size;
+  *ptr = p;
+  return cudaSuccess;
+}
+
+cudaError_t device_free(void* p) {
+  if (!p) return cudaSuccess;
+  size_t size = 0;
+  {
+    std::lock_guard lock(g_alloc_mutex);
+    auto it = allocations().find(p);
+    if (it == allocations().end()) return ret(cudaErrorInvalidValue);
+    size = it->second;
+    allocations().erase(it);
+  }
+  g_in_use -= size;
+  std::free(p);
+  return cudaSuccess;
+}
+
+struct Event {
+  std::chrono::steady_clock::time_point when{};
+  bool recorded = false;
+};
+struct StreamTag {
+  unsigned flags = 0;
+  int priority = 0;
+};
+
+}  // namespace
+
+extern "C" {
+
+cudaError_t cudaMalloc(void** devPtr, size_t size) { return device_alloc(devPtr, size); }
+cudaError_t cudaFree(void* devPtr) { return device_free(devPtr); }
+cudaError_t cudaMallocManaged(void** devPtr, size_t size, unsigned int) { return device_alloc(devPtr, size); }
+
+cudaError_t cudaMallocHost(void** ptr, size_t size) {
+  if (!ptr) return ret(cudaErrorInvalidValue);
+  *ptr = size ? std::malloc(size) : nullptr;
+  return size && !*ptr ? ret(cudaErrorMemoryAllocation) : cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void** pHost, size_t size, unsigned int) { return cudaMallocHost(pHost, size); }
+cudaError_t cudaFreeHost(void* ptr) {
+  std::free(ptr);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind) {
+  if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (count) std::memmove(dst, src, count);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind,
+                            cudaStream_t) {
+  return cudaMemcpy(dst, src, count, kind);
+}
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                         size_t height, enum cudaMemcpyKind) {
+  if (width > dpitch || width > spitch) return ret(cudaErrorInvalidPitchValue);
+  if (height && width && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  for (size_t r = 0; r < height; ++r)
+    std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                              size_t height, enum cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
+}
+cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* src, size_t count, size_t offset,
+                               enum cudaMemcpyKind) {
+  if (count) std::memcpy(static_cast<char*>(const_cast<void*>(symbol)) + offset, src, count);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyFromSymbol(void* dst, const void* symbol, size_t count, size_t offset,
+                                 enum cudaMemcpyKind) {
+  if (count) std::memcpy(dst, static_cast<const char*>(symbol) + offset, count);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyToSymbolAsync(const void* symbol, const void* src, size_t count, size_t offset,
+                                    enum cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpyToSymbol(symbol, src, count, offset, kind);
+}
+cudaError_t cudaMemcpyFromSymbolAsync(void* dst, const void* symbol, size_t count, size_t offset,
+                                      enum cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpyFromSymbol(dst, symbol, count, offset, kind);
+}
+cudaError_t cudaMemset(void* devPtr, int value, size_t count) {
+  if (count && !devPtr) return ret(cudaErrorInvalidValue);
+  if (count) std::memset(devPtr, value, count);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t) {
+  return cudaMemset(devPtr, value, count);
+}
+
+// Streams: distinct handles so code can tell them apart; work on them runs at once.
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t* pStream, unsigned int flags, int priority) {
+  if (!pStream) return ret(cudaErrorInvalidValue);
+  *pStream = reinterpret_cast<cudaStream_t>(new StreamTag{flags, priority});
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* pStream, unsigned int flags) {
+  return cudaStreamCreateWithPriority(pStream, flags, 0);
+}
+cudaError_t cudaStreamCreate(cudaStream_t* pStream) { return cudaStreamCreateWithPriority(pStream, 0, 0); }
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (!stream) return ret(cudaErrorInvalidResourceHandle);
+  delete reinterpret_cast<StreamTag*>(stream);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) {
+  if (!event) return ret(cudaErrorInvalidValue);
+  *event = reinterpret_cast<cudaEvent_t>(new Event{});
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) { return cudaEventCreate(event); }
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+  if (!event) return ret(cudaErrorInvalidResourceHandle);
+  auto* e = reinterpret_cast<Event*>(event);
+  e->when = std::chrono::steady_clock::now();
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  return event ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  return event ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!ms) return ret(cudaErrorInvalidValue);
+  if (!start || !end) return ret(cudaErrorInvalidResourceHandle);
+  const auto* a = reinterpret_cast<const Event*>(start);
+  const auto* b = reinterpret_cast<const Event*>(end);
+  if (!a->recorded || !b->recorded) return ret(cudaErrorInvalidResourceHandle);
+  *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  if (!event) return ret(cudaErrorInvalidResourceHandle);
+  delete reinterpret_cast<Event*>(event);
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceReset(void) { return cudaSuccess; }
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (!count) return ret(cudaErrorInvalidValue);
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  if (device != 0) return ret(cudaErrorInvalidDevice);
+  t_device = device;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* device) {
+  if (!device) return ret(cudaErrorInvalidValue);
+  *device = t_device;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int device) {
+  if (!prop) return ret(cudaErrorInvalidValue);
+  if (device != 0) return ret(cudaErrorInvalidDevice);
+  std::memset(prop, 0, sizeof *prop);
+  std::snprintf(prop->name, sizeof prop->name, "kiln CUDA emulator");
+  std::memcpy(prop->uuid.bytes, "kiln-emulator-00", 16);
+  prop->totalGlobalMem = total_memory();
+  prop->sharedMemPerBlock = kSharedPerBlock;
+  prop->sharedMemPerBlockOptin = kSharedOptin;
+  prop->sharedMemPerMultiprocessor = kSharedPerSm;
+  prop->reservedSharedMemPerBlock = 1024;
+  prop->regsPerBlock = 65536;
+  prop->regsPerMultiprocessor = 65536;
+  prop->warpSize = 32;
+  prop->memPitch = 2147483647;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = 1024;
+  prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 2147483647;
+  prop->maxGridSize[1] = 65535;
+  prop->maxGridSize[2] = 65535;
+  prop->totalConstMem = 65536;
+  prop->major = 9;
+  prop->minor = 0;
+  prop->textureAlignment = 512;
+  prop->texturePitchAlignment = 32;
+  prop->multiProcessorCount = kiln::emu::worker_count();
+  prop->integrated = 1;
+  prop->canMapHostMemory = 1;
+  prop->concurrentKernels = 0;
+  prop->unifiedAddressing = 1;
+  prop->memoryBusWidth = 64;
+  prop->l2CacheSize = 4 << 20;
+  prop->maxThreadsPerMultiProcessor = 2048;
+  prop->maxBlocksPerMultiProcessor = 32;
+  prop->streamPrioritiesSupported = 0;
+  prop->globalL1CacheSupported = 1;
+  prop->localL1CacheSupported = 1;
+  prop->managedMemory = 1;
+  prop->hostNativeAtomicSupported = 1;
+  prop->pageableMemoryAccess = 1;
+  prop->concurrentManagedAccess = 1;
+  prop->directManagedMemAccessFromHost = 1;
+  prop->cooperativeLaunch = 0;
+  prop->deviceNumaId = -1;
+  prop->hostNumaId = -1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int device) {
+  if (!value) return ret(cudaErrorInvalidValue);
+  if (device != 0) return ret(cudaErrorInvalidDevice);
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
+    case cudaDevAttrMaxBlockDimX: *value = 1024; break;
+    case cudaDevAttrMaxBlockDimY: *value = 1024; break;
+    case cudaDevAttrMaxBlockDimZ: *value = 64; break;
+    case cudaDevAttrMaxGridDimX: *value = 2147483647; break;
+    case cudaDevAttrMaxGridDimY: *value = 65535; break;
+    case cudaDevAttrMaxGridDimZ: *value = 65535; break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = static_cast<int>(kSharedPerBlock); break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = static_cast<int>(kSharedOptin); break;
+    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = static_cast<int>(kSharedPerSm); break;
+    case cudaDevAttrTotalConstantMemory: *value = 65536; break;
+    case cudaDevAttrWarpSize: *value = 32; break;
+    case cudaDevAttrMaxRegistersPerBlock: *value = 65536; break;
+    case cudaDevAttrMaxRegistersPerMultiprocessor: *value = 65536; break;
+    case cudaDevAttrClockRate: *value = 1000000; break;
+    case cudaDevAttrMemoryClockRate: *value = 1000000; break;
+    case cudaDevAttrGlobalMemoryBusWidth: *value = 64; break;
+    case cudaDevAttrL2CacheSize: *value = 4 << 20; break;
+    case cudaDevAttrMultiProcessorCount: *value = kiln::emu::worker_count(); break;
+    case cudaDevAttrMaxThreadsPerMultiProcessor: *value = 2048; break;
+    case cudaDevAttrMaxBlocksPerMultiprocessor: *value = 32; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrConcurrentKernels: *value = 0; break;
+    case cudaDevAttrUnifiedAddressing: *value = 1; break;
+    case cudaDevAttrManagedMemory: *value = 1; break;
+    case cudaDevAttrIntegrated: *value = 1; break;
+    case cudaDevAttrCanMapHostMemory: *value = 1; break;
+    case cudaDevAttrPageableMemoryAccess: *value = 1; break;
+    case cudaDevAttrCooperativeLaunch: *value = 0; break;
+    case cudaDevAttrComputeMode: *value = cudaComputeModeDefault; break;
+    case cudaDevAttrEccEnabled: *value = 0; break;
+    default: *value = 0; return ret(cudaErrorInvalidValue);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  if (!free || !total) return ret(cudaErrorInvalidValue);
+  *total = total_memory();
+  const size_t used = g_in_use.load();
+  *free = used < *total ? *total - used : 0;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* driverVersion) {
+  if (!driverVersion) return ret(cudaErrorInvalidValue);
+  *driverVersion = CUDART_VERSION;
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* runtimeVersion) {
+  if (!runtimeVersion) return ret(cudaErrorInvalidValue);
+  *runtimeVersion = CUDART_VERSION;
+  return cudaSuccess;
+}
+cudaError_t cudaGetLastError(void) {
+  return static_cast<cudaError_t>(g_last_error.exchange(cudaSuccess, std::memory_order_relaxed));
+}
+cudaError_t cudaPeekAtLastError(void) {
+  return static_cast<cudaError_t>(g_last_error.load(std::memory_order_relaxed));
+}
+cudaError_t cudaDeviceSetLimit(enum cudaLimit, size_t) { return cudaSuccess; }
+cudaError_t cudaDeviceGetLimit(size_t* pValue, enum cudaLimit limit) {
+  if (!pValue) return ret(cudaErrorInvalidValue);
+  switch (limit) {
+    case cudaLimitStackSize: *pValue = kiln::emu::StackPool::configured_size(); break;
+    case cudaLimitPrintfFifoSize: *pValue = 1 << 20; break;
+    case cudaLimitMallocHeapSize: *pValue = 8 << 20; break;
+    default: *pValue = 0; break;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaFuncSetAttribute(const void* func, enum cudaFuncAttribute attr, int value) {
+  if (!func) return ret(cudaErrorInvalidDeviceFunction);
+  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize &&
+      (value < 0 || static_cast<size_t>(value) > kSharedOptin))
+    return ret(cudaErrorInvalidValue);
+  return cudaSuccess;
+}
+cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes* attr, const void* func) {
+  if (!attr) return ret(cudaErrorInvalidValue);
+  if (!func) return ret(cudaErrorInvalidDeviceFunction);
+  std::memset(attr, 0, sizeof *attr);
+  attr->maxThreadsPerBlock = 1024;
+  attr->numRegs = 32;
+  attr->ptxVersion = 90;
+  attr->binaryVersion = 90;
+  attr->maxDynamicSharedSizeBytes = static_cast<int>(kSharedOptin);
+  return cudaSuccess;
+}
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks, const void* func,
+                                                          int blockSize, size_t dynamicSMemSize) {
+  if (!numBlocks || blockSize <= 0) return ret(cudaErrorInvalidValue);
+  if (!func) return ret(cudaErrorInvalidDeviceFunction);
+  int by_threads = 2048 / blockSize;
+  int by_shared = dynamicSMemSize ? static_cast<int>(kSharedPerSm / (dynamicSMemSize + 1024)) : 32;
+  *numBlocks = std::max(0, std::min({by_threads, by_shared, 32}));
+  return cudaSuccess;
+}
+cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes* attributes, const void* ptr) {
+  if (!attributes) return ret(cudaErrorInvalidValue);
+  std::memset(attributes, 0, sizeof *attributes);
+  bool device = false;
+  {
+    std::lock_guard lock(g_alloc_mutex);
+    device = allocations().count(const_cast<void*>(ptr)) != 0;
+  }
+  attributes->type = device ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered;
+  attributes->device = 0;
+  attributes->devicePointer = const_cast<void*>(ptr);
+  attributes->hostPointer = const_cast<void*>(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaLaunchKernel(const void*, dim3, dim3, void**, size_t, cudaStream_t) {
+  // Kernels are launched through kiln::launch (kernels/launch.cuh), which knows their argument
+  // types; an untyped argument array cannot be replayed on the CPU.
+  return ret(cudaErrorNotSupported);
+}
+
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+#define KILN_EMU_ERR(name, text) \
+  case name: return #name;
+#include "kernels/emu/errors.inc"
+#undef KILN_EMU_ERR
+    default: return "cudaErrorUnknown";
+  }
+}
+const char* cudaGetErrorString(cudaError_t error) {
+  switch (error) {
+#define KILN_EMU_ERR(name, text) \
+  case name: return text;
+#include "kernels/emu/errors.inc"
+#undef KILN_EMU_ERR
+    default: return "unrecognized error code";
+  }
+}
+
+}  // extern "C"
