@@ -76,9 +76,15 @@ if(KILN_GPU_FLAVOUR STREQUAL "cuda")
     set(_kiln_archs ${_kiln_final})
   endif()
   set(CMAKE_CUDA_ARCHITECTURES ${_kiln_archs} CACHE STRING "CUDA architectures" FORCE)
+  enable_language(CUDA)
+  # CMake 3.25 knows no C++20 flag for nvcc (only for clang as CUDA compiler); nvcc 12+ takes
+  # -std=c++20, so teach CMake the flag instead of passing it by hand.
+  if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  endif()
   set(CMAKE_CUDA_STANDARD 20)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
-  enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
 elseif(KILN_GPU_FLAVOUR STREQUAL "emulate")
   # The emulator needs only the toolkit's headers (dim3, float4, __half, the runtime API's types).

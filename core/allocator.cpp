@@ -1,5 +1,7 @@
 #include "core/allocator.h"
 
+#include <fmt/format.h>
+
 #include <bit>
 #include <cstdlib>
 

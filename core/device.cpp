@@ -1,5 +1,7 @@
 #include "core/device.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 
 #include "core/error.h"

@@ -1,5 +1,7 @@
 #include "core/error.h"
 
+#include <fmt/format.h>
+
 
 namespace kiln {
 

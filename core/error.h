@@ -5,11 +5,11 @@
 // sees: "<message> [core/tensor.cpp:42]".
 #pragma once
 
-#include <fmt/format.h>
-
 #include <source_location>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace kiln {
 
@@ -35,12 +35,38 @@ class Error : public std::runtime_error {
 // "core/tensor.cpp:42" from a source_location.
 std::string short_location(const std::source_location& where);
 
+// Formats a check's message: each "{}" takes the next argument (printed with operator<<), "{{"
+// and "}}" are literal braces. Deliberately tiny and free of fmt, because error.h reaches code
+// compiled by nvcc, which cannot compile fmt's C++20 headers; use fmt::format elsewhere.
+template <class... Args>
+std::string format_message(std::string_view text, const Args&... args) {
+  std::ostringstream out;
+  auto emit_until_placeholder = [&]() {
+    while (!text.empty()) {
+      if (text.starts_with("{{") || text.starts_with("}}")) {
+        out << text[0];
+        text.remove_prefix(2);
+      } else if (text.starts_with("{}")) {
+        text.remove_prefix(2);
+        return true;
+      } else {
+        out << text[0];
+        text.remove_prefix(1);
+      }
+    }
+    return false;
+  };
+  ((emit_until_placeholder() ? void(out << args) : void()), ...);
+  emit_until_placeholder();
+  return out.str();
+}
+
 }  // namespace kiln
 
 // KILN_CHECK(cond, "format {}", args...): throws kiln::Error with the formatted message when cond
-// is false. The format string is checked at compile time.
-#define KILN_CHECK(cond, ...)                            \
-  do {                                                    \
-    if (!(cond)) [[unlikely]]                             \
-      ::kiln::fail(::fmt::format(__VA_ARGS__));           \
+// is false (format_message's "{}" placeholders).
+#define KILN_CHECK(cond, ...)                                \
+  do {                                                        \
+    if (!(cond)) [[unlikely]]                                 \
+      ::kiln::fail(::kiln::format_message(__VA_ARGS__));      \
   } while (0)

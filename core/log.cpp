@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>

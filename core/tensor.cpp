@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 #include "core/allocator.h"

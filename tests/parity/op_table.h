@@ -1,0 +1,94 @@
+// The op table: one row per (op, shape) with its CPU twin, its GPU kernel versions, its buffers and
+// its cost. The parity suite (tests/parity/) and the kernel benchmarks (bench/) both walk it, so a
+// new kernel version is one more entry in `gpu`: tested and benchmarked with no new test code.
+// (The idea follows ggml's test-backend-ops and llm.c's dev/cuda: validate, then time.)
+//
+// Buffers are listed in the order the launchers take them; Args hands out their pointers. Inputs
+// are filled with Philox uniforms (or integer labels), outputs are compared between the CPU twin
+// and every GPU version with a tolerance that grows with the accumulation length.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/stream.h"
+#include "core/tensor.h"
+
+namespace kiln::optable {
+
+enum class Role : uint8_t {
+  Input,       // filled before the call, read only
+  Output,      // written by the op (=); guarded and compared
+  Accumulate,  // read and updated by the op (+=, optimiser state); starts random, compared
+};
+
+struct Buffer {
+  std::string name;
+  int64_t numel = 0;
+  Role role = Role::Input;
+  DType dtype = DType::F32;
+  float lo = -1.0f, hi = 1.0f;  // F32 fill range
+  int32_t int_range = 0;        // I32 fill: uniform integers in [0, int_range)
+  // Length of the sums behind each output element: the tolerance grows with sqrt(length).
+  double accumulation = 1.0;
+  // Multiplies the default tolerance (see tolerance()) for ops with approximate math.
+  double tolerance_scale = 1.0;
+};
+
+// Pointers to the buffers of one case, in declaration order.
+struct Args {
+  std::vector<void*> ptr;
+  float* f(size_t i) const { return static_cast<float*>(ptr.at(i)); }
+  int32_t* i32(size_t i) const { return static_cast<int32_t*>(ptr.at(i)); }
+};
+
+using Launcher = std::function<void(const Args&, const Stream&)>;
+
+struct Version {
+  std::string name;  // "v1_naive", "v2_implicit_gemm", "cublas"
+  Launcher run;
+};
+
+struct OpCase {
+  std::string op;     // "conv2d_forward"
+  std::string shape;  // "n2_c3_h7w7_k4_r3s3_st1_pad1_g1"
+  std::vector<Buffer> buffers;
+  Launcher cpu;
+  std::vector<Version> gpu;
+  // Optional: adjusts the freshly filled host inputs (e.g. argmax from a CPU forward pass).
+  std::function<void(const Args& host)> prepare;
+  int64_t flops = 0;
+  int64_t bytes = 0;
+  bool bench = true;   // also a benchmark row (tiny edge cases are not)
+  bool exact = false;  // outputs must match bit for bit (integer or purely elementwise ops)
+};
+
+// Allowed error of output element i: tolerance(b) * (|ref_i| + rms(ref)), where
+// tolerance(b) = tolerance_scale * (1e-6 + 2e-6 * sqrt(accumulation)): float rounding grows like
+// sqrt(length) for sums in different orders, and rms(ref) keeps near-zero elements of a large
+// output from demanding a relative accuracy no float sum has.
+inline double tolerance(const Buffer& b) {
+  return b.tolerance_scale * (1e-6 + 2e-6 * std::sqrt(b.accumulation > 1 ? b.accumulation : 1.0));
+}
+
+// Every case, built by the per-family registration functions below (an explicit list, not static
+// initialisers, so nothing is lost when linking static libraries). `sizes` picks the size set:
+// Test (small shapes that keep the emulator quick) or Bench (AlexNet and convnet-benchmarks
+// layers).
+enum class Sizes { Test, Bench };
+std::vector<OpCase> all_cases(Sizes sizes);
+
+void add_random_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_conv2d_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_pool2d_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_softmax_xent_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_elementwise_cases(std::vector<OpCase>& cases, Sizes sizes);  // activations, bias, dropout
+void add_lrn_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_reduce_cases(std::vector<OpCase>& cases, Sizes sizes);
+
+}  // namespace kiln::optable
