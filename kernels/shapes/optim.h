@@ -70,9 +70,9 @@ struct AdamShape {
   int64_t step = 1;        // t, 1 on the first update
 
   // lr / (1 - beta1^t), in double then rounded.
-  float step_size() const { return static_cast<float>(lr / (1.0 - pow(static_cast<double>(beta1), step))); }
+  float step_size() const { return static_cast<float>(lr / (1.0 - pow(static_cast<double>(beta1), static_cast<double>(step)))); }
   // sqrt(1 - beta2^t).
-  float bias2_sqrt() const { return static_cast<float>(sqrt(1.0 - pow(static_cast<double>(beta2), step))); }
+  float bias2_sqrt() const { return static_cast<float>(sqrt(1.0 - pow(static_cast<double>(beta2), static_cast<double>(step)))); }
 
   int64_t flops() const { return 12 * count; }
   int64_t bytes() const { return 4 * count * 7; }
