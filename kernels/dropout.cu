@@ -1,0 +1,77 @@
+// GPU dropout. One thread per Philox block: the 4 words of block b decide elements 4b..4b+3
+// (kernels/shapes/dropout.h: element i is kept iff philox_u32(seed, offset, i) >= threshold, and
+// philox_u32 reads word i % 4 of block i / 4), so each thread runs Philox4x32-10 once for 4 elements
+// and moves them as one float4 when the pointers are 16-byte aligned. y = x * scale is one rounded
+// multiply, so outputs equal the CPU's bit for bit. The backward is the same kernel on dy: the mask
+// is recomputed, never stored. In place allowed (each element is read, then written, by one thread).
+#include <cstdint>
+
+#include "core/philox.h"
+#include "core/stream.h"
+#include "kernels/dropout.cuh"
+#include "kernels/grid.cuh"
+#include "kernels/launch.cuh"
+
+namespace kiln::gpu {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void __launch_bounds__(kThreads)
+dropout_apply_kernel(int64_t count, uint64_t seed, uint64_t offset, uint32_t threshold, float scale, bool vec,
+                     const float* x, float* y) {
+  const int64_t blocks = (count + 3) / 4;
+  for (int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; b < blocks;
+       b += static_cast<int64_t>(gridDim.x) * kThreads) {
+    const Philox4x32 r = philox_block(seed, offset, static_cast<uint64_t>(b));
+    const int64_t i0 = b * 4;
+    if (vec && i0 + 3 < count) {
+      float4 v = reinterpret_cast<const float4*>(x)[b];
+      v.x = r.v[0] >= threshold ? v.x * scale : 0.0f;
+      v.y = r.v[1] >= threshold ? v.y * scale : 0.0f;
+      v.z = r.v[2] >= threshold ? v.z * scale : 0.0f;
+      v.w = r.v[3] >= threshold ? v.w * scale : 0.0f;
+      reinterpret_cast<float4*>(y)[b] = v;
+    } else {
+      for (int j = 0; j < 4 && i0 + j < count; ++j) y[i0 + j] = r.v[j] >= threshold ? x[i0 + j] * scale : 0.0f;
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+dropout_mask_kernel(int64_t count, uint64_t seed, uint64_t offset, uint32_t threshold, uint8_t* __restrict__ mask) {
+  const int64_t blocks = (count + 3) / 4;
+  for (int64_t b = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; b < blocks;
+       b += static_cast<int64_t>(gridDim.x) * kThreads) {
+    const Philox4x32 r = philox_block(seed, offset, static_cast<uint64_t>(b));
+    for (int j = 0; j < 4 && b * 4 + j < count; ++j) mask[b * 4 + j] = r.v[j] >= threshold ? 1 : 0;
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+void apply(const DropoutShape& s, const float* x, float* y, const Stream& stream) {
+  s.validate();
+  if (s.count == 0) return;
+  launch(dropout_apply_kernel, grid_blocks((s.count + 3) / 4, kThreads), kThreads, 0, stream, s.count, s.seed,
+         s.offset, s.threshold(), s.scale(), aligned16(x) && aligned16(y), x, y);
+}
+
+}  // namespace
+
+void dropout_forward(const DropoutShape& shape, const float* x, float* y, const Stream& stream) {
+  apply(shape, x, y, stream);
+}
+
+void dropout_backward(const DropoutShape& shape, const float* dy, float* dx, const Stream& stream) {
+  apply(shape, dy, dx, stream);
+}
+
+void dropout_mask(const DropoutShape& shape, uint8_t* mask, const Stream& stream) {
+  shape.validate();
+  if (shape.count == 0) return;
+  launch(dropout_mask_kernel, grid_blocks((shape.count + 3) / 4, kThreads), kThreads, 0, stream, shape.count,
+         shape.seed, shape.offset, shape.threshold(), mask);
+}
+
+}  // namespace kiln::gpu
