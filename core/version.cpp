@@ -24,14 +24,16 @@ namespace {
 std::vector<ComponentVersion> component_versions() {
   std::vector<ComponentVersion> out;
 #if KILN_WITH_DEVICE
-  int runtime = 0, driver = 0;
+  int runtime = 0;
   const bool have_runtime = cudaRuntimeGetVersion(&runtime) == cudaSuccess;
-  const bool have_driver = cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0;
   cudaGetLastError();
 #if KILN_WITH_EMULATOR
   out.push_back({"CUDA runtime", have_runtime ? "kiln emulator (API of CUDA " + cuda_version_string(runtime) + ")" : "unknown"});
   out.push_back({"CUDA driver", "none needed (emulated)"});
 #else
+  int driver = 0;
+  const bool have_driver = cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0;
+  cudaGetLastError();
   out.push_back({"CUDA runtime", have_runtime ? cuda_version_string(runtime) : "unknown"});
   out.push_back({"CUDA driver", have_driver ? cuda_version_string(driver) : "none installed"});
 #endif
