@@ -90,6 +90,8 @@ cmd_test() {
     t0=$(now)
     ctest --test-dir "$ROOT/build-test-cuda" -L 'cli|emu|core' --output-on-failure -j "$JOBS"
     echo "tests build-test-cuda: $(elapsed "$t0")"
+    say "kernel resource report (fails on any register spill)"
+    python3 "$ROOT/tools/kernel_report" --build "$ROOT/build-test-cuda"
   else
     echo "nvcc not found: skipping the cuda flavour (install the CUDA toolkit to compile the kernels)"
   fi
