@@ -30,6 +30,8 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <immintrin.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,10 +135,12 @@ std::string ranges(uint32_t mask) {  // "0-15,20"
   return s;
 }
 
+void ensure_signal_stack();
+
 // Runs blocks on one OS thread. One per worker (thread_local), reused for every block.
 class Runner {
  public:
-  Runner() : th_(kMaxThreads) {}
+  Runner() : th_(kMaxThreads) { ensure_signal_stack(); }
   ~Runner() { std::free(dyn_); }
 
   void run(const LaunchSpec& spec, uint32_t b);
@@ -153,8 +157,10 @@ class Runner {
   uint64_t wait(Thread& me);
   void enter_fibers(Thread& me);
   void schedule();
-  void resume(Thread& f);
-  void yield(Thread& me);
+  void switch_to(Thread* from, Thread* to);
+  void arrived_from(bctx::transfer_t t);
+  Thread* next_after(const Thread& me);
+  void learn_host_stack();
   void thread_exit(Thread& me);
   void complete_barrier();
   void complete_warp(uint32_t w, uint32_t mask);
@@ -190,15 +196,20 @@ class Runner {
   StackPool stacks_;
   void* dyn_ = nullptr;
   size_t dyn_size_ = 0;
-  // sanitizer bookkeeping: the host (worker) stack, learnt from the first switch into a fiber
+  // sanitizer bookkeeping: the host (worker) stack
   const void* host_stack_bottom_ = nullptr;
   size_t host_stack_size_ = 0;
-  void* host_fake_stack_ = nullptr;
 };
 
-thread_local std::unique_ptr<Runner> t_runner;
+// The worker's runner: owned by a thread_local (destroyed with the thread), read through a plain
+// __thread pointer (no TLS wrapper call on the hot path).
+thread_local std::unique_ptr<Runner> t_runner_owner;
+__thread Runner* t_runner = nullptr;
 Runner& runner() {
-  if (!t_runner) t_runner = std::make_unique<Runner>();
+  if (!t_runner) [[unlikely]] {
+    t_runner_owner = std::make_unique<Runner>();
+    t_runner = t_runner_owner.get();
+  }
   return *t_runner;
 }
 
@@ -251,18 +262,20 @@ void Runner::run(const LaunchSpec& spec, uint32_t b) {
   std::memset(arrived_, 0, sizeof(uint32_t) * ((n_ + 31) / 32));
   tl_block = &block_;
   try {
+    // The plain loop: each thread runs to completion. Kept minimal (no per-thread state but the
+    // index): in plain mode threads before cur_ have exited and live_ is n_ - cur_, which the
+    // synchronisation calls work out when they need it.
     uint32_t x = 0, y = 0, z = 0;
-    for (uint32_t t = 0; t < n_; ++t) {
-      Thread& me = th_[t];
-      me.idx = uint3{x, y, z};
-      me.linear = t;
-      me.state = kRunning;
+    void (*const thunk)(void*) = spec.thunk;
+    void* const closure = spec.closure;
+    Thread* me = th_.data();
+    for (uint32_t t = 0; t < n_; ++t, ++me) {
+      me->idx = uint3{x, y, z};
+      me->linear = t;
       cur_ = t;
-      tl_thread = &me;
-      spec.thunk(spec.closure);
-      if (fibers_) break;  // `me` became the host of the fibers of threads t+1..n-1
-      me.state = kExited;
-      --live_;
+      tl_thread = me;
+      thunk(closure);
+      if (fibers_) [[unlikely]] break;  // `me` became the host of the fibers of threads t+1..n-1
       if (++x == d.x) {
         x = 0;
         if (++y == d.y) {
@@ -274,6 +287,8 @@ void Runner::run(const LaunchSpec& spec, uint32_t b) {
     if (fibers_) {
       thread_exit(th_[host_]);
       schedule();  // runs the fibers to completion
+    } else {
+      live_ = 0;
     }
   } catch (const BlockFailed&) {
   } catch (const std::exception& e) {
@@ -290,9 +305,24 @@ void Runner::run(const LaunchSpec& spec, uint32_t b) {
   if (failed_) throw Error(error_, spec.site);
 }
 
+void Runner::learn_host_stack() {
+  if (!san::enabled || host_stack_bottom_) return;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    host_stack_bottom_ = addr;
+    host_stack_size_ = size;
+    pthread_attr_destroy(&attr);
+  }
+}
+
 void Runner::enter_fibers(Thread& me) {
+  learn_host_stack();
   fibers_ = true;
   host_ = me.linear;
+  for (uint32_t i = 0; i < host_; ++i) th_[i].state = kExited;
   const dim3 d = block_.dim;
   for (uint32_t i = host_ + 1; i < n_; ++i) {
     Thread& f = th_[i];
@@ -316,72 +346,98 @@ uint64_t Runner::wait(Thread& me) {
   if (me.linear == host_) {
     schedule();
   } else {
-    yield(me);
+    switch_to(&me, next_after(me));
     if (me.aborted) throw Unwind{};
   }
   me.state = kRunning;
   return me.result;
 }
 
-// On the host's stack: runs fibers until the host may continue (or, once it has exited, until
+// Scheduling is a round-robin pass in thread order: a fiber that blocks or exits switches directly
+// to the next runnable fiber after it (one context switch per thread per barrier); the last one of
+// the pass switches back to the host, which starts the next pass or continues its own code.
+
+// On the host's stack: runs passes until the host may continue (or, once it has exited, until
 // every thread has). Throws BlockFailed when the block failed or deadlocked.
 void Runner::schedule() {
   Thread& host = th_[host_];
   for (;;) {
     if (failed_) fail_now({});
-    bool ran = false;
-    for (uint32_t i = host_ + 1; i < n_; ++i) {
-      Thread& f = th_[i];
-      if (f.state == kFresh || f.state == kRunnable) {
-        resume(f);
-        ran = true;
-        if (failed_) fail_now({});
-      }
+    Thread* first = next_after(host);
+    if (first) {
+      switch_to(nullptr, first);
+      if (failed_) fail_now({});
     }
     if (host.state == kRunnable) return;
     if (host.state == kExited && live_ == 0) return;
-    if (!ran) {
+    if (!first) {
       fail_now(fmt::format("deadlock in kernel {} block {}: {}", kernel_str(*spec_), block_str(),
                            describe_threads()));
     }
   }
 }
 
-void Runner::resume(Thread& f) {
-  tl_thread = &f;
-  f.state = kRunning;
-  if (!f.started) {
-    f.started = true;
-    f.stack = stacks_.get();
-    f.fiber = bctx::make_fcontext(static_cast<char*>(f.stack) + stacks_.size(), stacks_.size(),
-                                  &Runner::fiber_entry);
+// The next fiber of this pass, or nullptr for the host.
+Thread* Runner::next_after(const Thread& me) {
+  if (aborting_ || failed_) return nullptr;
+  for (uint32_t i = me.linear + 1; i < n_; ++i) {
+    const uint8_t st = th_[i].state;
+    if (st == kRunnable || st == kFresh) return &th_[i];
   }
-  san::start_switch(&host_fake_stack_, f.stack, stacks_.size());
-  const bctx::transfer_t t = bctx::jump_fcontext(f.fiber, &f);
-  san::finish_switch(host_fake_stack_, nullptr, nullptr);
-  if (f.state == kExited) {
-    stacks_.put(f.stack);
-    f.stack = nullptr;
-    f.fiber = nullptr;
-  } else {
-    f.fiber = t.fctx;
-  }
-  tl_thread = &th_[host_];
+  return nullptr;
 }
 
-void Runner::yield(Thread&) {
+// Leaves the running context (`from`, nullptr for the host) for `to` (nullptr for the host).
+// Returns when some context switches back to `from`; never returns if `from` has exited.
+void Runner::switch_to(Thread* from, Thread* to) {
+  bctx::fcontext_t target;
+  const void* bottom;
+  size_t size;
+  if (to) {
+    tl_thread = to;
+    to->state = kRunning;
+    if (!to->started) {
+      to->started = true;
+      to->stack = stacks_.get();
+      to->fiber = bctx::make_fcontext(static_cast<char*>(to->stack) + stacks_.size(),
+                                      stacks_.size(), &Runner::fiber_entry);
+    }
+    target = to->fiber;
+    bottom = to->stack;
+    size = stacks_.size();
+  } else {
+    tl_thread = &th_[host_];
+    target = host_ctx_;
+    bottom = host_stack_bottom_;
+    size = host_stack_size_;
+  }
   void* fake = nullptr;
-  san::start_switch(&fake, host_stack_bottom_, host_stack_size_);
-  const bctx::transfer_t t = bctx::jump_fcontext(host_ctx_, nullptr);
-  san::finish_switch(fake, &host_stack_bottom_, &host_stack_size_);
-  host_ctx_ = t.fctx;
+  const bool dying = from && from->state == kExited;
+  san::start_switch(dying ? nullptr : &fake, bottom, size);
+  const bctx::transfer_t t = bctx::jump_fcontext(target, from);
+  san::finish_switch(fake, nullptr, nullptr);
+  arrived_from(t);
+}
+
+// Just switched in: save the context we came from (or recycle its stack if it exited).
+void Runner::arrived_from(bctx::transfer_t t) {
+  auto* src = static_cast<Thread*>(t.data);
+  if (!src) {
+    host_ctx_ = t.fctx;
+  } else if (src->state == kExited) {
+    stacks_.put(src->stack);
+    src->stack = nullptr;
+    src->fiber = nullptr;
+  } else {
+    src->fiber = t.fctx;
+  }
 }
 
 void Runner::fiber_entry(bctx::transfer_t t) {
   Runner& r = runner();
-  r.host_ctx_ = t.fctx;
-  san::finish_switch(nullptr, &r.host_stack_bottom_, &r.host_stack_size_);
-  Thread& me = *static_cast<Thread*>(t.data);
+  san::finish_switch(nullptr, nullptr, nullptr);
+  r.arrived_from(t);
+  Thread& me = *tl_thread;
   try {
     r.spec_->thunk(r.spec_->closure);
   } catch (const Unwind&) {
@@ -393,8 +449,7 @@ void Runner::fiber_entry(bctx::transfer_t t) {
                        r.block_str(), r.thread_str(me)));
   }
   r.thread_exit(me);
-  san::start_switch(nullptr, r.host_stack_bottom_, r.host_stack_size_);  // this fiber is done
-  bctx::jump_fcontext(r.host_ctx_, nullptr);
+  r.switch_to(&me, r.next_after(me));  // the receiver recycles this stack
   __builtin_unreachable();
 }
 
@@ -411,7 +466,7 @@ void Runner::abort_fibers() {
     if (f.state == kExited) continue;
     if (f.started) {
       f.aborted = true;
-      resume(f);  // its pending synchronisation throws Unwind
+      switch_to(nullptr, &f);  // its pending synchronisation throws Unwind
     } else {
       f.state = kExited;
     }
@@ -423,6 +478,7 @@ void Runner::abort_fibers() {
 
 int Runner::barrier(BarrierOp op, int pred, const std::source_location& where) {
   Thread& me = *tl_thread;
+  if (!fibers_) live_ = n_ - cur_;
   if (bar_waiting_ == 0) {
     bar_site_ = where;
     bar_op_ = op;
@@ -475,6 +531,7 @@ uint64_t Runner::warp(WarpCat cat, unsigned mask, uint64_t value, unsigned src,
                             warp_cat_name(static_cast<uint8_t>(cat)), short_location(where), lane,
                             mask));
   }
+  if (!fibers_) live_ = n_ - cur_;
   me.warp_cat = static_cast<uint8_t>(cat);
   me.warp_mask = mask;
   me.warp_value = value;
@@ -754,8 +811,59 @@ void install_fault_reporter() {
   __sanitizer_set_death_callback(&report_fault);
 }
 #else
-void install_fault_reporter() {}
+// Without ASan: a SIGSEGV/SIGBUS in a kernel (a wild pointer, or a fiber stack overflow into its
+// guard page) prints which kernel, block and thread faulted, then the signal takes its usual course
+// (the previous handler is restored and the faulting access re-executes). The handler runs on an
+// alternate signal stack (installed per worker by Runner) so that a stack overflow can report.
+struct sigaction g_previous_segv, g_previous_bus;
+
+void fault_handler(int sig, siginfo_t* info, void*) {
+  const LaunchSpec* spec = g_current.load();
+  const Thread* t = tl_thread;
+  const Block* b = tl_block;
+  if (spec && t && b) {
+    char name[512];
+    symbol_name(spec->kernel, name, sizeof name);
+    const auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
+    const auto stack = reinterpret_cast<uintptr_t>(t->stack);
+    const bool overflow = stack && addr < stack && addr + 65536 >= stack;
+    std::fprintf(stderr,
+                 "kiln emulator: fault (%s at %p) in kernel %s (launched at %s:%u) block (%u,%u,%u) "
+                 "thread (%u,%u,%u)%s\n",
+                 sig == SIGSEGV ? "SIGSEGV" : "SIGBUS", info->si_addr, name, spec->site.file_name(),
+                 spec->site.line(), b->idx.x, b->idx.y, b->idx.z, t->idx.x, t->idx.y, t->idx.z,
+                 overflow ? ": fiber stack overflow, raise KILN_EMU_STACK_KB" : "");
+  }
+  sigaction(sig, sig == SIGSEGV ? &g_previous_segv : &g_previous_bus, nullptr);
+}
+
+void install_fault_reporter() {
+  struct sigaction sa {};
+  sa.sa_sigaction = &fault_handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (auto [sig, previous] : {std::pair{SIGSEGV, &g_previous_segv}, std::pair{SIGBUS, &g_previous_bus}}) {
+    struct sigaction current {};
+    sigaction(sig, nullptr, &current);
+    // Leave alone a handler someone else installed (a crash reporter, a test framework).
+    if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL) sigaction(sig, &sa, previous);
+  }
+}
 #endif
+
+// An alternate signal stack for the calling thread, unless it has one.
+void ensure_signal_stack() {
+  if (san::enabled) return;
+  stack_t current{};
+  if (sigaltstack(nullptr, &current) == 0 && !(current.ss_flags & SS_DISABLE)) return;
+  static thread_local std::unique_ptr<char[]> memory;
+  constexpr size_t kSize = 64 * 1024;
+  memory = std::make_unique<char[]>(kSize);
+  stack_t ss{};
+  ss.ss_sp = memory.get();
+  ss.ss_size = kSize;
+  sigaltstack(&ss, nullptr);
+}
 
 }  // namespace
 
