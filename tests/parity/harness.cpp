@@ -63,21 +63,25 @@ HostBuffers run_cpu(const OpCase& c, const HostBuffers& initial) {
   return h;
 }
 
-GpuRun run_gpu(const OpCase& c, const Version& v, const HostBuffers& initial) {
+DeviceBuffers::DeviceBuffers(const OpCase&, const HostBuffers& initial) {
   const Device dev = Device::cuda(0);
-  const Stream stream = Stream::default_for(dev);
-  std::vector<Tensor> device_buffers;
-  Args args;
   for (const auto& w : initial.words) {
     std::vector<uint32_t> padded(w);
     padded.resize(w.size() + kGuardWords, kGuard);
     Tensor t = Tensor::empty({static_cast<int64_t>(padded.size())}, dev, DType::I32);
     copy_bytes(t.raw_data(), dev, padded.data(), Device::cpu(), padded.size() * 4);
     args.ptr.push_back(t.raw_data());
-    device_buffers.push_back(std::move(t));
+    tensors.push_back(std::move(t));
   }
-  v.run(args, stream);
+}
+
+GpuRun run_gpu(const OpCase& c, const Version& v, const HostBuffers& initial) {
+  const Device dev = Device::cuda(0);
+  const Stream stream = Stream::default_for(dev);
+  DeviceBuffers buffers(c, initial);
+  v.run(buffers.args, stream);
   stream.synchronize();
+  const std::vector<Tensor>& device_buffers = buffers.tensors;
 
   GpuRun run;
   for (size_t i = 0; i < device_buffers.size(); ++i) {

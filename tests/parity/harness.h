@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
 #include "tests/parity/op_table.h"
 
 namespace kiln::optable {
@@ -21,6 +22,13 @@ struct HostBuffers {
 HostBuffers make_initial(const OpCase& c, uint64_t seed);
 // The CPU twin on a copy of `initial`.
 HostBuffers run_cpu(const OpCase& c, const HostBuffers& initial);
+
+// A case's buffers on the device (each followed by guard words), ready to launch repeatedly.
+struct DeviceBuffers {
+  DeviceBuffers(const OpCase& c, const HostBuffers& initial);
+  std::vector<Tensor> tensors;
+  Args args;
+};
 
 struct GpuRun {
   HostBuffers result;
