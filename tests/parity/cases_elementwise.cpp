@@ -1,0 +1,288 @@
+// Op-table rows for the elementwise families: activations (kernels/activation.cuh), bias add and
+// bias gradient (kernels/bias.cuh), dropout (kernels/dropout.cuh), against their cpu_fallback twins.
+// Bit-exact: relu and leaky relu (forward and backward), bias add (one add), dropout (the Philox
+// mask rule is shared, and one multiply). Each family also runs in place and at an address that is
+// not 16-byte aligned (the kernels' scalar path).
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "cpu_fallback/activation.h"
+#include "cpu_fallback/bias.h"
+#include "cpu_fallback/dropout.h"
+#include "tests/parity/op_table.h"
+
+#if KILN_WITH_DEVICE
+#include "kernels/activation.cuh"
+#include "kernels/bias.cuh"
+#include "kernels/dropout.cuh"
+#include "kernels/grid.cuh"
+#endif
+
+namespace kiln::optable {
+namespace {
+
+#if KILN_WITH_DEVICE
+// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks).
+std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
+  std::vector<Version> v = {{"v1", run}};
+  if (sizes == Sizes::Test)
+    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
+                   gpu::ScopedGridLimit limit(2);
+                   run(a, s);
+                 }});
+  return v;
+}
+#endif
+
+// How a case places its data: separate buffers, in place, or one element past an aligned start.
+enum class Placement { separate, in_place, unaligned };
+const char* placement_name(Placement p) {
+  return p == Placement::separate ? "" : p == Placement::in_place ? "_inplace" : "_unaligned";
+}
+
+// Unaligned cases leave element 0 of the output alone: it starts random (Accumulate) on both sides
+// rather than as the harness's unwritten-NaN pattern, which would poison the tolerance's RMS.
+Role output_role(Placement p) { return p == Placement::unaligned ? Role::Accumulate : Role::Output; }
+
+// ---- activations ------------------------------------------------------------------------------
+
+void add_activation(std::vector<OpCase>& cases, Sizes sizes, Activation kind, float param, int64_t count,
+                    Placement where, bool bench) {
+  ActivationShape s;
+  s.count = count;
+  s.kind = kind;
+  s.param = param;
+  const bool exact = kind == Activation::relu || kind == Activation::leaky_relu;
+  const int64_t off = where == Placement::unaligned ? 1 : 0;  // element offset of the data
+  const int64_t numel = count + off;
+  const Role out_role = output_role(where);
+  const std::string name =
+      fmt::format("{}_n{}{}", activation_name(kind), count, placement_name(where));
+  // Backward inputs: y in the range f can produce.
+  const float ylo = kind == Activation::sigmoid ? 0.0f : -1.0f, yhi = 1.0f;
+
+  OpCase f;
+  f.op = "activation_forward";
+  f.shape = name;
+  if (where == Placement::in_place) {
+    f.buffers = {{.name = "x_y", .numel = numel, .role = Role::Accumulate, .lo = -3.0f, .hi = 3.0f}};
+    f.cpu = [s](const Args& a, const Stream& st) { cpu::activation_forward(s, a.f(0), a.f(0), st); };
+#if KILN_WITH_DEVICE
+    f.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::activation_forward(s, a.f(0), a.f(0), st); });
+#endif
+  } else {
+    f.buffers = {{.name = "x", .numel = numel, .lo = -3.0f, .hi = 3.0f},
+                 {.name = "y", .numel = numel, .role = out_role}};
+    f.cpu = [s, off](const Args& a, const Stream& st) { cpu::activation_forward(s, a.f(0) + off, a.f(1) + off, st); };
+#if KILN_WITH_DEVICE
+    f.gpu = gpu_versions(sizes, [s, off](const Args& a, const Stream& st) {
+      gpu::activation_forward(s, a.f(0) + off, a.f(1) + off, st);
+    });
+#endif
+  }
+  f.flops = s.flops();
+  f.bytes = s.bytes();
+  f.bench = bench;
+  f.exact = exact;
+  cases.push_back(f);
+
+  OpCase b;
+  b.op = "activation_backward";
+  b.shape = name;
+  if (where == Placement::in_place) {
+    b.buffers = {{.name = "y", .numel = numel, .lo = ylo, .hi = yhi},
+                 {.name = "dy_dx", .numel = numel, .role = Role::Accumulate}};
+    b.cpu = [s](const Args& a, const Stream& st) { cpu::activation_backward(s, a.f(0), a.f(1), a.f(1), st); };
+#if KILN_WITH_DEVICE
+    b.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+      gpu::activation_backward(s, a.f(0), a.f(1), a.f(1), st);
+    });
+#endif
+  } else {
+    b.buffers = {{.name = "y", .numel = numel, .lo = ylo, .hi = yhi},
+                 {.name = "dy", .numel = numel},
+                 {.name = "dx", .numel = numel, .role = out_role}};
+    b.cpu = [s, off](const Args& a, const Stream& st) {
+      cpu::activation_backward(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, st);
+    };
+#if KILN_WITH_DEVICE
+    b.gpu = gpu_versions(sizes, [s, off](const Args& a, const Stream& st) {
+      gpu::activation_backward(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, st);
+    });
+#endif
+  }
+  b.flops = s.flops();
+  b.bytes = 12 * count;
+  b.bench = bench;
+  b.exact = exact;
+  cases.push_back(b);
+}
+
+void add_activations(std::vector<OpCase>& cases, Sizes sizes) {
+  const std::vector<std::pair<Activation, float>> kinds = {{Activation::relu, 0.0f},
+                                                            {Activation::leaky_relu, 0.01f},
+                                                            {Activation::elu, 1.0f},
+                                                            {Activation::sigmoid, 0.0f},
+                                                            {Activation::tanh, 0.0f}};
+  for (const auto& [kind, param] : kinds) {
+    if (sizes == Sizes::Test) {
+      for (int64_t n : {1, 3, 7, 13, 33, 127, 4099}) add_activation(cases, sizes, kind, param, n, Placement::separate, false);
+      add_activation(cases, sizes, kind, param, 1027, Placement::in_place, false);
+      add_activation(cases, sizes, kind, param, 1027, Placement::unaligned, false);
+    } else {
+      // AlexNet conv1 and conv2 outputs and fc6 at batch 128.
+      for (int64_t n : {int64_t{128} * 96 * 55 * 55, int64_t{128} * 256 * 27 * 27, int64_t{128} * 4096})
+        add_activation(cases, sizes, kind, param, n, Placement::in_place, true);
+    }
+  }
+}
+
+// ---- bias ---------------------------------------------------------------------------------------
+
+void add_bias(std::vector<OpCase>& cases, Sizes sizes, int n, int c, int64_t inner, bool bench) {
+  BiasShape s;
+  s.n = n;
+  s.c = c;
+  s.inner = inner;
+  const std::string name = fmt::format("n{}_c{}_inner{}", n, c, inner);
+
+  OpCase f;
+  f.op = "bias_add";
+  f.shape = name;
+  f.buffers = {{.name = "bias", .numel = c}, {.name = "y", .numel = s.size(), .role = Role::Accumulate}};
+  f.cpu = [s](const Args& a, const Stream& st) { cpu::bias_add(s, a.f(0), a.f(1), st); };
+#if KILN_WITH_DEVICE
+  f.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::bias_add(s, a.f(0), a.f(1), st); });
+#endif
+  f.flops = s.flops();
+  f.bytes = s.bytes();
+  f.bench = bench;
+  f.exact = true;
+  cases.push_back(f);
+
+  OpCase b;
+  b.op = "bias_backward";
+  b.shape = name;
+  b.buffers = {{.name = "dy", .numel = s.size()},
+               {.name = "db", .numel = c, .role = Role::Accumulate,
+                .accumulation = static_cast<double>(n) * static_cast<double>(inner)}};
+  b.cpu = [s](const Args& a, const Stream& st) { cpu::bias_backward(s, a.f(0), a.f(1), st); };
+#if KILN_WITH_DEVICE
+  b.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::bias_backward(s, a.f(0), a.f(1), st); });
+#endif
+  b.flops = s.flops();
+  b.bytes = 4 * (s.size() + 2 * static_cast<int64_t>(c));
+  b.bench = bench;
+  cases.push_back(b);
+}
+
+void add_biases(std::vector<OpCase>& cases, Sizes sizes) {
+  if (sizes == Sizes::Test) {
+    add_bias(cases, sizes, 1, 1, 1, false);
+    add_bias(cases, sizes, 3, 7, 1, false);      // fully connected features
+    add_bias(cases, sizes, 33, 10, 1, false);
+    add_bias(cases, sizes, 5, 4, 16, false);     // short planes (the "features" kernels)
+    add_bias(cases, sizes, 2, 13, 33, false);    // odd planes
+    add_bias(cases, sizes, 2, 3, 127, false);
+    add_bias(cases, sizes, 2, 5, 64, false);     // float4 rows
+    add_bias(cases, sizes, 3, 3, 3025, false);   // AlexNet conv1 plane: split reduction
+    add_bias(cases, sizes, 40, 2, 2000, false);  // several splits per channel
+  } else {
+    add_bias(cases, sizes, 128, 96, 55 * 55, true);   // conv1
+    add_bias(cases, sizes, 128, 256, 27 * 27, true);  // conv2
+    add_bias(cases, sizes, 128, 256, 13 * 13, true);  // conv5
+    add_bias(cases, sizes, 128, 4096, 1, true);       // fc6
+  }
+}
+
+// ---- dropout --------------------------------------------------------------------------------------
+
+void add_dropout(std::vector<OpCase>& cases, Sizes sizes, int64_t count, float p, uint64_t seed, uint64_t offset,
+                 Placement where, bool bench) {
+  DropoutShape s;
+  s.count = count;
+  s.p = p;
+  s.seed = seed;
+  s.offset = offset;
+  const int64_t off = where == Placement::unaligned ? 1 : 0;
+  const int64_t numel = count + off;
+  const Role out_role = output_role(where);
+  const std::string name = fmt::format("n{}_p{:g}_seed{}_off{}{}", count, p, seed, offset, placement_name(where));
+
+  for (int backward = 0; backward < 2; ++backward) {
+    OpCase f;
+    f.op = backward ? "dropout_backward" : "dropout_forward";
+    f.shape = name;
+    const auto cpu_fn = backward ? cpu::dropout_backward : cpu::dropout_forward;
+    if (where == Placement::in_place) {
+      f.buffers = {{.name = backward ? "dy_dx" : "x_y", .numel = numel, .role = Role::Accumulate}};
+      f.cpu = [s, cpu_fn](const Args& a, const Stream& st) { cpu_fn(s, a.f(0), a.f(0), st); };
+    } else {
+      f.buffers = {{.name = backward ? "dy" : "x", .numel = numel},
+                   {.name = backward ? "dx" : "y", .numel = numel, .role = out_role}};
+      f.cpu = [s, off, cpu_fn](const Args& a, const Stream& st) { cpu_fn(s, a.f(0) + off, a.f(1) + off, st); };
+    }
+#if KILN_WITH_DEVICE
+    const auto gpu_fn = backward ? gpu::dropout_backward : gpu::dropout_forward;
+    if (where == Placement::in_place)
+      f.gpu = gpu_versions(sizes, [s, gpu_fn](const Args& a, const Stream& st) { gpu_fn(s, a.f(0), a.f(0), st); });
+    else
+      f.gpu = gpu_versions(sizes, [s, off, gpu_fn](const Args& a, const Stream& st) {
+        gpu_fn(s, a.f(0) + off, a.f(1) + off, st);
+      });
+#endif
+    f.flops = s.flops();
+    f.bytes = s.bytes();
+    f.bench = bench;
+    f.exact = true;
+    cases.push_back(f);
+  }
+
+  if (where == Placement::separate && sizes == Sizes::Test) {
+    // The mask as bytes, stored in 32-bit words (the table has no byte type): ceil(count/4) words,
+    // of which the op writes the first `count` bytes; the rest keep the initial pattern on both sides.
+    OpCase m;
+    m.op = "dropout_mask";
+    m.shape = name;
+    m.buffers = {{.name = "mask_bytes", .numel = (count + 3) / 4, .role = Role::Output, .dtype = DType::I32}};
+    m.cpu = [s](const Args& a, const Stream& st) {
+      cpu::dropout_mask(s, reinterpret_cast<uint8_t*>(a.i32(0)), st);
+    };
+#if KILN_WITH_DEVICE
+    m.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+      gpu::dropout_mask(s, reinterpret_cast<uint8_t*>(a.i32(0)), st);
+    });
+#endif
+    m.flops = s.flops();
+    m.bytes = count;
+    m.bench = false;
+    m.exact = true;
+    cases.push_back(m);
+  }
+}
+
+void add_dropouts(std::vector<OpCase>& cases, Sizes sizes) {
+  if (sizes == Sizes::Test) {
+    for (int64_t n : {1, 3, 7, 13, 33, 127, 4099}) add_dropout(cases, sizes, n, 0.5f, 42, 0, Placement::separate, false);
+    add_dropout(cases, sizes, 1001, 0.1f, 7, 12345, Placement::separate, false);
+    add_dropout(cases, sizes, 1001, 0.0f, 7, 3, Placement::separate, false);   // keeps everything
+    add_dropout(cases, sizes, 1001, 0.9f, uint64_t{1} << 40, (uint64_t{1} << 32) - 3, Placement::separate, false);
+    add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::in_place, false);
+    add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::unaligned, false);
+  } else {
+    add_dropout(cases, sizes, int64_t{128} * 4096, 0.5f, 42, 0, Placement::in_place, true);  // fc6/fc7 outputs
+    add_dropout(cases, sizes, int64_t{128} * 9216, 0.5f, 42, 0, Placement::separate, true);
+  }
+}
+
+}  // namespace
+
+void add_elementwise_cases(std::vector<OpCase>& cases, Sizes sizes) {
+  add_activations(cases, sizes);
+  add_biases(cases, sizes);
+  add_dropouts(cases, sizes);
+}
+
+}  // namespace kiln::optable
