@@ -10,8 +10,9 @@
 // error in the kernel (exception, failed assert, deadlock) is thrown from here as kiln::Error.
 // This header holds the only `<<<` of the code base.
 //
-// Dynamic shared memory: declare it in the kernel with KILN_DYNAMIC_SHARED(type, name); `name` is
-// then usable as a `type*` (under nvcc it is `extern __shared__ type name[]`).
+// Dynamic shared memory: declare it inside the kernel (not at namespace scope) with
+// KILN_DYNAMIC_SHARED(type, name); `name` is then usable as a `type*` (under nvcc it is
+// `extern __shared__ type name[]`, aligned to 16 bytes in both flavours).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -42,7 +43,7 @@
 #define KILN_DYNAMIC_SHARED(type, name) \
   type* const name = static_cast<type*>(::kiln::emu::detail::tl_block->dynamic_shared)
 #else
-#define KILN_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#define KILN_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 #endif
 
 namespace kiln {

@@ -145,6 +145,16 @@ int main() {
     std::printf("empty launch <<<1,256>>> %7.2f us\n", best * 1e6 / launches);
   }
 
+  {  // The emulator's own per-thread cost: an empty kernel over 64K threads.
+    const int n = 1 << 16, reps = 10;
+    double best = 1e30;
+    for (int r = 0; r < 30; ++r) {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < reps; ++i) kiln::launch(empty_kernel, n / 256, 256, 0, nullptr);
+      best = std::min(best, seconds_since(t0) / reps);
+    }
+    std::printf("barrier-free kernel     %8.2f ns per thread (empty, %d threads)\n", best * 1e9 / n, n);
+  }
   // Per-thread cost of a kernel that never synchronises: an axpy over data that stays in cache
   // (the emulator's own overhead), then over 16M elements (bounded by memory bandwidth).
   for (const int n : {1 << 16, 1 << 24}) {

@@ -221,11 +221,6 @@ __global__ void index_kernel(int* out) {
   out[bx * threads + tx] = bx * 1000 + tx;
 }
 
-__global__ void positive_kernel(const float* x, int n) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) assert(x[i] >= 0.0f);
-}
-
 __global__ void empty_kernel() {}
 
 }  // namespace
@@ -428,6 +423,11 @@ __global__ void throwing_kernel(int* out, int bad_block, int bad_thread) {
     throw std::runtime_error("planted failure");
   __syncthreads();
   out[blockIdx.x * blockDim.x + threadIdx.x] = s[blockDim.x - 1 - threadIdx.x];
+}
+
+__global__ void positive_kernel(const float* x, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) assert(x[i] >= 0.0f);
 }
 
 __global__ void inactive_lane_read(float* out) {
