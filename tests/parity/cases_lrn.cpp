@@ -1,0 +1,99 @@
+// Op-table rows for local response normalisation across channels (kernels/lrn.cuh vs
+// cpu_fallback/lrn.h). alpha is raised above AlexNet's 1e-4 in most test shapes so that the
+// normalisation is far from the identity and its backward terms are exercised; the backward's
+// y and scale inputs come from a CPU forward pass on its x (prepare), as in training.
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "cpu_fallback/lrn.h"
+#include "tests/parity/op_table.h"
+
+#if KILN_WITH_DEVICE
+#include "kernels/grid.cuh"
+#include "kernels/lrn.cuh"
+#endif
+
+namespace kiln::optable {
+namespace {
+
+#if KILN_WITH_DEVICE
+// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks per dimension).
+std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
+  std::vector<Version> v = {{"v1", run}};
+  if (sizes == Sizes::Test)
+    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
+                   gpu::ScopedGridLimit limit(2);
+                   run(a, s);
+                 }});
+  return v;
+}
+#endif
+
+void add_case(std::vector<OpCase>& cases, Sizes sizes, int n, int c, int h, int w, int size, float alpha,
+              float beta, float k, bool bench) {
+  LrnShape s;
+  s.n = n, s.c = c, s.h = h, s.w = w;
+  s.size = size, s.alpha = alpha, s.beta = beta, s.k = k;
+  const int64_t X = s.x_size();
+  const std::string name = fmt::format("n{}_c{}_h{}w{}_size{}_a{:g}_b{:g}_k{:g}", n, c, h, w, size, alpha, beta, k);
+  const double acc = static_cast<double>(size);
+
+  OpCase f;
+  f.op = "lrn_forward";
+  f.shape = name;
+  f.buffers = {{.name = "x", .numel = X, .lo = -2.0f, .hi = 2.0f},
+               {.name = "y", .numel = X, .role = Role::Output, .accumulation = acc},
+               {.name = "scale", .numel = X, .role = Role::Output, .accumulation = acc}};
+  f.cpu = [s](const Args& a, const Stream& st) { cpu::lrn_forward(s, a.f(0), a.f(1), a.f(2), st); };
+#if KILN_WITH_DEVICE
+  f.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::lrn_forward(s, a.f(0), a.f(1), a.f(2), st); });
+#endif
+  f.flops = s.flops();
+  f.bytes = s.bytes();
+  f.bench = bench;
+  cases.push_back(f);
+
+  OpCase b;
+  b.op = "lrn_backward";
+  b.shape = name;
+  b.buffers = {{.name = "x", .numel = X, .lo = -2.0f, .hi = 2.0f},
+               {.name = "y", .numel = X},
+               {.name = "scale", .numel = X},
+               {.name = "dy", .numel = X},
+               {.name = "dx", .numel = X, .role = Role::Output, .accumulation = acc}};
+  b.prepare = [s](const Args& host) {
+    cpu::lrn_forward(s, host.f(0), host.f(1), host.f(2), Stream::default_for(Device::cpu()));
+  };
+  b.cpu = [s](const Args& a, const Stream& st) { cpu::lrn_backward(s, a.f(0), a.f(1), a.f(2), a.f(3), a.f(4), st); };
+#if KILN_WITH_DEVICE
+  b.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+    gpu::lrn_backward(s, a.f(0), a.f(1), a.f(2), a.f(3), a.f(4), st);
+  });
+#endif
+  b.flops = X * (3 * static_cast<int64_t>(size) + 6);
+  b.bytes = 4 * 5 * X;
+  b.bench = bench;
+  cases.push_back(b);
+}
+
+}  // namespace
+
+void add_lrn_cases(std::vector<OpCase>& cases, Sizes sizes) {
+  if (sizes == Sizes::Test) {
+    add_case(cases, sizes, 1, 1, 1, 1, 5, 1.0f, 0.75f, 2.0f, false);     // one channel
+    add_case(cases, sizes, 2, 7, 3, 5, 5, 1.0f, 0.75f, 2.0f, false);
+    add_case(cases, sizes, 1, 13, 7, 7, 5, 0.5f, 0.75f, 1.0f, false);
+    add_case(cases, sizes, 2, 33, 3, 3, 3, 1.0f, 0.5f, 1.0f, false);
+    add_case(cases, sizes, 1, 5, 13, 13, 4, 1.0f, 0.75f, 2.0f, false);   // even size: asymmetric window
+    add_case(cases, sizes, 1, 3, 1, 1, 1, 1.0f, 0.75f, 2.0f, false);     // size 1
+    add_case(cases, sizes, 1, 4, 2, 3, 9, 1.0f, 0.75f, 2.0f, false);     // window wider than C
+    add_case(cases, sizes, 1, 96, 5, 5, 5, 1e-4f, 0.75f, 2.0f, false);   // AlexNet parameters
+    add_case(cases, sizes, 2, 9, 1, 127, 5, 1.0f, 0.75f, 2.0f, false);   // long rows
+  } else {
+    add_case(cases, sizes, 128, 96, 55, 55, 5, 1e-4f, 0.75f, 2.0f, true);   // after conv1
+    add_case(cases, sizes, 128, 256, 27, 27, 5, 1e-4f, 0.75f, 2.0f, true);  // after conv2
+  }
+}
+
+}  // namespace kiln::optable
