@@ -1,0 +1,93 @@
+// Op-table rows for GEMM: kiln's tiled SGEMM (both tile sizes), the naive kernel and cuBLAS against
+// cpu_fallback's OpenBLAS GEMM, on odd sizes, every transpose combination, alpha/beta, and the
+// AlexNet fully connected layers (forward, backward-data and backward-weights GEMMs).
+#include <fmt/format.h>
+
+#include "cpu_fallback/gemm.h"
+#include "tests/parity/op_table.h"
+
+#if KILN_WITH_DEVICE
+#include "kernels/gemm.cuh"
+#endif
+
+namespace kiln::optable {
+namespace {
+
+OpCase gemm_case(const GemmShape& g, const std::string& label, bool bench) {
+  OpCase c;
+  c.op = "gemm";
+  c.shape = fmt::format("m{}_n{}_k{}_{}{}", g.m, g.n, g.k, g.trans_a ? "t" : "n", g.trans_b ? "t" : "n");
+  if (g.alpha != 1.0f || g.beta != 0.0f) c.shape += fmt::format("_a{}_b{}", g.alpha, g.beta);
+  if (!label.empty()) c.shape += "_" + label;
+  c.buffers = {{.name = "a", .numel = g.a_size()},
+               {.name = "b", .numel = g.b_size()},
+               {.name = "c",
+                .numel = g.c_size(),
+                .role = g.beta != 0.0f ? Role::Accumulate : Role::Output,
+                .accumulation = static_cast<double>(g.k) + (g.beta != 0.0f ? 1 : 0)}};
+  c.cpu = [g](const Args& a, const Stream& s) { cpu::gemm(g, a.f(0), a.f(1), a.f(2), s); };
+#if KILN_WITH_DEVICE
+  c.gpu = {
+      {"v1_naive", [g](const Args& a, const Stream& s) { gpu::gemm_v1_naive(g, a.f(0), a.f(1), a.f(2), s); }},
+      {"v2_tiled", [g](const Args& a, const Stream& s) { gpu::gemm_v2_tiled(g, a.f(0), a.f(1), a.f(2), s); }},
+      {"v2_tiled_t64",
+       [g](const Args& a, const Stream& s) { gpu::gemm_v2_tiled(g, a.f(0), a.f(1), a.f(2), s, gpu::GemmTile::T64); }},
+      {"v2_tiled_t128",
+       [g](const Args& a, const Stream& s) { gpu::gemm_v2_tiled(g, a.f(0), a.f(1), a.f(2), s, gpu::GemmTile::T128); }},
+  };
+#if KILN_WITH_CUDA
+  c.gpu.push_back(
+      {"cublas", [g](const Args& a, const Stream& s) { gpu::gemm_cublas(g, a.f(0), a.f(1), a.f(2), s); }});
+#endif
+#endif
+  c.flops = g.flops();
+  c.bytes = g.bytes();
+  c.bench = bench;
+  return c;
+}
+
+GemmShape make(int m, int n, int k, bool ta = false, bool tb = false, float alpha = 1.0f, float beta = 0.0f) {
+  GemmShape g;
+  g.m = m, g.n = n, g.k = k, g.trans_a = ta, g.trans_b = tb, g.alpha = alpha, g.beta = beta;
+  return g;
+}
+
+// The three GEMMs of a fully connected layer y (B, out) = x (B, in) W^T + b, W (out, in):
+//   forward          y  = x W^T        {M=B, N=out, K=in, trans_b}
+//   backward data    dx = dy W         {M=B, N=in, K=out}
+//   backward weights dW += dy^T x      {M=out, N=in, K=B, trans_a, beta=1}
+void add_fc(std::vector<OpCase>& cases, int batch, int in, int out, const std::string& name, bool bench) {
+  cases.push_back(gemm_case(make(batch, out, in, false, true), name + "_fwd", bench));
+  cases.push_back(gemm_case(make(batch, in, out), name + "_bwd_data", bench));
+  cases.push_back(gemm_case(make(out, in, batch, true, false, 1.0f, 1.0f), name + "_bwd_weights", bench));
+}
+
+}  // namespace
+
+void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes) {
+  if (sizes == Sizes::Bench) {
+    add_fc(cases, 128, 9216, 4096, "alexnet_fc6", true);
+    add_fc(cases, 128, 4096, 4096, "alexnet_fc7", true);
+    add_fc(cases, 128, 4096, 1000, "alexnet_fc8", true);
+    cases.push_back(gemm_case(make(4096, 4096, 4096), "square", true));
+    return;
+  }
+  // Odd sizes (multiples of no tile), each transpose combination.
+  const int dims[][3] = {{1, 1, 1}, {3, 7, 13}, {33, 13, 7}, {13, 33, 1}, {7, 1, 33},
+                         {64, 64, 64}, {65, 63, 67}, {127, 33, 129}, {129, 130, 20}};
+  for (const auto& d : dims) {
+    for (int t = 0; t < 4; ++t) cases.push_back(gemm_case(make(d[0], d[1], d[2], t & 1, t & 2), "", false));
+  }
+  // alpha / beta (beta = 0 must ignore C's NaN-filled start; beta != 0 accumulates).
+  cases.push_back(gemm_case(make(33, 36, 20, false, false, 0.5f, 0.0f), "", false));
+  cases.push_back(gemm_case(make(33, 36, 20, false, true, 1.0f, 0.75f), "", false));
+  cases.push_back(gemm_case(make(20, 17, 40, true, false, -2.0f, 1.0f), "", false));
+  // float4 paths: every contiguous dimension a multiple of 4.
+  cases.push_back(gemm_case(make(96, 132, 72), "aligned", false));
+  cases.push_back(gemm_case(make(96, 132, 72, true, true), "aligned", false));
+  // AlexNet's fully connected layers scaled down (batch 4, 1/32 of the widths).
+  add_fc(cases, 4, 288, 128, "alexnet_fc6_small", false);
+  add_fc(cases, 4, 128, 31, "alexnet_fc8_small", false);
+}
+
+}  // namespace kiln::optable
