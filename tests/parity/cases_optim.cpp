@@ -1,0 +1,127 @@
+// Op-table rows for the optimiser updates (kernels/optim.cuh vs cpu_fallback/optim.h): plain SGD,
+// momentum (first step and later steps, dampening, weight decay), Nesterov, Adam with L2 weight
+// decay and AdamW, on odd sizes, in float4 and scalar (unaligned) paths. The state buffers start
+// random (v non-negative) and are compared after the step.
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "cpu_fallback/optim.h"
+#include "tests/parity/op_table.h"
+
+#if KILN_WITH_DEVICE
+#include "kernels/grid.cuh"
+#include "kernels/optim.cuh"
+#endif
+
+namespace kiln::optable {
+namespace {
+
+#if KILN_WITH_DEVICE
+// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks).
+std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
+  std::vector<Version> v = {{"v1", run}};
+  if (sizes == Sizes::Test)
+    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
+                   gpu::ScopedGridLimit limit(2);
+                   run(a, s);
+                 }});
+  return v;
+}
+#endif
+
+// Unaligned cases pass pointers one element into every buffer (the kernels' scalar path); the
+// skipped element keeps its random start on both sides.
+void add_sgd(std::vector<OpCase>& cases, Sizes sizes, SgdShape s, const char* variant, bool unaligned, bool bench) {
+  const int64_t off = unaligned ? 1 : 0, numel = s.count + off;
+  const bool has_buf = s.momentum != 0.0f;
+  OpCase c;
+  c.op = "sgd_update";
+  c.shape = fmt::format("{}_n{}_step{}{}", variant, s.count, s.step, unaligned ? "_unaligned" : "");
+  c.buffers = {{.name = "param", .numel = numel, .role = Role::Accumulate}, {.name = "grad", .numel = numel}};
+  if (has_buf) c.buffers.push_back({.name = "momentum_buf", .numel = numel, .role = Role::Accumulate});
+  c.cpu = [s, off, has_buf](const Args& a, const Stream& st) {
+    cpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr, st);
+  };
+#if KILN_WITH_DEVICE
+  c.gpu = gpu_versions(sizes, [s, off, has_buf](const Args& a, const Stream& st) {
+    gpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr, st);
+  });
+#endif
+  c.flops = s.flops();
+  c.bytes = s.bytes();
+  c.bench = bench;
+  cases.push_back(c);
+}
+
+void add_adam(std::vector<OpCase>& cases, Sizes sizes, AdamShape s, const char* variant, bool unaligned, bool bench) {
+  const int64_t off = unaligned ? 1 : 0, numel = s.count + off;
+  OpCase c;
+  c.op = "adam_update";
+  c.shape = fmt::format("{}_n{}_step{}{}", variant, s.count, s.step, unaligned ? "_unaligned" : "");
+  c.buffers = {{.name = "param", .numel = numel, .role = Role::Accumulate},
+               {.name = "grad", .numel = numel},
+               {.name = "m", .numel = numel, .role = Role::Accumulate, .lo = -0.1f, .hi = 0.1f},
+               {.name = "v", .numel = numel, .role = Role::Accumulate, .lo = 0.0f, .hi = 0.01f}};
+  c.cpu = [s, off](const Args& a, const Stream& st) {
+    cpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, st);
+  };
+#if KILN_WITH_DEVICE
+  c.gpu = gpu_versions(sizes, [s, off](const Args& a, const Stream& st) {
+    gpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, st);
+  });
+#endif
+  c.flops = s.flops();
+  c.bytes = s.bytes();
+  c.bench = bench;
+  cases.push_back(c);
+}
+
+SgdShape sgd(int64_t count, float momentum, float dampening, float wd, bool nesterov, int64_t step) {
+  SgdShape s;
+  s.count = count;
+  s.lr = 0.05f;
+  s.momentum = momentum;
+  s.dampening = dampening;
+  s.weight_decay = wd;
+  s.nesterov = nesterov;
+  s.step = step;
+  return s;
+}
+
+AdamShape adam(int64_t count, float wd, bool decoupled, int64_t step) {
+  AdamShape s;
+  s.count = count;
+  s.lr = 1e-3f;
+  s.weight_decay = wd;
+  s.decoupled = decoupled;
+  s.step = step;
+  return s;
+}
+
+}  // namespace
+
+void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes) {
+  if (sizes == Sizes::Test) {
+    for (int64_t n : {1, 7, 33, 4099}) {
+      add_sgd(cases, sizes, sgd(n, 0.0f, 0.0f, 0.0f, false, 1), "plain", false, false);
+      add_sgd(cases, sizes, sgd(n, 0.9f, 0.0f, 0.0f, false, 1), "momentum", false, false);
+      add_sgd(cases, sizes, sgd(n, 0.9f, 0.1f, 5e-4f, false, 7), "momentum_damp_wd", false, false);
+      add_sgd(cases, sizes, sgd(n, 0.9f, 0.0f, 5e-4f, true, 3), "nesterov_wd", false, false);
+      add_adam(cases, sizes, adam(n, 0.0f, false, 1), "adam", false, false);
+      add_adam(cases, sizes, adam(n, 1e-2f, false, 10), "adam_l2", false, false);
+      add_adam(cases, sizes, adam(n, 1e-2f, true, 10), "adamw", false, false);
+    }
+    add_sgd(cases, sizes, sgd(1027, 0.9f, 0.0f, 5e-4f, true, 3), "nesterov_wd", true, false);
+    add_sgd(cases, sizes, sgd(1027, 0.0f, 0.0f, 5e-4f, false, 2), "plain_wd", true, false);
+    add_adam(cases, sizes, adam(1027, 1e-2f, true, 1000), "adamw", true, false);
+  } else {
+    // AlexNet's largest parameter block, fc6 (4096 x 9216 = 37.7M of its 60M parameters).
+    const int64_t n = int64_t{4096} * 9216;
+    add_sgd(cases, sizes, sgd(n, 0.9f, 0.0f, 5e-4f, false, 2), "momentum_wd", false, true);
+    add_sgd(cases, sizes, sgd(n, 0.9f, 0.0f, 5e-4f, true, 2), "nesterov_wd", false, true);
+    add_adam(cases, sizes, adam(n, 1e-2f, true, 2), "adamw", false, true);
+  }
+}
+
+}  // namespace kiln::optable
