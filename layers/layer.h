@@ -1,0 +1,75 @@
+// The concrete layers' shared toolkit. The contract itself (kiln::Layer, the gradient convention:
+// parameter gradients ACCUMULATE +=, input gradients are WRITTEN =) is in
+// core/graph/layer_interface.h; the layers are declared in layers/layers.h and built from a
+// LayerSpec by layers/registry.h.
+//
+//   SpecReader      typed access to a LayerSpec's parameters with errors naming the layer and the
+//                   key ("layer 'conv1': 'kernel' must be a positive integer, got -3"), and a final
+//                   check that every key given was understood (typos are errors, not ignored).
+//   KILN_DISPATCH   calls kiln::cpu::op or kiln::gpu::op by a tensor's device; in a build without
+//                   a device a CUDA tensor is an error (it cannot exist there anyway).
+//   shape helpers   readable arity/shape errors.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "core/graph/layer_interface.h"
+#include "core/graph/layer_spec.h"
+#include "core/graph/tensor_ops.h"
+
+namespace kiln::layers {
+
+class SpecReader {
+ public:
+  explicit SpecReader(const LayerSpec& spec) : spec_(spec) {}
+
+  const std::string& name() const { return spec_.name; }
+  bool has(const std::string& key) const;
+
+  int64_t get_int(const std::string& key, int64_t fallback);
+  int64_t require_int(const std::string& key);
+  // A positive int (or >= 0 when `allow_zero`).
+  int get_positive(const std::string& key, int fallback, bool allow_zero = false);
+  int require_positive(const std::string& key);
+  // An int or a list of two ints: (height, width).
+  std::pair<int, int> get_pair(const std::string& key, std::pair<int, int> fallback, bool allow_zero = false);
+  double get_double(const std::string& key, double fallback);  // ints accepted
+  bool get_bool(const std::string& key, bool fallback);
+  std::string get_string(const std::string& key, const std::string& fallback);
+  // Init from "<prefix>_init" (name) and "<prefix>_init_value" (number).
+  Init get_init(const std::string& prefix, Init fallback);
+
+  // Throws for any key that no getter asked about, listing the keys this layer understands.
+  void finish(const char* type);
+
+  [[noreturn]] void bad(const std::string& key, const std::string& expected) const;
+
+ private:
+  const Value* find(const std::string& key);
+  const LayerSpec& spec_;
+  std::set<std::string> asked_;
+};
+
+// "layer 'conv2' (Conv2d): <message>" as a kiln::Error.
+[[noreturn]] void layer_error(const Layer& layer, const std::string& message);
+
+// Checks the number and dtypes of inputs: every input F32 unless listed in `int_inputs`.
+void check_dtypes(const Layer& layer, const std::vector<DType>& dtypes, const std::vector<int>& int_inputs = {});
+
+// The input's shape as "(N, C, H, W)" text for messages.
+std::string dims_str(const Shape& shape);
+
+}  // namespace kiln::layers
+
+#if KILN_WITH_DEVICE
+#define KILN_DISPATCH(device, op, ...) \
+  ((device).is_cpu() ? ::kiln::cpu::op(__VA_ARGS__) : ::kiln::gpu::op(__VA_ARGS__))
+#else
+#define KILN_DISPATCH(device, op, ...) \
+  ((device).is_cpu() ? ::kiln::cpu::op(__VA_ARGS__) : ::kiln::graph::no_device(#op, (device)))
+#endif
