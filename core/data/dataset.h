@@ -1,0 +1,110 @@
+// kiln::data::Dataset: random access to the samples kiln trains from, and the image transforms
+// the sources share.
+//
+// A dataset has size() samples of one fixed shape, (C, H, W) for images or (F) for feature
+// vectors, each with an int32 class label (Task::Classification) or target_dim() float targets
+// (Task::Regression). get() is const and thread-safe: the DataLoader calls it from its worker
+// threads concurrently.
+//
+// Determinism. Everything random about a sample (crop offset, flip) is drawn from Philox keyed by
+// (seed, epoch, sample index) through SampleContext::random(), never from a per-thread generator,
+// so a batch has the same contents whichever thread builds it, on any machine.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/philox.h"
+#include "core/shape.h"
+
+namespace kiln::data {
+
+enum class Task : uint8_t { Classification, Regression };
+
+// What the loader tells a dataset about one draw of a sample.
+struct SampleContext {
+  uint64_t seed = 0;
+  int64_t epoch = 0;
+  bool train = true;  // random augmentation; false: the deterministic evaluation transform
+
+  // 4 random words for sample `index` in this epoch; `stream` separates independent uses.
+  Philox4x32 random(int64_t index, uint32_t stream = 0) const;
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+
+  virtual int64_t size() const = 0;
+  // (C, H, W) or (F).
+  virtual Shape sample_shape() const = 0;
+  virtual Task task() const { return Task::Classification; }
+  // Classes of the labels (labels are 0 .. num_classes-1); 0 for regression.
+  virtual int num_classes() const = 0;
+  // Floats per regression target; 0 for classification.
+  virtual int target_dim() const { return 0; }
+  // One line for logs: "IDX train-images-idx3-ubyte.gz: 60000 x (1, 28, 28), 10 classes".
+  virtual std::string describe() const = 0;
+
+  // Writes sample `index` (0 <= index < size()) to `x` (sample_shape().numel() floats) and its
+  // label to *label (classification; label may be null otherwise) or its targets to `target`
+  // (target_dim() floats; regression). Thread-safe. Throws kiln::Error naming the file on bad data.
+  virtual void get(int64_t index, const SampleContext& ctx, float* x, int32_t* label,
+                   float* target) const = 0;
+};
+
+// Samples [begin, end) of another dataset (a validation split, a quick subset).
+std::shared_ptr<const Dataset> subset(std::shared_ptr<const Dataset> base, int64_t begin, int64_t end);
+
+// ---------------------------------------------------------------------------------------------
+// Image transforms shared by the image sources.
+
+// Per-channel normalisation of pixels scaled to [0, 1]: (x - mean) / std. Empty: none. One value
+// applies to every channel; otherwise one value per channel.
+struct Normalize {
+  std::vector<float> mean{}, std{};
+};
+
+// Augmentation of an image: optional zero padding (in pixel space, before normalisation), a square
+// crop, a horizontal flip. In training (SampleContext::train) the crop offset is random and the
+// flip happens with probability 1/2; in evaluation the crop is centred and nothing flips.
+struct Augment {
+  int pad = 0;               // pixels added on each side before cropping (CIFAR: 4)
+  int crop = 0;              // side of the square crop; 0 = the (padded) image size
+  bool random_crop = false;  // training: random crop offset (else centred)
+  bool hflip = false;        // training: flip left-right with probability 1/2
+  bool active() const { return pad > 0 || crop > 0 || hflip; }
+};
+
+namespace detail {
+
+// value = pixel * scale[c] + bias[c]: scaling to [0, 1] and normalisation in one step.
+struct PixelMap {
+  std::vector<float> scale, bias;
+};
+// Checks `norm` against `channels` ("what" names the source for the message).
+PixelMap make_pixel_map(int channels, const Normalize& norm, const std::string& what);
+
+// Where a transformed image comes from in its (padded) source.
+struct CropPlan {
+  int out_h = 0, out_w = 0;  // output size
+  int y0 = 0, x0 = 0;        // top-left of the crop in padded source coordinates
+  int pad = 0;
+  bool flip = false;
+};
+// The crop of an h x w source under `aug`, drawn for sample `index` in `ctx`. Throws if the crop
+// does not fit ("what" names the source).
+CropPlan plan_crop(const Augment& aug, int h, int w, const SampleContext& ctx, int64_t index,
+                   const std::string& what);
+// Output size of an h x w source under `aug`.
+void augmented_size(const Augment& aug, int h, int w, int* out_h, int* out_w);
+
+// Applies the plan and the pixel map to 8-bit pixels, writing (C, out_h, out_w) floats.
+// `hwc`: the source is interleaved (H, W, C) (decoded JPEG) rather than planar (C, H, W).
+void transform_u8(const uint8_t* src, bool hwc, int channels, int h, int w, const CropPlan& plan,
+                  const PixelMap& map, float* out);
+
+}  // namespace detail
+}  // namespace kiln::data

@@ -1,0 +1,31 @@
+// JPEG decoding and encoding (libjpeg-turbo), and resizing of 8-bit interleaved images.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::data {
+
+// An 8-bit image, interleaved (H, W, C).
+struct Image {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// Decodes a JPEG to RGB (grayscale is expanded). With min_short_side > 0, libjpeg's DCT scaling
+// (1/2, 1/4, 1/8) shrinks the image while its shorter side stays >= min_short_side: much faster
+// decoding of large photos that are resized anyway. A corrupt, truncated or non-JPEG input is a
+// kiln::Error naming `what` (the file) and libjpeg's reason.
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& what, int min_short_side = 0);
+Image read_jpeg(const std::string& path, int min_short_side = 0);
+
+// Writes an RGB (channels 3) or grayscale (channels 1) image as a JPEG file.
+void write_jpeg(const std::string& path, const Image& image, int quality = 90);
+
+// Bilinear resize so that the shorter side becomes `short_side` (aspect ratio kept).
+Image resize_shorter_side(const Image& image, int short_side);
+// Bilinear resize to exactly width x height.
+Image resize(const Image& image, int width, int height);
+
+}  // namespace kiln::data

@@ -1,0 +1,211 @@
+#include "core/data/loader.h"
+
+#include <fmt/format.h>
+
+#include <numeric>
+
+#include "core/error.h"
+
+namespace kiln::data {
+
+namespace {
+constexpr uint32_t kShuffleTag = 0x73687566u;  // "shuf": word 3 of the shuffling counter
+}
+
+std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  const uint64_t e = static_cast<uint64_t>(epoch);
+  const uint32_t e_word = static_cast<uint32_t>(e) ^ (static_cast<uint32_t>(e >> 32) * 0x9E3779B9u);
+  // Fisher-Yates from the back; j uniform in [0, i] by a 64x64->128 multiply (bias < 2^-40).
+  for (int64_t i = n - 1; i > 0; --i) {
+    const uint64_t u = static_cast<uint64_t>(i);
+    const Philox4x32 r = philox4x32_10(
+        Philox4x32{{static_cast<uint32_t>(u), static_cast<uint32_t>(u >> 32), e_word, kShuffleTag}},
+        static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    const uint64_t bits = (static_cast<uint64_t>(r.v[1]) << 32) | r.v[0];
+    const uint64_t j = static_cast<uint64_t>((static_cast<unsigned __int128>(bits) * (u + 1)) >> 64);
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
+    : dataset_(std::move(dataset)), options_(options) {
+  KILN_CHECK(dataset_ != nullptr, "DataLoader: no dataset");
+  KILN_CHECK(options_.batch_size > 0, "DataLoader: batch size {} must be positive", options_.batch_size);
+  KILN_CHECK(options_.workers >= 0 && options_.workers <= 256, "DataLoader: {} workers (0 to 256)",
+             options_.workers);
+  KILN_CHECK(options_.prefetch >= 1, "DataLoader: prefetch {} must be at least 1", options_.prefetch);
+  const int64_t n = dataset_->size();
+  KILN_CHECK(n > 0, "DataLoader: {} has no samples", dataset_->describe());
+  batches_per_epoch_ = options_.drop_last ? n / options_.batch_size
+                                          : (n + options_.batch_size - 1) / options_.batch_size;
+  KILN_CHECK(batches_per_epoch_ > 0,
+             "DataLoader: {} has {} samples, fewer than one batch of {} (with drop_last)",
+             dataset_->describe(), n, options_.batch_size);
+  const Shape shape = dataset_->sample_shape();
+  KILN_CHECK(shape.rank() >= 1 && shape.rank() < Shape::kMaxRank, "DataLoader: sample shape {} of {}",
+             shape.str(), dataset_->describe());
+  KILN_CHECK(dataset_->task() == Task::Classification || dataset_->target_dim() > 0,
+             "DataLoader: regression dataset {} has no targets", dataset_->describe());
+}
+
+DataLoader::~DataLoader() { stop_workers(); }
+
+int64_t DataLoader::samples_per_epoch() const {
+  return options_.drop_last ? batches_per_epoch_ * options_.batch_size : dataset_->size();
+}
+
+Position DataLoader::position_of(int64_t seq) const {
+  return Position{seq / batches_per_epoch_, seq % batches_per_epoch_};
+}
+
+Position DataLoader::position() const {
+  std::lock_guard lock(mutex_);
+  return position_of(consume_);
+}
+
+std::vector<int64_t> DataLoader::order(int64_t epoch) const { return *cached_order(epoch); }
+
+std::shared_ptr<const std::vector<int64_t>> DataLoader::cached_order(int64_t epoch) const {
+  std::lock_guard lock(order_mutex_);
+  auto it = orders_.find(epoch);
+  if (it != orders_.end()) return it->second;
+  std::shared_ptr<const std::vector<int64_t>> order;
+  if (options_.shuffle) {
+    order = std::make_shared<const std::vector<int64_t>>(shuffled_order(dataset_->size(), options_.seed, epoch));
+  } else {
+    std::vector<int64_t> identity(static_cast<size_t>(dataset_->size()));
+    std::iota(identity.begin(), identity.end(), int64_t{0});
+    order = std::make_shared<const std::vector<int64_t>>(std::move(identity));
+  }
+  if (orders_.size() >= 3) orders_.erase(orders_.begin());  // keep the latest few epochs
+  orders_[epoch] = order;
+  return order;
+}
+
+Batch DataLoader::load(Position position) const {
+  KILN_CHECK(position.epoch >= 0 && position.batch >= 0 && position.batch < batches_per_epoch_,
+             "DataLoader: position (epoch {}, batch {}) is out of range ({} batches per epoch)",
+             position.epoch, position.batch, batches_per_epoch_);
+  const std::shared_ptr<const std::vector<int64_t>> order = cached_order(position.epoch);
+  const int64_t begin = position.batch * options_.batch_size;
+  const int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_->size());
+  const int64_t n = end - begin;
+
+  const Shape sample = dataset_->sample_shape();
+  Shape xs{n};
+  for (int64_t d : sample) xs.push_back(d);
+  const int64_t per = sample.numel();
+  const bool regression = dataset_->task() == Task::Regression;
+  const int64_t t = dataset_->target_dim();
+
+  Batch b;
+  b.position = position;
+  b.last_in_epoch = position.batch + 1 == batches_per_epoch_;
+  b.x = Tensor::empty(xs, Device::cpu(), DType::F32);
+  float* x = b.x.data<float>();
+  int32_t* labels = nullptr;
+  float* targets = nullptr;
+  if (regression) {
+    b.targets = Tensor::empty(Shape{n, t}, Device::cpu(), DType::F32);
+    targets = b.targets.data<float>();
+  } else {
+    b.labels = Tensor::empty(Shape{n}, Device::cpu(), DType::I32);
+    labels = b.labels.data<int32_t>();
+  }
+  const SampleContext ctx{options_.seed, position.epoch, options_.train};
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t index = (*order)[begin + i];
+    dataset_->get(index, ctx, x + i * per, labels ? labels + i : nullptr, targets ? targets + i * t : nullptr);
+    if (labels)
+      KILN_CHECK(labels[i] >= 0 && labels[i] < dataset_->num_classes(),
+                 "{}: sample {} has label {}, outside 0..{}", dataset_->describe(), index, labels[i],
+                 dataset_->num_classes() - 1);
+  }
+  return b;
+}
+
+void DataLoader::seek(Position position) {
+  KILN_CHECK(position.epoch >= 0 && position.batch >= 0 && position.batch < batches_per_epoch_,
+             "DataLoader: cannot seek to (epoch {}, batch {}): {} batches per epoch", position.epoch,
+             position.batch, batches_per_epoch_);
+  stop_workers();
+  std::lock_guard lock(mutex_);
+  ready_.clear();
+  consume_ = produce_ = position.epoch * batches_per_epoch_ + position.batch;
+}
+
+Batch DataLoader::next() {
+  if (options_.workers == 0) {
+    Batch b = load(position_of(consume_));
+    ++consume_;
+    return b;
+  }
+  if (threads_.empty()) start_workers();
+  Slot slot;
+  {
+    std::unique_lock lock(mutex_);
+    ready_cv_.wait(lock, [&] { return ready_.count(consume_) != 0; });
+    auto it = ready_.find(consume_);
+    slot = std::move(it->second);
+    ready_.erase(it);
+    if (!slot.error) ++consume_;
+  }
+  if (slot.error) {
+    // Stay on the failed batch: drop what was built ahead, so a retry rebuilds from here.
+    seek(position_of(consume_));
+    std::rethrow_exception(slot.error);
+  }
+  work_cv_.notify_one();
+  return std::move(slot.batch);
+}
+
+void DataLoader::start_workers() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = false;
+    produce_ = consume_;
+    ready_.clear();
+  }
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+void DataLoader::stop_workers() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard lock(mutex_);
+  stopping_ = false;
+}
+
+void DataLoader::worker_loop() {
+  for (;;) {
+    int64_t seq;
+    {
+      std::unique_lock lock(mutex_);
+      work_cv_.wait(lock, [&] { return stopping_ || produce_ < consume_ + options_.prefetch; });
+      if (stopping_) return;
+      seq = produce_++;
+    }
+    Slot slot;
+    try {
+      slot.batch = load(position_of(seq));
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      ready_.emplace(seq, std::move(slot));
+    }
+    ready_cv_.notify_all();
+  }
+}
+
+}  // namespace kiln::data

@@ -1,0 +1,118 @@
+// kiln::data::DataLoader: mini-batches of a Dataset as host tensors, shuffled by seed, built on
+// worker threads ahead of the training step, resumable at an exact position.
+//
+// Batches. Epoch e visits the samples in order(e): 0, 1, ... without shuffling, else a Philox
+// Fisher-Yates permutation keyed by (seed, e), identical on every machine. Batch b of epoch e
+// holds order(e)[b*B, (b+1)*B); the last one is smaller unless drop_last. A batch is
+//   x       (N, C, H, W) or (N, F) float32
+//   labels  (N) int32             (classification)
+//   targets (N, T) float32        (regression)
+// and depends on nothing but (dataset, options, epoch, b): not on the worker count, not on which
+// thread built it, not on what was read before (augmentation is keyed by (seed, epoch, sample)).
+//
+// Position. next() returns the batch at position() = (epoch, batch) and advances, rolling over
+// to (epoch + 1, 0) after the last batch of an epoch. Save position() with a checkpoint and
+// seek() to it on resume: the resumed run sees exactly the batches the uninterrupted one would.
+//
+// Threads. With workers > 0, that many threads build batches in order, at most `prefetch` ahead
+// of the consumer (a bounded queue); next() waits for the one it needs. A worker's exception
+// (a corrupt JPEG) is rethrown by next() when its batch is due, and the position stays on that
+// batch. With workers = 0, next() builds the batch on the calling thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/data/dataset.h"
+#include "core/tensor.h"
+
+namespace kiln::data {
+
+struct LoaderOptions {
+  int64_t batch_size = 64;
+  bool shuffle = true;
+  bool drop_last = false;
+  uint64_t seed = 0;  // shuffling and augmentation
+  bool train = true;  // random augmentation; false for evaluation (centre crops, no flips)
+  int workers = 0;    // threads building batches ahead; 0: built in next() on the calling thread
+  int prefetch = 4;   // batches built ahead of the consumer (with workers > 0), >= 1
+};
+
+struct Position {
+  int64_t epoch = 0;
+  int64_t batch = 0;  // index of the batch within the epoch
+  friend bool operator==(const Position&, const Position&) = default;
+};
+
+struct Batch {
+  Tensor x;        // (N, sample shape...) float32, host
+  Tensor labels;   // (N) int32 for classification; undefined for regression
+  Tensor targets;  // (N, T) float32 for regression; undefined for classification
+  Position position;
+  bool last_in_epoch = false;
+  int64_t size() const { return x.defined() ? x.dim(0) : 0; }
+};
+
+// The sample order of one epoch: a permutation of 0..n-1 from Philox keyed by (seed, epoch).
+std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, int64_t epoch);
+
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  const Dataset& dataset() const { return *dataset_; }
+  const LoaderOptions& options() const { return options_; }
+  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  // Samples seen per epoch (size() unless drop_last drops a partial batch).
+  int64_t samples_per_epoch() const;
+
+  // The batch next() returns next.
+  Position position() const;
+  // Makes next() continue from `position` (discarding batches built ahead).
+  void seek(Position position);
+  // The batch at position(); advances the position.
+  Batch next();
+  // Any batch, built on the calling thread (what next() would return at that position).
+  Batch load(Position position) const;
+  // The sample indices of epoch `epoch`, in visiting order.
+  std::vector<int64_t> order(int64_t epoch) const;
+
+ private:
+  struct Slot {
+    Batch batch;
+    std::exception_ptr error;
+  };
+  std::shared_ptr<const std::vector<int64_t>> cached_order(int64_t epoch) const;
+  Position position_of(int64_t seq) const;
+  void start_workers();
+  void stop_workers();
+  void worker_loop();
+
+  std::shared_ptr<const Dataset> dataset_;
+  LoaderOptions options_;
+  int64_t batches_per_epoch_ = 0;
+
+  // Permutations of the last epochs used (workers straddle an epoch boundary).
+  mutable std::mutex order_mutex_;
+  mutable std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;
+
+  // The prefetch queue. Batches are numbered by seq = epoch * batches_per_epoch + batch.
+  mutable std::mutex mutex_;
+  std::condition_variable work_cv_, ready_cv_;
+  int64_t consume_ = 0;  // seq of the batch next() returns
+  int64_t produce_ = 0;  // seq of the next batch a worker takes
+  std::map<int64_t, Slot> ready_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace kiln::data

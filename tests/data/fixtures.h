@@ -1,0 +1,53 @@
+// Test fixtures for the data sources: a temporary directory and writers of small IDX, CIFAR,
+// JPEG-folder and CSV files.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/data/data.h"
+#include "core/error.h"
+
+namespace kiln::data::test {
+
+// A fresh directory under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path(const std::string& name) const { return (root_ / name).string(); }
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+};
+
+// IDX bytes: magic 0x0000 08 <ndim>, big-endian dimensions, data.
+std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data);
+// Pixel p of image i in the fixture images: (i * 7 + p * 3) % 256.
+uint8_t fixture_pixel(int64_t i, int64_t p);
+// n images of h x w with fixture_pixel values, and labels i % classes.
+std::vector<uint8_t> fixture_images(int n, int h, int w);
+std::vector<uint8_t> fixture_labels(int n, int classes);
+
+void write_text(const std::string& path, const std::string& text);
+
+// The message of the kiln::Error thrown by f (fails the test when nothing is thrown).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const kiln::Error& e) {
+    return e.message();
+  }
+  ADD_FAILURE() << "expected a kiln::Error";
+  return {};
+}
+
+}  // namespace kiln::data::test
