@@ -35,8 +35,13 @@ bias_add_rows_kernel(BiasShape s, bool vec, const float* __restrict__ bias, floa
   const int64_t rows = static_cast<int64_t>(s.n) * s.c;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  // The channel of `row`, advanced with the row (no 64-bit division in the loop).
+  const int step = static_cast<int>(gridDim.y % static_cast<unsigned>(s.c));
+  int ch = static_cast<int>(blockIdx.y % static_cast<unsigned>(s.c));
   for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
-    const float b = __ldg(bias + row % s.c);
+    const float b = __ldg(bias + ch);
+    ch += step;
+    if (ch >= s.c) ch -= s.c;
     float* yr = y + row * s.inner;
     if (vec) {
       float4* y4 = reinterpret_cast<float4*>(yr);
