@@ -472,7 +472,7 @@ std::string Net::summary() const {
     const Node& n = node_of(l->name());
     int64_t params = 0;
     for (const Parameter& p : l->parameters()) params += p.value.numel();
-    out += fmt::format("{:<16} {:<20} {:<24} {:<20} {:>10}  {}\n", n.name, l->type(), fmt::join(n.input_names, ","),
+    out += fmt::format("{:<16} {:<20} {:<24} {:<20} {:>10}  {}\n", n.name, l->type(), fmt::format("{}", fmt::join(n.input_names, ",")),
                        setup_done_ ? n.shape.str() : "?", params, l->describe());
   }
   out += fmt::format("{} parameters\n", parameter_count());
