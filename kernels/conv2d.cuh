@@ -19,6 +19,11 @@
 //       backward_filter  per group: M = K/G, N = C/G*R*S, Kd = N*P*Q split into chunks; each chunk's
 //                        partial dw goes to the device workspace (core/workspace.h) and a second
 //                        kernel adds the chunks to dw in chunk order. A single chunk adds directly.
+//                        The chunk count depends only on the shape and tile (see
+//                        conv2d_backward_filter_splits), never on the device. The workspace lease
+//                        ends when the launcher returns, i.e. before a real GPU has run the kernels:
+//                        this relies on the next borrower of the device's workspace issuing its work
+//                        on the same stream (stream order then protects the partials).
 //       backward_bias    one block per channel, a fixed-order block reduction (warp shuffles).
 //   `tile` forces the 64x64 or 128x128 tile configuration (tests, benchmarks); Auto picks by size.
 // The unsuffixed launchers are the best version (v2, tile Auto): what the layers call.
