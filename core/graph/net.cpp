@@ -330,11 +330,26 @@ void Net::backward() {
     Layer& l = *n.layer;
     BackwardArgs args;
     args.stream = &stream_;
+    // Releases what no later backward reads: this layer's saved state, its output gradient, and
+    // the activations whose last reader this layer was.
+    auto release_after = [&] {
+      n.grad = Tensor();
+      l.release_saved();
+      if (l.backward_needs_output() && --n.backward_left == 0 && n.forward_left == 0) release(li);
+      for (size_t s = 0; s < n.inputs.size(); ++s) {
+        if (!l.backward_needs_input(static_cast<int>(s))) continue;
+        Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
+        if (--in.backward_left == 0) release(n.inputs[s]);
+      }
+      account();
+    };
     if (l.is_loss()) {
       args.loss_scale = l.loss_weight();
-    } else {
-      if (!n.grad.defined()) continue;  // nothing downstream produced a gradient
+    } else if (n.grad.defined()) {
       args.grad_output = &n.grad;
+    } else {
+      release_after();  // nothing downstream produced a gradient
+      continue;
     }
     if (l.backward_needs_output()) args.output = &n.value;
     std::vector<Tensor> temps(n.inputs.size());
@@ -363,16 +378,7 @@ void Net::backward() {
     for (size_t s = 0; s < n.inputs.size(); ++s)
       if (temps[s].defined()) graph::add_into(im.nodes[static_cast<size_t>(n.inputs[s])].grad, temps[s], stream_);
     temps.clear();
-    // Release what no later backward reads.
-    n.grad = Tensor();
-    l.release_saved();
-    if (l.backward_needs_output() && --n.backward_left == 0 && n.forward_left == 0) release(li);
-    for (size_t s = 0; s < n.inputs.size(); ++s) {
-      if (!l.backward_needs_input(static_cast<int>(s))) continue;
-      Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
-      if (--in.backward_left == 0) release(n.inputs[s]);
-    }
-    account();
+    release_after();
   }
   for (Node& n : im.nodes) n.grad = Tensor();
   account();

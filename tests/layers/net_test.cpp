@@ -127,6 +127,27 @@ TEST(Net, BranchyGraphMatchesAHandComputation) {
   for (float v : net.layer("a").parameters()[0].grad.to_host()) EXPECT_EQ(v, 0.0f);
 }
 
+TEST(Net, SideOutputsAndFrozenInputsAreHandled) {
+  // 'prob' is an extra output no loss depends on: it runs forward, is kept, and never runs backward.
+  // 'pre' has no parameters and reads only the data: it needs no gradient and keeps nothing.
+  Net net = layers::build_net({{"x"}, {"label", DType::I32}},
+                              {{"Tanh", "pre", {"x"}, {}},
+                               {"Linear", "fc", {}, {{"out_features", I{3}}}},
+                               {"Sigmoid", "prob", {"fc"}, {}},
+                               {"SoftmaxCrossEntropy", "loss", {"fc", "label"}, {}}});
+  Tensor x = random_tensor({4, 5}, 1), y = labels_tensor({0, 1, 2, 1});
+  net.setup({{"x", x.shape()}, {"label", y.shape()}});
+  net.init_parameters(1);
+  net.forward({{"x", &x}, {"label", &y}});
+  net.backward();
+  EXPECT_EQ(net.output_names(), (std::vector<std::string>{"prob", "loss"}));
+  EXPECT_EQ(net.output("prob").shape(), (Shape{4, 3}));
+  EXPECT_EQ(net.live_activation_bytes(), static_cast<size_t>(4 * 3 * 4 + 4));  // prob + loss
+  double s = 0.0;
+  for (float v : net.layer("fc").parameters()[0].grad.to_host()) s += std::fabs(v);
+  EXPECT_GT(s, 0.0);
+}
+
 TEST(Net, ResidualBlockGradcheck) {
   // x -> conv1 -> relu -> conv2 -> add(x-path conv0) -> flatten -> fc -> loss: the whole net's
   // parameter gradients against finite differences of the loss.
