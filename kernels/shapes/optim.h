@@ -1,7 +1,7 @@
 // Optimiser updates, elementwise over one parameter buffer (PyTorch semantics).
 //
 // SGD (torch.optim.SGD), step t = 1, 2, ...:
-//   g = grad + weight_decay * param
+//   g = grad * grad_scale + weight_decay * param        (grad_scale: clipping by norm, else 1)
 //   if momentum != 0:
 //     buf = (t == 1) ? g : momentum * buf + (1 - dampening) * g
 //     g   = nesterov ? g + momentum * buf : buf
@@ -34,6 +34,7 @@ struct SgdShape {
   float weight_decay = 0.0f;
   bool nesterov = false;
   int64_t step = 1;  // 1 on the first update
+  float grad_scale = 1.0f;  // the gradient is multiplied by this first (clipping by norm)
 
   int64_t flops() const { return 6 * count; }
   int64_t bytes() const { return 4 * count * (momentum != 0.0f ? 5 : 3); }
@@ -51,7 +52,7 @@ struct SgdShape {
 
 // One SGD element update; buf may be ignored when momentum == 0.
 KILN_HD void sgd_element(const SgdShape& s, float& param, float grad, float& buf) {
-  float g = grad;
+  float g = grad * s.grad_scale;  // gradient clipping folded in (1: none)
   if (s.weight_decay != 0.0f) g += s.weight_decay * param;
   if (s.momentum != 0.0f) {
     buf = s.step == 1 ? g : s.momentum * buf + (1.0f - s.dampening) * g;
@@ -68,6 +69,7 @@ struct AdamShape {
   float weight_decay = 0.0f;
   bool decoupled = false;  // false: Adam (L2 in the gradient); true: AdamW
   int64_t step = 1;        // t, 1 on the first update
+  float grad_scale = 1.0f;  // the gradient is multiplied by this first (clipping by norm)
 
   // lr / (1 - beta1^t), in double then rounded.
   float step_size() const { return static_cast<float>(lr / (1.0 - pow(static_cast<double>(beta1), static_cast<double>(step)))); }
@@ -90,7 +92,7 @@ struct AdamShape {
 // One Adam/AdamW element update with the host-computed step_size and bias2_sqrt.
 KILN_HD void adam_element(const AdamShape& s, float step_size, float bias2_sqrt, float& param, float grad,
                           float& m, float& v) {
-  float g = grad;
+  float g = grad * s.grad_scale;  // gradient clipping folded in (1: none)
   if (s.weight_decay != 0.0f) {
     if (s.decoupled)
       param *= 1.0f - s.lr * s.weight_decay;

@@ -1,0 +1,27 @@
+// The datasets a run's [data] section describes (core/config/config.h):
+//   source = "idx"        train_images, train_labels, test_images, test_labels, mean, std
+//   source = "cifar"      train_files = [...], test_files = [...], kind = "cifar10" | "cifar100" |
+//                         "cifar100_coarse", mean, std, pad, crop, hflip
+//   source = "folder"     train_dir, test_dir, resize, crop, hflip, mean, std (JPEG, a sub-folder per class)
+//   source = "csv"        train_file, test_file, label_column | label_name, task = "classification" |
+//                         "regression", target_columns, standardize
+//   source = "synthetic"  size, test_size, seed (shape and classes from [model])
+// plus, for every source, workers (threads decoding ahead, default 2).
+#pragma once
+
+#include <memory>
+
+#include "core/config/config.h"
+#include "core/data/dataset.h"
+
+namespace kiln {
+
+struct DataSplits {
+  std::shared_ptr<const data::Dataset> train, test;  // test may be null (no evaluation)
+  int workers = 2;
+};
+
+// Opens the datasets; errors name the config file, line and key, or the data file and the problem.
+DataSplits make_datasets(const RunConfig& config);
+
+}  // namespace kiln

@@ -1,0 +1,38 @@
+// safetensors files (the open format PyTorch, JAX and others read directly): an 8-byte little-
+// endian header length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {..}},
+// then the raw little-endian data. kiln reads and writes float32 tensors.
+//
+// Writing is atomic: a temporary file in the same folder, fsync, rename; a crash leaves the old
+// file intact. Reading validates everything (sizes, offsets, overlaps, dtypes, JSON) before a
+// single value is used, and names the file and the problem.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/shape.h"
+#include "core/tensor.h"
+
+namespace kiln {
+
+struct NamedTensor {
+  std::string name;
+  const Tensor* tensor;  // any device; copied to the host to be written
+};
+
+void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata);
+
+struct SafetensorsFile {
+  struct Entry {
+    Shape shape;
+    std::vector<float> values;
+  };
+  std::map<std::string, Entry> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+SafetensorsFile read_safetensors(const std::string& path);
+
+}  // namespace kiln

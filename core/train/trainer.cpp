@@ -1,0 +1,290 @@
+#include "core/train/trainer.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "core/allocator.h"
+#include "core/data/loader.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/train/checkpoint.h"
+#include "core/train/data_sources.h"
+#include "core/train/device_ops.h"
+#include "core/train/schedule.h"
+#include "core/train/solver.h"
+
+namespace kiln {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+// Installs the Ctrl-C handler for the lifetime of a training run.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    g_interrupted.store(false);
+    previous_ = std::signal(SIGINT, on_sigint);
+  }
+  ~InterruptGuard() { std::signal(SIGINT, previous_); }
+
+ private:
+  void (*previous_)(int);
+};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string duration_text(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const int64_t t = static_cast<int64_t>(s + 0.5);
+  return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+}
+
+// A batch's tensors on the net's device (a view of the host batch on the CPU).
+struct Feeds {
+  Tensor x, y;
+  Feeds(const data::Batch& b, Device device) {
+    if (device.is_cpu()) {
+      x = b.x.view();
+      y = b.labels.view();
+    } else {
+      x = b.x.to(device);
+      y = b.labels.to(device);
+    }
+  }
+  std::map<std::string, const Tensor*> map() const { return {{"data", &x}, {"label", &y}}; }
+};
+
+EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers) {
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.shuffle = false;
+  lo.train = false;
+  lo.workers = workers;
+  lo.prefetch = 2;
+  data::DataLoader loader(std::shared_ptr<const data::Dataset>(&dataset, [](const data::Dataset*) {}), lo);
+  Net& net = built.net;
+  const bool was_training = net.training();
+  net.set_training(false);
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
+    const data::Batch b = loader.next();
+    const Feeds feeds(b, net.device());
+    net.forward(feeds.map());
+    loss_sum += static_cast<double>(net.output(built.loss).to_host()[0]) * b.size();
+    correct += train_ops::count_correct(net.output(built.logits), feeds.y, net.stream());
+    r.samples += b.size();
+  }
+  net.set_training(was_training);
+  if (r.samples > 0) {
+    r.loss = loss_sum / r.samples;
+    r.accuracy = static_cast<double>(correct) / r.samples;
+  }
+  return r;
+}
+
+class Metrics {
+ public:
+  Metrics(const std::string& path, bool append) : out_(path, append ? std::ios::app : std::ios::trunc) {
+    if (!out_) fail(fmt::format("cannot write metrics file '{}'", path));
+    if (!append) out_ << "kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,images_per_second,seconds\n";
+  }
+  void row(const char* kind, int64_t epoch, int64_t step, double lr, double loss, double acc,
+           std::optional<double> test_loss, std::optional<double> test_acc, double ips, double seconds) {
+    out_ << fmt::format("{},{},{},{:.6g},{:.6f},{:.6f},{},{},{:.1f},{:.2f}\n", kind, epoch, step, lr, loss, acc,
+                        test_loss ? fmt::format("{:.6f}", *test_loss) : "", test_acc ? fmt::format("{:.6f}", *test_acc) : "",
+                        ips, seconds);
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+}  // namespace
+
+TrainResult train(const RunConfig& config, const TrainOptions& options, const NetBuilder& build) {
+  TrainSettings settings = config.train;
+  if (options.epochs) settings.epochs = *options.epochs;
+  if (options.batch) settings.batch = *options.batch;
+  if (options.seed) settings.seed = *options.seed;
+  KILN_CHECK(settings.epochs >= 1 && settings.batch >= 1, "--epochs and --batch must be >= 1");
+  KILN_CHECK(!options.steps || *options.steps >= 1, "--steps must be >= 1");
+
+  const Device device = select_device(options.device);
+  const DataSplits data = make_datasets(config);
+  KILN_CHECK(data.train->task() == data::Task::Classification,
+             "{}: kiln train supports classification data (labels); this data set is a regression one", config.path);
+
+  data::LoaderOptions lo;
+  lo.batch_size = settings.batch;
+  lo.shuffle = settings.shuffle;
+  lo.drop_last = data.train->size() > settings.batch;  // every step sees a full batch
+  lo.seed = settings.seed;
+  lo.workers = data.workers;
+  data::DataLoader loader(data.train, lo);
+  const int64_t steps_per_epoch = loader.batches_per_epoch();
+  const int64_t total_steps = std::min(settings.epochs * steps_per_epoch, options.steps.value_or(INT64_MAX));
+
+  BuiltNet built = build(config, device);
+  Net& net = built.net;
+  Shape x_shape{settings.batch};
+  for (int64_t d : config.input) x_shape.push_back(d);
+  net.setup({{"data", x_shape}, {"label", Shape{settings.batch}}});
+  net.init_parameters(settings.seed);
+  if (!options.weights.empty()) load_weights(options.weights, net);
+  Solver solver(config.solver, net);
+  const LrSchedule schedule(config.schedule, config.solver.lr, steps_per_epoch, total_steps);
+
+  const std::string out_dir = options.out_dir.empty() ? "out/" + (config.name.empty() ? "run" : config.name) : options.out_dir;
+  std::filesystem::create_directories(out_dir);
+  const std::string checkpoint_path = out_dir + "/checkpoint.safetensors";
+
+  TrainProgress progress;
+  progress.seed = settings.seed;
+  progress.model_hash = config.model_hash;
+  if (!options.resume.empty()) {
+    progress = load_checkpoint(options.resume, net, solver, config.model_hash);
+    KILN_CHECK(progress.seed == settings.seed,
+               "'{}' was trained with seed {}, this run has seed {}: resume with --seed {}", options.resume, progress.seed,
+               settings.seed, progress.seed);
+    loader.seek({progress.epoch, progress.batch});
+    log::info("resuming from {} at step {} (epoch {}, batch {})", options.resume, progress.step, progress.epoch + 1,
+              progress.batch);
+  }
+  Metrics metrics(out_dir + "/metrics.csv", !options.resume.empty());
+
+  log::info("model {}: {} parameters on {}; {} training samples ({}), batch {}, {} steps per epoch",
+            config.name, net.parameter_count(), device.str(), data.train->size(), data.train->describe(),
+            settings.batch, steps_per_epoch);
+
+  InterruptGuard interrupt_guard;
+  TrainResult result;
+  auto save = [&] {
+    const data::Position next = loader.position();
+    progress.epoch = next.epoch;
+    progress.batch = next.batch;
+    save_checkpoint(checkpoint_path, net, solver, progress);
+    result.checkpoint = checkpoint_path;
+  };
+
+  const auto t_start = Clock::now();
+  double train_seconds = 0;
+  int64_t images = 0;
+  double window_loss = 0, window_correct = 0, window_samples = 0;
+  double last_loss = 0;
+  auto window_reset = [&] { window_loss = window_correct = window_samples = 0; };
+  const int64_t eval_batch = settings.eval_batch > 0 ? settings.eval_batch : settings.batch;
+
+  while (progress.step < total_steps) {
+    const auto t0 = Clock::now();
+    const data::Batch batch = loader.next();
+    const Feeds feeds(batch, device);
+    net.zero_grad();
+    net.forward(feeds.map());
+    const float loss = net.output(built.loss).to_host()[0];
+    if (!std::isfinite(loss)) {
+      fail(fmt::format("the loss is {} at step {} (epoch {}, batch {}): training stopped. {} Lower the learning rate "
+                       "(now {:.3g}) or set [train] clip_grad_norm.", loss, progress.step + 1, batch.position.epoch + 1,
+                       batch.position.batch, result.checkpoint.empty() ? "No checkpoint was written yet."
+                                                  : fmt::format("The last good checkpoint is {}.", result.checkpoint),
+                       schedule.at(progress.step)));
+    }
+    net.backward();
+    float grad_scale = 1.0f;
+    if (settings.clip_grad_norm > 0) {
+      const double norm = gradient_norm(net);
+      if (norm > settings.clip_grad_norm) grad_scale = static_cast<float>(settings.clip_grad_norm / (norm + 1e-6));
+    }
+    const double lr = schedule.at(progress.step);
+    solver.step(lr, grad_scale);
+    ++progress.step;
+    const int64_t correct = train_ops::count_correct(net.output(built.logits), feeds.y, net.stream());
+    net.stream().synchronize();
+    train_seconds += seconds_since(t0);
+    images += batch.size();
+    last_loss = loss;
+    window_loss += static_cast<double>(loss) * batch.size();
+    window_correct += static_cast<double>(correct);
+    window_samples += static_cast<double>(batch.size());
+
+    const double ips = images / std::max(train_seconds, 1e-9);
+    const int64_t epoch = batch.position.epoch;
+    const double eta = (total_steps - progress.step) * (train_seconds / std::max<int64_t>(images / settings.batch, 1));
+    if (options.progress_bar) {
+      const int64_t in_epoch = batch.position.batch + 1;
+      const int width = 24, filled = static_cast<int>(width * in_epoch / steps_per_epoch);
+      fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
+                 settings.epochs, std::string(filled, '='), std::string(width - filled, ' '),
+                 100 * in_epoch / steps_per_epoch, window_loss / window_samples,
+                 100 * window_correct / window_samples, ips, duration_text(eta));
+    }
+    if (progress.step % settings.log_every == 0) {
+      if (!options.progress_bar) {
+        log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
+                  progress.step, total_steps, window_loss / window_samples, 100 * window_correct / window_samples, lr,
+                  ips, duration_text(eta));
+      }
+      metrics.row("train", epoch + 1, progress.step, lr, window_loss / window_samples,
+                  window_correct / window_samples, {}, {}, ips, seconds_since(t_start));
+      window_reset();
+    }
+    const bool epoch_done = batch.last_in_epoch || progress.step == total_steps;
+    if (epoch_done) {
+      if (options.progress_bar) fmt::print(stderr, "\n");
+      std::optional<double> test_loss, test_acc;
+      if (data.test && options.evaluate_each_epoch) {
+        const EvalResult e = evaluate(built, *data.test, eval_batch, data.workers);
+        test_loss = e.loss;
+        test_acc = e.accuracy;
+        result.test_loss = e.loss;
+        result.test_accuracy = e.accuracy;
+        log::info("epoch {}: test loss {:.4f}, test accuracy {:.2f}% ({} samples)", epoch + 1, e.loss, 100 * e.accuracy,
+                  e.samples);
+      }
+      metrics.row("epoch", epoch + 1, progress.step, lr, last_loss, window_samples ? window_correct / window_samples : 0,
+                  test_loss, test_acc, ips, seconds_since(t_start));
+      save();
+    }
+    if (g_interrupted.load()) {
+      if (options.progress_bar) fmt::print(stderr, "\n");
+      save();
+      log::warn("interrupted at step {}: checkpoint saved to {} (continue with --resume {})", progress.step,
+                checkpoint_path, checkpoint_path);
+      result.interrupted = true;
+      break;
+    }
+  }
+  result.steps = progress.step;
+  result.seconds = train_seconds;
+  result.images_per_second = images / std::max(train_seconds, 1e-9);
+  result.final_train_loss = last_loss;
+  log::info("peak memory: {} activations, {} allocated on {}", format_bytes(net.peak_activation_bytes()),
+            format_bytes(allocator_for(device).stats().peak), device.str());
+  return result;
+}
+
+EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device_name,
+                               const NetBuilder& build) {
+  const Device device = select_device(device_name);
+  const DataSplits data = make_datasets(config);
+  BuiltNet built = build(config, device);
+  const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
+  Shape x_shape{batch};
+  for (int64_t d : config.input) x_shape.push_back(d);
+  built.net.setup({{"data", x_shape}, {"label", Shape{batch}}});
+  load_weights(weights, built.net);
+  return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers);
+}
+
+}  // namespace kiln
