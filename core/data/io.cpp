@@ -68,7 +68,7 @@ std::vector<uint8_t> read_file_maybe_gzip(const std::string& path) {
 
 void write_file(const std::string& path, std::span<const uint8_t> bytes) {
   File f = open_or_fail(path, "wb", "create");
-  KILN_CHECK(std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size(),
+  KILN_CHECK(bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size(),
              "cannot write {}: {}", path, std::strerror(errno));
   KILN_CHECK(std::fclose(f.release()) == 0, "cannot write {}: {}", path, std::strerror(errno));
 }

@@ -181,10 +181,22 @@ Image resize(const Image& in, int width, int height) {
         row[x * C + c] = p[c] + fx[x] * (static_cast<float>(p[c + xstep]) - p[c]);
     }
   };
+  int have0 = -1, have1 = -1;  // source rows now in row0 / row1 (reused across output rows)
   for (int y = 0; y < height; ++y) {
     const int ya = y0[y], yb = in.height > 1 ? ya + 1 : ya;
-    horizontal(ya, row0);
-    horizontal(yb, row1);
+    if (have0 != ya) {
+      if (have1 == ya) {
+        std::swap(row0, row1);
+        std::swap(have0, have1);
+      } else {
+        horizontal(ya, row0);
+        have0 = ya;
+      }
+    }
+    if (have1 != yb) {
+      horizontal(yb, row1);
+      have1 = yb;
+    }
     uint8_t* dst = out.pixels.data() + static_cast<size_t>(y) * width * C;
     for (size_t i = 0; i < row0.size(); ++i) {
       const float v = row0[i] + fy[y] * (row1[i] - row0[i]);

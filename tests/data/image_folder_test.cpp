@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "tests/data/fixtures.h"
@@ -173,6 +174,32 @@ TEST(Jpeg, ResizeShorterSide) {
   const Image up = resize(halves(4, 2), 8, 2);
   EXPECT_EQ(up.pixels[0], 0);
   EXPECT_EQ(up.pixels[7 * 3], 255);
+}
+
+TEST(Jpeg, ResizeMatchesADirectBilinearFormula) {
+  Image im{13, 9, 3, {}};
+  for (int i = 0; i < 13 * 9 * 3; ++i) im.pixels.push_back(static_cast<uint8_t>((i * 37 + i / 7) % 256));
+  for (auto [w, h] : {std::pair{7, 5}, std::pair{20, 17}, std::pair{13, 4}}) {
+    const Image r = resize(im, w, h);
+    auto coord = [](int o, int out_n, int in_n, int* i0, double* f) {
+      double s = std::clamp((o + 0.5) * in_n / out_n - 0.5, 0.0, in_n - 1.0);
+      *i0 = std::min(static_cast<int>(s), in_n - 2);
+      *f = s - *i0;
+    };
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int c = 0; c < 3; ++c) {
+          int x0, y0;
+          double fx, fy;
+          coord(x, w, 13, &x0, &fx);
+          coord(y, h, 9, &y0, &fy);
+          auto p = [&](int yy, int xx) { return double(im.pixels[(yy * 13 + xx) * 3 + c]); };
+          const double top = p(y0, x0) + fx * (p(y0, x0 + 1) - p(y0, x0));
+          const double bot = p(y0 + 1, x0) + fx * (p(y0 + 1, x0 + 1) - p(y0 + 1, x0));
+          const double want = top + fy * (bot - top);
+          ASSERT_NEAR(r.pixels[(y * w + x) * 3 + c], want, 0.51) << w << "x" << h << " at " << x << "," << y;
+        }
+  }
 }
 
 }  // namespace
