@@ -12,5 +12,8 @@ using Action = std::function<int()>;
 
 // Adds `kiln info` to `app`; *action is set when the user picks it.
 void add_info_command(CLI::App& app, Action* action);
+// `kiln train` and `kiln eval` (tools/cli_train.cpp).
+void add_train_command(CLI::App& app, Action* action);
+void add_eval_command(CLI::App& app, Action* action);
 
 }  // namespace kiln::cli

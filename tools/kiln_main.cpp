@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   kiln::cli::Action action;
+  kiln::cli::add_train_command(app, &action);
+  kiln::cli::add_eval_command(app, &action);
   kiln::cli::add_info_command(app, &action);
 
   try {

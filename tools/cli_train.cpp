@@ -1,0 +1,83 @@
+// `kiln train CONFIG` and `kiln eval CONFIG --weights FILE`.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "core/config/config.h"
+#include "core/train/trainer.h"
+#include "tools/commands.h"
+#include "tools/model_builder.h"
+
+namespace kiln::cli {
+namespace {
+
+struct TrainArgs {
+  std::string config;
+  TrainOptions options;
+  int64_t epochs = 0, steps = 0, batch = 0;
+  int64_t seed = -1;
+};
+
+int run_train(const TrainArgs& a) {
+  const RunConfig config = load_config(a.config);
+  TrainOptions o = a.options;
+  if (a.epochs > 0) o.epochs = a.epochs;
+  if (a.steps > 0) o.steps = a.steps;
+  if (a.batch > 0) o.batch = a.batch;
+  if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
+  o.progress_bar = isatty(STDERR_FILENO) != 0;
+  const TrainResult r = train(config, o, build_model);
+  const std::string test = r.test_accuracy
+                               ? fmt::format("test accuracy {:.2f}% (test loss {:.4f})", 100 * *r.test_accuracy, *r.test_loss)
+                               : std::string("no test set");
+  fmt::print("{}{}: {} after {} steps in {:.1f} s, {:.0f} images/s; checkpoint {}\n",
+             r.interrupted ? "interrupted: " : "", config.name, test, r.steps, r.seconds, r.images_per_second,
+             r.checkpoint.empty() ? "none" : r.checkpoint);
+  return r.interrupted ? 130 : 0;
+}
+
+struct EvalArgs {
+  std::string config, weights, device = "auto";
+  bool json = false;
+};
+
+int run_eval(const EvalArgs& a) {
+  const RunConfig config = load_config(a.config);
+  const EvalResult r = evaluate_checkpoint(config, a.weights, a.device, build_model);
+  if (a.json) {
+    fmt::print("{{\"loss\": {:.6f}, \"accuracy\": {:.6f}, \"samples\": {}}}\n", r.loss, r.accuracy, r.samples);
+  } else {
+    fmt::print("{}: loss {:.4f}, accuracy {:.2f}% on {} samples\n", config.name, r.loss, 100 * r.accuracy, r.samples);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, Action* action) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train the model of a config file");
+  cmd->add_option("config", args->config, "Model and training config (TOML)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--device", args->options.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--epochs", args->epochs, "Epochs (overrides [train] epochs)")->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", args->steps, "Stop after this many steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", args->batch, "Batch size (overrides [train] batch)")->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", args->seed, "Random seed (overrides [train] seed)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--out", args->options.out_dir, "Output folder (default out/<model name>)");
+  cmd->add_option("--resume", args->options.resume, "Continue from this checkpoint")->check(CLI::ExistingFile);
+  cmd->add_option("--weights", args->options.weights, "Start from these parameters (safetensors)")
+      ->check(CLI::ExistingFile);
+  cmd->callback([action, args] { *action = [args] { return run_train(*args); }; });
+}
+
+void add_eval_command(CLI::App& app, Action* action) {
+  auto args = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand("eval", "Loss and accuracy of trained weights on the test set");
+  cmd->add_option("config", args->config, "Model config (TOML)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--weights", args->weights, "Parameters (a kiln checkpoint or safetensors)")->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->callback([action, args] { *action = [args] { return run_eval(*args); }; });
+}
+
+}  // namespace kiln::cli

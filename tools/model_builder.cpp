@@ -1,0 +1,44 @@
+#include "tools/model_builder.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "layers/registry.h"
+
+namespace kiln::cli {
+
+BuiltNet build_model(const RunConfig& config, Device device) {
+  BuiltNet built{Net(device), "", ""};
+  Net& net = built.net;
+  net.add_input("data");
+  net.add_input("label", DType::I32);
+  std::string previous = "data";
+  for (size_t i = 0; i < config.layers.size(); ++i) {
+    const LayerSpec& spec = config.layers[i];
+    const int line = i < config.layer_lines.size() ? config.layer_lines[i] : 0;
+    try {
+      std::unique_ptr<Layer> layer = layers::make_layer(spec);
+      std::vector<std::string> inputs = spec.inputs;
+      if (layer->is_loss()) {
+        KILN_CHECK(built.loss.empty(), "a second loss layer; kiln train supports one ('{}' is the first)", built.loss);
+        if (inputs.empty()) inputs = {previous, "label"};
+        built.loss = spec.name;
+        built.logits = inputs.front();
+      } else if (inputs.empty()) {
+        inputs = {previous};
+      }
+      net.add(std::move(layer), inputs);
+    } catch (const Error& e) {
+      fail(fmt::format("{}:{}: [[layer]] '{}': {}", config.path, line, spec.name, e.message()));
+    }
+    previous = spec.name;
+  }
+  if (built.loss.empty()) {
+    fail(fmt::format("{}: the model has no loss layer: add a [[layer]] with type = \"SoftmaxCrossEntropy\" at the end",
+                     config.path));
+  }
+  net.keep(built.logits);  // accuracy reads the logits after forward
+  return built;
+}
+
+}  // namespace kiln::cli

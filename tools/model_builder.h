@@ -1,0 +1,12 @@
+// A run config's model as a Net (core/train/trainer.h's BuiltNet): net inputs "data" and "label",
+// the [[layer]] tables in order, and the loss layer fed (previous layer, "label") unless the
+// config names its inputs. Layer errors are prefixed with the config file and line.
+#pragma once
+
+#include "core/train/trainer.h"
+
+namespace kiln::cli {
+
+BuiltNet build_model(const RunConfig& config, Device device);
+
+}  // namespace kiln::cli
