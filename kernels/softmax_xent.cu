@@ -43,8 +43,8 @@ __device__ __forceinline__ void stats_add(RowStats& r, float v) {
   if (v > r.m) {
     r.s = r.s * expf(r.m - v) + 1.0f;  // expf(-inf) = 0 for the first element
     r.m = v;
-  } else {
-    r.s += expf(v - r.m);  // a NaN logit makes s NaN: it propagates to the loss
+  } else if (v != -INFINITY) {  // a -inf logit adds nothing (and -inf - -inf would be NaN)
+    r.s += expf(v - r.m);         // a NaN logit makes s NaN: it propagates to the loss
   }
 }
 

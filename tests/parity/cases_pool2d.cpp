@@ -4,6 +4,7 @@
 // forward pass on random data (prepare), so it is a valid window position.
 #include <fmt/format.h>
 
+#include <limits>
 #include <vector>
 
 #include "core/philox.h"
@@ -136,6 +137,29 @@ void add_pool2d_cases(std::vector<OpCase>& cases, Sizes sizes) {
         pool(1, 7, 12, 9, 4, 3, 3, 2, 2, 1),       // even kernel, mixed
     };
     for (const auto& s : shapes) add_shape(cases, sizes, s, false);
+
+    // NaN propagates: a window holding a NaN outputs it, with the NaN's index (PyTorch's rule).
+    const Pool2dShape s = pool(2, 2, 9, 9, 3, 3, 2, 2, 1, 1);
+    OpCase nan;
+    nan.op = "maxpool2d_forward";
+    nan.shape = shape_name(s) + "_with_nans";
+    nan.buffers = {{.name = "x", .numel = s.x_size()},
+                   {.name = "y", .numel = s.y_size(), .role = Role::Output},
+                   {.name = "argmax", .numel = s.y_size(), .role = Role::Output, .dtype = DType::I32}};
+    nan.prepare = [s](const Args& host) {
+      for (int64_t i = 5; i < s.x_size(); i += 17) host.f(0)[i] = std::numeric_limits<float>::quiet_NaN();
+    };
+    nan.cpu = [s](const Args& a, const Stream& st) { cpu::maxpool2d_forward(s, a.f(0), a.f(1), a.i32(2), st); };
+#if KILN_WITH_DEVICE
+    nan.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+      gpu::maxpool2d_forward(s, a.f(0), a.f(1), a.i32(2), st);
+    });
+#endif
+    nan.flops = s.flops();
+    nan.bytes = s.bytes() + 4 * s.y_size();
+    nan.bench = false;
+    nan.exact = true;
+    cases.push_back(nan);
   } else {
     add_shape(cases, sizes, pool(128, 96, 55, 55, 3, 3, 2, 2, 0, 0), true);   // AlexNet pool1
     add_shape(cases, sizes, pool(128, 256, 27, 27, 3, 3, 2, 2, 0, 0), true);  // AlexNet pool2

@@ -4,6 +4,7 @@
 // per-row losses.
 #include <fmt/format.h>
 
+#include <limits>
 #include <vector>
 
 #include "cpu_fallback/softmax_xent.h"
@@ -36,6 +37,7 @@ struct XentCase {
   int ignore_every;    // every k-th row (from row 0) gets ignore_label; 0: none; 1: all
   int32_t ignore_label;
   bool bench;
+  bool neg_inf = false;  // every third logit -inf (except labels)
 };
 
 void add_case(std::vector<OpCase>& cases, Sizes sizes, const XentCase& k) {
@@ -43,14 +45,19 @@ void add_case(std::vector<OpCase>& cases, Sizes sizes, const XentCase& k) {
   s.n = k.n;
   s.c = k.c;
   s.ignore_label = k.ignore_label;
-  const std::string name = fmt::format("n{}_c{}_range{:g}{}", k.n, k.c, k.range,
-                                       k.ignore_every ? fmt::format("_ignore{}", k.ignore_every) : "");
+  const std::string name = fmt::format("n{}_c{}_range{:g}{}{}", k.n, k.c, k.range,
+                                       k.ignore_every ? fmt::format("_ignore{}", k.ignore_every) : "",
+                                       k.neg_inf ? "_neginf" : "");
   const Buffer logits = {.name = "logits", .numel = s.size(), .lo = -k.range, .hi = k.range};
   const Buffer labels = {.name = "labels", .numel = s.n, .dtype = DType::I32, .int_range = s.c};
   std::function<void(const Args&)> prepare;
-  if (k.ignore_every > 0) {
+  if (k.ignore_every > 0 || k.neg_inf) {
     prepare = [k, s](const Args& host) {
-      for (int i = 0; i < s.n; i += k.ignore_every) host.i32(1)[i] = s.ignore_label;
+      if (k.ignore_every > 0)
+        for (int i = 0; i < s.n; i += k.ignore_every) host.i32(1)[i] = s.ignore_label;
+      if (k.neg_inf)  // some logits -inf (never the label's): they add nothing to the sum
+        for (int64_t i = 0; i < s.size(); i += 3)
+          if (host.i32(1)[i / s.c] != i % s.c) host.f(0)[i] = -std::numeric_limits<float>::infinity();
     };
   }
 
@@ -121,6 +128,8 @@ void add_softmax_xent_cases(std::vector<OpCase>& cases, Sizes sizes) {
         {3, 33, 1e4f, 0, -100, false},
         {5, 5, 4.0f, 1, -100, false},       // every row ignored: loss 0, gradient 0
         {2, 3001, 4.0f, 0, -100, false},    // several passes per thread
+        {6, 40, 4.0f, 0, -100, false, true},   // -inf logits, warp rows
+        {3, 700, 4.0f, 0, -100, false, true},  // -inf logits, block rows
     };
   } else {
     list = {{128, 1000, 8.0f, 0, -100, true}, {128, 10, 8.0f, 0, -100, true}, {1024, 1000, 8.0f, 0, -100, true}};
