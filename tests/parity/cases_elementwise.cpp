@@ -48,7 +48,7 @@ Role output_role(Placement p) { return p == Placement::unaligned ? Role::Accumul
 
 // ---- activations ------------------------------------------------------------------------------
 
-void add_activation(std::vector<OpCase>& cases, Sizes sizes, Activation kind, float param, int64_t count,
+void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Activation kind, float param, int64_t count,
                     Placement where, bool bench) {
   ActivationShape s;
   s.count = count;
@@ -141,7 +141,7 @@ void add_activations(std::vector<OpCase>& cases, Sizes sizes) {
 
 // ---- bias ---------------------------------------------------------------------------------------
 
-void add_bias(std::vector<OpCase>& cases, Sizes sizes, int n, int c, int64_t inner, bool bench) {
+void add_bias(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, int c, int64_t inner, bool bench) {
   BiasShape s;
   s.n = n;
   s.c = c;
@@ -199,7 +199,7 @@ void add_biases(std::vector<OpCase>& cases, Sizes sizes) {
 
 // ---- dropout --------------------------------------------------------------------------------------
 
-void add_dropout(std::vector<OpCase>& cases, Sizes sizes, int64_t count, float p, uint64_t seed, uint64_t offset,
+void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t count, float p, uint64_t seed, uint64_t offset,
                  Placement where, bool bench) {
   DropoutShape s;
   s.count = count;

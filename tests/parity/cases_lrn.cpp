@@ -30,7 +30,7 @@ std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
 }
 #endif
 
-void add_case(std::vector<OpCase>& cases, Sizes sizes, int n, int c, int h, int w, int size, float alpha,
+void add_case(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, int c, int h, int w, int size, float alpha,
               float beta, float k, bool bench) {
   LrnShape s;
   s.n = n, s.c = c, s.h = h, s.w = w;

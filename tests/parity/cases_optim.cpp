@@ -32,7 +32,7 @@ std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
 
 // Unaligned cases pass pointers one element into every buffer (the kernels' scalar path); the
 // skipped element keeps its random start on both sides.
-void add_sgd(std::vector<OpCase>& cases, Sizes sizes, SgdShape s, const char* variant, bool unaligned, bool bench) {
+void add_sgd(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, SgdShape s, const char* variant, bool unaligned, bool bench) {
   const int64_t off = unaligned ? 1 : 0, numel = s.count + off;
   const bool has_buf = s.momentum != 0.0f;
   OpCase c;
@@ -54,7 +54,7 @@ void add_sgd(std::vector<OpCase>& cases, Sizes sizes, SgdShape s, const char* va
   cases.push_back(c);
 }
 
-void add_adam(std::vector<OpCase>& cases, Sizes sizes, AdamShape s, const char* variant, bool unaligned, bool bench) {
+void add_adam(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, AdamShape s, const char* variant, bool unaligned, bool bench) {
   const int64_t off = unaligned ? 1 : 0, numel = s.count + off;
   OpCase c;
   c.op = "adam_update";

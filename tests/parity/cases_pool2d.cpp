@@ -38,7 +38,7 @@ std::string shape_name(const Pool2dShape& s) {
                      s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.count_include_pad ? "" : "_nopadcount");
 }
 
-void add_shape(std::vector<OpCase>& cases, Sizes sizes, const Pool2dShape& s, bool bench) {
+void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Pool2dShape& s, bool bench) {
   const int64_t X = s.x_size(), Y = s.y_size();
   const std::string name = shape_name(s);
   const double window = static_cast<double>(s.kernel_h) * s.kernel_w;

@@ -30,7 +30,7 @@ std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
 }
 #endif
 
-void add_sums(std::vector<OpCase>& cases, Sizes sizes, int64_t count, bool unaligned, bool bench) {
+void add_sums(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t count, bool unaligned, bool bench) {
   ReduceShape s;
   s.count = count;
   const int64_t off = unaligned ? 1 : 0;
@@ -54,7 +54,7 @@ void add_sums(std::vector<OpCase>& cases, Sizes sizes, int64_t count, bool unali
   }
 }
 
-void add_correct(std::vector<OpCase>& cases, Sizes sizes, int n, int c, int32_t ignore_label, bool bench) {
+void add_correct(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, int c, int32_t ignore_label, bool bench) {
   AccuracyShape s;
   s.n = n;
   s.c = c;
