@@ -8,6 +8,7 @@
 
 #include "layers/layer.h"
 #include "layers/layers.h"
+#include "layers/recurrent.h"
 
 namespace kiln::layers {
 
@@ -117,6 +118,25 @@ std::unique_ptr<Layer> make_concat(SpecReader& r) {
   return std::make_unique<Concat>(r.name());
 }
 
+std::unique_ptr<Layer> make_lstm(SpecReader& r) {
+  LstmOptions o;
+  o.hidden_size = r.require_positive("hidden_size");
+  o.input_size = r.get_positive("input_size", 0, /*allow_zero=*/true);
+  o.num_layers = r.get_positive("num_layers", 1);
+  o.batch_first = r.get_bool("batch_first", true);
+  o.bias = r.get_bool("bias", true);
+  o.forget_bias = static_cast<float>(r.get_double("forget_bias", 0.0));
+  return std::make_unique<Lstm>(r.name(), o);
+}
+
+std::unique_ptr<Layer> make_embedding(SpecReader& r) {
+  const int v = r.require_positive("num_embeddings");
+  const int d = r.require_positive("embedding_dim");
+  return std::make_unique<Embedding>(r.name(), v, d, r.get_init("weight", Init{InitKind::normal, 1.0}));
+}
+
+std::unique_ptr<Layer> make_time_flatten(SpecReader& r) { return std::make_unique<TimeFlatten>(r.name()); }
+
 struct Entry {
   const char* type;
   Factory make;
@@ -130,8 +150,10 @@ constexpr Entry kLayers[] = {
     {"Conv2d", make_conv2d},
     {"Dropout", make_dropout},
     {"ELU", make_activation<Activation::elu>},
+    {"Embedding", make_embedding},
     {"Flatten", make_flatten},
     {"LRN", make_lrn},
+    {"LSTM", make_lstm},
     {"LeakyReLU", make_activation<Activation::leaky_relu>},
     {"Linear", make_linear},
     {"MSELoss", make_mse},
@@ -140,6 +162,7 @@ constexpr Entry kLayers[] = {
     {"Sigmoid", make_activation<Activation::sigmoid>},
     {"SoftmaxCrossEntropy", make_softmax_xent},
     {"Tanh", make_activation<Activation::tanh>},
+    {"TimeFlatten", make_time_flatten},
 };
 
 }  // namespace

@@ -90,5 +90,6 @@ void add_elementwise_cases(std::vector<OpCase>& cases, Sizes sizes);  // activat
 void add_lrn_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_reduce_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes);  // LSTM cell, axis swap, embedding
 
 }  // namespace kiln::optable

@@ -1,0 +1,191 @@
+// Op-table rows for the recurrent-network ops: the fused LSTM cell (kernels/lstm.cuh vs
+// cpu_fallback/lstm.h) with every optional operand present and absent, strided input projections
+// (the batch-first layout) and a forget-gate bias; the axis swap; and the embedding lookup with its
+// deterministic backward (bit-exact: both devices sum the same rows in the same order), with
+// repeated ids, a tiny vocabulary (every row hit many times) and widths that are not multiples of
+// the kernel's 128-feature slice.
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "cpu_fallback/embedding.h"
+#include "cpu_fallback/lstm.h"
+#include "tests/parity/op_table.h"
+
+#if KILN_WITH_DEVICE
+#include "kernels/embedding.cuh"
+#include "kernels/grid.cuh"
+#include "kernels/lstm.cuh"
+#endif
+
+namespace kiln::optable {
+namespace {
+
+#if KILN_WITH_DEVICE
+// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks).
+std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
+  std::vector<Version> v = {{"v1", run}};
+  if (sizes == Sizes::Test)
+    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
+                   gpu::ScopedGridLimit limit(2);
+                   run(a, s);
+                 }});
+  return v;
+}
+#endif
+
+struct CellCase {
+  int n, h;
+  int64_t extra_stride;  // x_stride = 4H + extra (0: packed)
+  float forget_bias;
+  bool optional;  // hg, biases, c_prev present (forward); c_prev, dh, dc, dc_prev present (backward)
+  bool bench;
+};
+
+Buffer in(const std::string& name, int64_t numel, float lo = -1.0f, float hi = 1.0f) {
+  return {.name = name, .numel = numel, .lo = lo, .hi = hi};
+}
+Buffer out(const std::string& name, int64_t numel, double scale = 4.0) {
+  return {.name = name, .numel = numel, .role = Role::Output, .accumulation = 4.0, .tolerance_scale = scale};
+}
+
+void add_cell(std::vector<OpCase>& cases, Sizes sizes, const CellCase& k) {
+  LstmCellShape s;
+  s.n = k.n;
+  s.h = k.h;
+  s.x_stride = k.extra_stride ? 4 * k.h + k.extra_stride : 0;
+  s.forget_bias = k.forget_bias;
+  const int64_t cells = s.cells(), g = s.n * s.gate_cols();
+  const std::string name = fmt::format("n{}_h{}{}{}{}", k.n, k.h, k.extra_stride ? fmt::format("_xs{}", s.x_stride) : "",
+                                       k.forget_bias != 0 ? fmt::format("_fb{:g}", k.forget_bias) : "",
+                                       k.optional ? "" : "_bare");
+  const bool o = k.optional;
+  // The exp/tanh of the device libm differ from the host's in the last ulps.
+  OpCase f;
+  f.op = "lstm_cell_forward";
+  f.shape = name;
+  f.buffers = {in("xg", (s.n - 1) * s.xg_stride() + s.gate_cols(), -3.0f, 3.0f), in("hg", g), in("b_ih", s.gate_cols()),
+               in("b_hh", s.gate_cols()), in("c_prev", cells, -2.0f, 2.0f), out("gates", g), out("c", cells),
+               out("h", cells)};
+  auto fwd = [s, o](auto op) {
+    return [s, o, op](const Args& a, const Stream& st) {
+      op(s, a.f(0), o ? a.f(1) : nullptr, o ? a.f(2) : nullptr, o ? a.f(3) : nullptr, o ? a.f(4) : nullptr, a.f(5),
+         a.f(6), a.f(7), st);
+    };
+  };
+  f.cpu = fwd([](auto&&... x) { cpu::lstm_cell_forward(x...); });
+#if KILN_WITH_DEVICE
+  f.gpu = gpu_versions(sizes, fwd([](auto&&... x) { gpu::lstm_cell_forward(x...); }));
+#endif
+  f.flops = s.flops();
+  f.bytes = 4 * (3 * g + 2 * s.gate_cols() + 3 * cells);
+  f.bench = k.bench;
+  cases.push_back(f);
+
+  OpCase b;
+  b.op = "lstm_cell_backward";
+  b.shape = name;
+  // gates: i, f, o in (0, 1), g in (-1, 1); uniform in (0, 1) covers all of them.
+  b.buffers = {in("gates", g, 0.0f, 1.0f), in("c_prev", cells, -2.0f, 2.0f), in("c", cells, -2.0f, 2.0f),
+               in("dh", cells),  in("dc", cells),  out("da", g), out("dc_prev", cells)};
+  auto bwd = [s, o](auto op) {
+    return [s, o, op](const Args& a, const Stream& st) {
+      op(s, a.f(0), o ? a.f(1) : nullptr, a.f(2), a.f(3), o ? a.f(4) : nullptr, a.f(5), a.f(6), st);
+    };
+  };
+  b.cpu = bwd([](auto&&... x) { cpu::lstm_cell_backward(x...); });
+#if KILN_WITH_DEVICE
+  b.gpu = gpu_versions(sizes, bwd([](auto&&... x) { gpu::lstm_cell_backward(x...); }));
+#endif
+  b.flops = s.flops();
+  b.bytes = 4 * (2 * g + 5 * cells);
+  b.bench = k.bench;
+  cases.push_back(b);
+}
+
+void add_swap(std::vector<OpCase>& cases, Sizes sizes, int64_t a_dim, int64_t b_dim, int64_t inner, bool bench) {
+  const SwapAxesShape s{.a = a_dim, .b = b_dim, .inner = inner};
+  OpCase c;
+  c.op = "swap_axes";
+  c.shape = fmt::format("a{}_b{}_inner{}", a_dim, b_dim, inner);
+  c.buffers = {in("x", s.size()), {.name = "y", .numel = s.size(), .role = Role::Output}};
+  c.cpu = [s](const Args& a, const Stream& st) { cpu::swap_axes(s, a.f(0), a.f(1), st); };
+#if KILN_WITH_DEVICE
+  c.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::swap_axes(s, a.f(0), a.f(1), st); });
+#endif
+  c.bytes = s.bytes();
+  c.bench = bench;
+  c.exact = true;
+  cases.push_back(c);
+}
+
+void add_embedding(std::vector<OpCase>& cases, Sizes sizes, int64_t n, int v, int d, bool bench) {
+  const EmbeddingShape s{.n = n, .v = v, .d = d};
+  const std::string name = fmt::format("n{}_v{}_d{}", n, v, d);
+  const Buffer ids = {.name = "ids", .numel = n, .dtype = DType::I32, .int_range = v};
+  OpCase f;
+  f.op = "embedding_forward";
+  f.shape = name;
+  f.buffers = {ids, in("weight", s.table_size()), {.name = "y", .numel = s.out_size(), .role = Role::Output}};
+  f.cpu = [s](const Args& a, const Stream& st) { cpu::embedding_forward(s, a.i32(0), a.f(1), a.f(2), st); };
+#if KILN_WITH_DEVICE
+  f.gpu = gpu_versions(sizes,
+                       [s](const Args& a, const Stream& st) { gpu::embedding_forward(s, a.i32(0), a.f(1), a.f(2), st); });
+#endif
+  f.bytes = s.bytes();
+  f.bench = bench;
+  f.exact = true;
+  cases.push_back(f);
+
+  OpCase b;
+  b.op = "embedding_backward";
+  b.shape = name;
+  b.buffers = {ids, in("dy", s.out_size()),
+               {.name = "dweight", .numel = s.table_size(), .role = Role::Accumulate}};
+  b.cpu = [s](const Args& a, const Stream& st) { cpu::embedding_backward(s, a.i32(0), a.f(1), a.f(2), st); };
+#if KILN_WITH_DEVICE
+  b.gpu = gpu_versions(sizes,
+                       [s](const Args& a, const Stream& st) { gpu::embedding_backward(s, a.i32(0), a.f(1), a.f(2), st); });
+#endif
+  b.flops = s.flops();
+  b.bytes = 4 * (2 * s.out_size() + n + 2 * s.table_size());
+  b.bench = bench;
+  b.exact = true;
+  cases.push_back(b);
+}
+
+}  // namespace
+
+void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes) {
+  std::vector<CellCase> cells;
+  if (sizes == Sizes::Test) {
+    cells = {
+        {1, 1, 0, 0.0f, true, false},      // smallest
+        {3, 5, 0, 0.0f, true, false},
+        {4, 33, 0, 1.0f, true, false},     // forget-gate bias
+        {5, 17, 0, 0.0f, false, false},    // every optional operand absent
+        {7, 40, 13, 0.0f, true, false},    // strided input projection
+        {2, 300, 0, 0.0f, true, false},    // several grid-stride passes with 2 blocks
+    };
+  } else {
+    cells = {{64, 256, 0, 0.0f, true, true}, {16, 1024, 0, 0.0f, true, true}, {128, 512, 0, 0.0f, true, true}};
+  }
+  for (const CellCase& k : cells) add_cell(cases, sizes, k);
+
+  if (sizes == Sizes::Test) {
+    add_swap(cases, sizes, 1, 1, 1, false);
+    add_swap(cases, sizes, 3, 5, 7, false);
+    add_swap(cases, sizes, 13, 4, 33, false);
+    add_embedding(cases, sizes, 1, 1, 1, false);
+    add_embedding(cases, sizes, 37, 11, 20, false);    // ids repeat
+    add_embedding(cases, sizes, 300, 3, 5, false);     // tiny vocabulary: long runs, several id chunks
+    add_embedding(cases, sizes, 50, 70, 130, false);   // two feature slices, most rows unused
+    add_embedding(cases, sizes, 9, 1000, 257, false);  // three slices
+  } else {
+    add_swap(cases, sizes, 64, 35, 256, true);
+    add_embedding(cases, sizes, 64 * 35, 10000, 128, true);
+    add_embedding(cases, sizes, 64 * 100, 96, 128, true);
+  }
+}
+
+}  // namespace kiln::optable
