@@ -15,5 +15,7 @@ void add_info_command(CLI::App& app, Action* action);
 // `kiln train` and `kiln eval` (tools/cli_train.cpp).
 void add_train_command(CLI::App& app, Action* action);
 void add_eval_command(CLI::App& app, Action* action);
+// `kiln bench train` (tools/cli_bench.cpp).
+void add_bench_command(CLI::App& app, Action* action);
 
 }  // namespace kiln::cli

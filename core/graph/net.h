@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -107,6 +108,16 @@ class Net {
   // A table: layer, type, inputs, output shape, parameters.
   std::string summary() const;
 
+  // Optional per-layer observer, for timing (`kiln bench train`'s breakdown, like `caffe time`):
+  // called with begin=true just before and begin=false just after each layer's forward and
+  // backward (backward includes the Net's summing of fanned-in gradients). Unset (the default) it
+  // costs one branch per layer. The Net does not synchronise for it: work on a GPU stream is
+  // asynchronous, so an observer that times on a GPU must synchronise the stream (or record CUDA
+  // events) itself. Pass an empty function to remove it.
+  enum class Pass { forward, backward };
+  using LayerObserver = std::function<void(const Layer& layer, Pass pass, bool begin)>;
+  void set_layer_observer(LayerObserver observer) { observer_ = std::move(observer); }
+
  private:
   struct Node;
   struct Impl;
@@ -122,6 +133,7 @@ class Net {
   bool setup_done_ = false;
   bool training_ = true;
   size_t live_bytes_ = 0, peak_bytes_ = 0;
+  LayerObserver observer_;
 };
 
 }  // namespace kiln
