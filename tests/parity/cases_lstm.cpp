@@ -49,7 +49,7 @@ Buffer out(const std::string& name, int64_t numel, double scale = 4.0) {
   return {.name = name, .numel = numel, .role = Role::Output, .accumulation = 4.0, .tolerance_scale = scale};
 }
 
-void add_cell(std::vector<OpCase>& cases, Sizes sizes, const CellCase& k) {
+void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const CellCase& k) {
   LstmCellShape s;
   s.n = k.n;
   s.h = k.h;
@@ -103,7 +103,7 @@ void add_cell(std::vector<OpCase>& cases, Sizes sizes, const CellCase& k) {
   cases.push_back(b);
 }
 
-void add_swap(std::vector<OpCase>& cases, Sizes sizes, int64_t a_dim, int64_t b_dim, int64_t inner, bool bench) {
+void add_swap(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t a_dim, int64_t b_dim, int64_t inner, bool bench) {
   const SwapAxesShape s{.a = a_dim, .b = b_dim, .inner = inner};
   OpCase c;
   c.op = "swap_axes";
@@ -119,7 +119,7 @@ void add_swap(std::vector<OpCase>& cases, Sizes sizes, int64_t a_dim, int64_t b_
   cases.push_back(c);
 }
 
-void add_embedding(std::vector<OpCase>& cases, Sizes sizes, int64_t n, int v, int d, bool bench) {
+void add_embedding(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t n, int v, int d, bool bench) {
   const EmbeddingShape s{.n = n, .v = v, .d = d};
   const std::string name = fmt::format("n{}_v{}_d{}", n, v, d);
   const Buffer ids = {.name = "ids", .numel = n, .dtype = DType::I32, .int_range = v};
