@@ -15,6 +15,7 @@ struct TrainArgs {
   TrainOptions options;
   int64_t epochs = 0, steps = 0, batch = 0;
   int64_t seed = -1;
+  bool no_plot = false;
 };
 
 int run_train(const TrainArgs& a) {
@@ -25,6 +26,7 @@ int run_train(const TrainArgs& a) {
   if (a.batch > 0) o.batch = a.batch;
   if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
   o.progress_bar = isatty(STDERR_FILENO) != 0;
+  o.plot = !a.no_plot;
   const TrainResult r = train(config, o, build_model);
   const std::string test = r.test_accuracy
                                ? fmt::format("test accuracy {:.2f}% (test loss {:.4f})", 100 * *r.test_accuracy, *r.test_loss)
@@ -66,6 +68,7 @@ void add_train_command(CLI::App& app, Action* action) {
   cmd->add_option("--resume", args->options.resume, "Continue from this checkpoint")->check(CLI::ExistingFile);
   cmd->add_option("--weights", args->options.weights, "Start from these parameters (safetensors)")
       ->check(CLI::ExistingFile);
+  cmd->add_flag("--no-plot", args->no_plot, "Do not draw DIR/metrics.png at the end");
   cmd->callback([action, args] { *action = [args] { return run_train(*args); }; });
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -111,7 +112,33 @@ class Metrics {
   std::ofstream out_;
 };
 
+// Quotes a path for /bin/sh.
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace
+
+bool plot_metrics(const std::string& out_dir) {
+  const std::string script = KILN_PLOT_SCRIPT;
+  const std::string python = "/usr/bin/python3";
+  const std::string csv = out_dir + "/metrics.csv";
+  if (!std::filesystem::exists(python) || !std::filesystem::exists(script) ||
+      std::system((python + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) {
+    log::info("no plot of {}: it needs Python's matplotlib (Debian: apt-get install python3-matplotlib), then "
+              "run: python3 {} {}", csv, script, out_dir);
+    return false;
+  }
+  const std::string command = fmt::format("{} {} {} >/dev/null 2>&1", python, shell_quote(script), shell_quote(out_dir));
+  if (std::system(command.c_str()) != 0) {
+    log::warn("could not plot {} (run python3 {} {} to see why)", csv, script, out_dir);
+    return false;
+  }
+  log::info("plot of loss and accuracy: {}/metrics.png", out_dir);
+  return true;
+}
 
 TrainResult train(const RunConfig& config, const TrainOptions& options, const NetBuilder& build) {
   TrainSettings settings = config.train;
@@ -144,7 +171,9 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   net.init_parameters(settings.seed);
   if (!options.weights.empty()) load_weights(options.weights, net);
   Solver solver(config.solver, net);
-  const LrSchedule schedule(config.schedule, config.solver.lr, steps_per_epoch, total_steps);
+  // The schedule spans the planned epochs, not --steps: --steps only stops the run early, so a run
+  // stopped at step k and resumed follows the same learning-rate curve as the uninterrupted one.
+  const LrSchedule schedule(config.schedule, config.solver.lr, steps_per_epoch, settings.epochs * steps_per_epoch);
 
   const std::string out_dir = options.out_dir.empty() ? "out/" + (config.name.empty() ? "run" : config.name) : options.out_dir;
   std::filesystem::create_directories(out_dir);
@@ -271,6 +300,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   result.final_train_loss = last_loss;
   log::info("peak memory: {} activations, {} allocated on {}", format_bytes(net.peak_activation_bytes()),
             format_bytes(allocator_for(device).stats().peak), device.str());
+  if (options.plot) plot_metrics(out_dir);
   return result;
 }
 

@@ -8,6 +8,9 @@
 // Files in the output folder:
 //   metrics.csv               one row every log_every steps ("train") and one per epoch ("epoch")
 //   checkpoint.safetensors    written after every epoch, at the end, and on Ctrl-C
+//   metrics.png               loss and accuracy (`kiln train` only, where matplotlib is installed)
+//
+// The learning-rate schedule spans the planned epochs; --steps only stops a run early.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +41,7 @@ struct TrainOptions {
   std::string weights;   // parameters to start from (safetensors)
   bool progress_bar = false;  // a live bar (a terminal) instead of plain lines
   bool evaluate_each_epoch = true;
+  bool plot = false;          // at the end, DIR/metrics.png from DIR/metrics.csv (plot_metrics)
 };
 
 struct TrainResult {
@@ -51,6 +55,10 @@ struct TrainResult {
 };
 
 TrainResult train(const RunConfig& config, const TrainOptions& options, const NetBuilder& build);
+
+// Runs tools/plot_metrics.py (Python + matplotlib) to turn DIR/metrics.csv into DIR/metrics.png.
+// Optional: where matplotlib is missing it logs one line saying how to get the plot and returns false.
+bool plot_metrics(const std::string& out_dir);
 
 struct EvalResult {
   double loss = 0;

@@ -1,0 +1,335 @@
+// `kiln train` and `kiln eval` as a user runs them: bad configs, data and checkpoints are refused
+// with one line "kiln: error: ..." naming the file and a non-zero exit; a non-finite loss names the
+// step; Ctrl-C saves a checkpoint that --resume continues from; --weights is checked.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "tests/common/run_command.h"
+#include "tests/train/helpers.h"
+
+namespace kiln::train_test {
+namespace {
+
+using test::run_command;
+
+const std::string kKiln = KILN_BINARY;
+
+// `kiln ARGS` with the plot off (tests never depend on matplotlib).
+test::CommandResult kiln(const std::string& args) { return run_command(kKiln + " " + args); }
+
+std::string last_line(const std::string& output) {
+  std::string s = output;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const size_t nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+// A refusal: exit code 1, no crash, and the last line of the output is "kiln: error: ..." holding
+// every one of `parts`.
+void expect_refused(const test::CommandResult& r, const std::vector<std::string>& parts) {
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const std::string line = last_line(r.output);
+  EXPECT_TRUE(line.starts_with("kiln: error: ")) << r.output;
+  for (const std::string& p : parts) EXPECT_TRUE(contains(line, p)) << "missing '" << p << "' in: " << line;
+  EXPECT_FALSE(contains(r.output, "terminate called")) << r.output;
+  EXPECT_FALSE(contains(r.output, "Aborted")) << r.output;
+}
+
+std::string train_args(const std::string& config, const std::string& out, const std::string& more = "") {
+  return fmt::format("train {} --device cpu --out {} --no-plot {}", config, out, more);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(KilnTrain, TrainsEvaluatesAndWritesItsFiles) {
+  TempDir dir;
+  const std::string config = write_config(dir, "tiny.toml", tiny_cnn_config());
+  const auto r = kiln(train_args(config, dir.path("out"), "--steps 6"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(last_line(r.output), "tiny: test accuracy")) << r.output;
+  EXPECT_TRUE(contains(r.output, "after 6 steps")) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir.path("out/metrics.csv")));
+  const std::string ckpt = dir.path("out/checkpoint.safetensors");
+  ASSERT_TRUE(std::filesystem::exists(ckpt));
+
+  const auto e = kiln(fmt::format("eval {} --weights {} --device cpu --json", config, ckpt));
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  EXPECT_TRUE(contains(last_line(e.output), "\"samples\": 8")) << e.output;
+  EXPECT_TRUE(last_line(e.output).starts_with("{\"loss\": ")) << e.output;
+}
+
+TEST(KilnTrain, BadConfigsAreRefusedNamingFileAndLine) {
+  TempDir dir;
+  const std::string bad_lr =
+      write_config(dir, "bad_lr.toml", tiny_cnn_config("source = \"synthetic\"\n", "type = \"sgd\"\nlr = \"fast\"\n"));
+  expect_refused(kiln(train_args(bad_lr, dir.path("o1"))), {bad_lr + ":", "lr", "fast"});
+
+  std::string text = tiny_cnn_config();
+  text.replace(text.find("\"ReLU\""), 6, "\"Relu\"");
+  const std::string bad_type = write_config(dir, "bad_type.toml", text);
+  expect_refused(kiln(train_args(bad_type, dir.path("o2"))), {bad_type + ":", "unknown layer type 'Relu'", "ReLU"});
+
+  const std::string not_toml = write_config(dir, "broken.toml", "[model\nname = 1\n");
+  expect_refused(kiln(train_args(not_toml, dir.path("o3"))), {not_toml});
+
+  const std::string bad_key = write_config(dir, "bad_key.toml", tiny_cnn_config() + "epoch = 3\n");
+  expect_refused(kiln(train_args(bad_key, dir.path("o4"))), {bad_key + ":", "epoch"});
+
+  const std::string missing = write_config(
+      dir, "missing.toml",
+      tiny_cnn_config("source = \"idx\"\ntrain_images = \"" + dir.path("nope-images.idx") + "\"\ntrain_labels = \"" +
+                      dir.path("nope-labels.idx") + "\"\n"));
+  expect_refused(kiln(train_args(missing, dir.path("o5"))), {dir.path("nope-images.idx")});
+}
+
+// IDX bytes: magic 0x0000 08 <ndim>, big-endian dimensions, data.
+std::string idx_bytes(const std::vector<uint32_t>& dims, size_t data_bytes) {
+  std::string out = {0, 0, 0x08, static_cast<char>(dims.size())};
+  for (uint32_t d : dims)
+    for (int shift : {24, 16, 8, 0}) out.push_back(static_cast<char>((d >> shift) & 0xff));
+  for (size_t i = 0; i < data_bytes; ++i) out.push_back(static_cast<char>(i % 4));
+  return out;
+}
+
+TEST(KilnTrain, TruncatedDataIsRefusedNamingTheFile) {
+  TempDir dir;
+  write_file(dir.path("images.idx"), idx_bytes({16, 8, 8}, 16 * 64 - 100));  // 100 bytes short
+  write_file(dir.path("labels.idx"), idx_bytes({16}, 16));
+  const std::string config = write_config(
+      dir, "idx.toml",
+      tiny_cnn_config("source = \"idx\"\ntrain_images = \"" + dir.path("images.idx") + "\"\ntrain_labels = \"" +
+                      dir.path("labels.idx") + "\"\n"));
+  expect_refused(kiln(train_args(config, dir.path("out"))), {dir.path("images.idx")});
+
+  // Image and label counts that disagree.
+  write_file(dir.path("images.idx"), idx_bytes({16, 8, 8}, 16 * 64));
+  write_file(dir.path("labels.idx"), idx_bytes({15}, 15));
+  expect_refused(kiln(train_args(config, dir.path("out"))), {"16", "15"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Corrupt checkpoints: each refused by --resume with a clear message naming the file.
+
+class CorruptCheckpoint : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = write_config(dir_, "tiny.toml", tiny_cnn_config());
+    const auto r = kiln(train_args(config_, dir_.path("out"), "--steps 2"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    good_ = read_file(dir_.path("out/checkpoint.safetensors"));
+    ASSERT_GT(good_.size(), 16u);
+  }
+  // Writes `bytes` as a checkpoint and resumes from it.
+  test::CommandResult resume(const std::string& name, const std::string& bytes) {
+    write_file(dir_.path(name), bytes);
+    return kiln(train_args(config_, dir_.path("resumed"), "--resume " + dir_.path(name)));
+  }
+  std::string path(const std::string& name) const { return dir_.path(name); }
+  // The good checkpoint rewritten through `edit` (tensors and metadata).
+  std::string rewritten(const std::function<void(SafetensorsFile&)>& edit) {
+    write_file(dir_.path("tmp.safetensors"), good_);
+    SafetensorsFile f = read_safetensors(dir_.path("tmp.safetensors"));
+    edit(f);
+    std::vector<Tensor> tensors;
+    tensors.reserve(f.tensors.size());
+    std::vector<NamedTensor> named;
+    for (const auto& [name, e] : f.tensors) {
+      tensors.push_back(Tensor::from_host(std::span<const float>(e.values), e.shape));
+      named.push_back({name, &tensors.back()});
+    }
+    write_safetensors(dir_.path("tmp.safetensors"), named, f.metadata);
+    return read_file(dir_.path("tmp.safetensors"));
+  }
+
+  TempDir dir_;
+  std::string config_, good_;
+};
+
+TEST_F(CorruptCheckpoint, TheGoodOneResumes) {
+  const auto r = resume("good.safetensors", good_);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "resuming from " + path("good.safetensors") + " at step 2")) << r.output;
+}
+
+TEST_F(CorruptCheckpoint, TruncatedIsRefused) {
+  expect_refused(resume("truncated.safetensors", good_.substr(0, good_.size() - 20)), {path("truncated.safetensors")});
+  expect_refused(resume("tiny.safetensors", good_.substr(0, 5)), {path("tiny.safetensors")});
+}
+
+TEST_F(CorruptCheckpoint, BadHeaderJsonIsRefused) {
+  std::string bytes = good_;
+  const size_t brace = bytes.find('{', 8);
+  ASSERT_NE(brace, std::string::npos);
+  bytes[brace] = '[';  // same length, not the JSON object safetensors needs
+  expect_refused(resume("json.safetensors", bytes), {path("json.safetensors")});
+  bytes = good_;
+  bytes[bytes.find("\"shape\"")] = '!';  // broken JSON
+  expect_refused(resume("json2.safetensors", bytes), {path("json2.safetensors")});
+}
+
+TEST_F(CorruptCheckpoint, AnotherModelIsRefused) {
+  const std::string bytes = rewritten([](SafetensorsFile& f) { f.metadata["model_hash"] = "0x0123456789abcdef"; });
+  expect_refused(resume("hash.safetensors", bytes), {path("hash.safetensors"), "another model", "--weights"});
+  // A real other model: the same layers with another width.
+  std::string text = tiny_cnn_config();
+  text.replace(text.find("out_channels = 4"), 16, "out_channels = 6");
+  const std::string other = write_config(dir_, "other.toml", text);
+  expect_refused(kiln(train_args(other, dir_.path("o"), "--resume " + dir_.path("out/checkpoint.safetensors"))),
+                 {dir_.path("out/checkpoint.safetensors"), "another model"});
+}
+
+TEST_F(CorruptCheckpoint, MissingTensorIsRefused) {
+  const std::string bytes = rewritten([](SafetensorsFile& f) { f.tensors.erase("fc.bias"); });
+  expect_refused(resume("missing.safetensors", bytes), {path("missing.safetensors"), "missing 'fc.bias'"});
+}
+
+TEST_F(CorruptCheckpoint, WrongShapeIsRefused) {
+  const std::string bytes = rewritten([](SafetensorsFile& f) {
+    auto& e = f.tensors.at("conv1.weight");  // (4, 1, 3, 3) -> (4, 9)
+    e.shape = Shape{4, 9};
+  });
+  expect_refused(resume("shape.safetensors", bytes), {path("shape.safetensors"), "'conv1.weight' has shape (4, 9), the model needs (4, 1, 3, 3)"});
+}
+
+TEST_F(CorruptCheckpoint, NotAKilnCheckpointIsRefused) {
+  const std::string bytes = rewritten([](SafetensorsFile& f) { f.metadata.clear(); });
+  expect_refused(resume("plain.safetensors", bytes), {path("plain.safetensors"), "not a kiln checkpoint", "--weights"});
+  expect_refused(resume("text.safetensors", "hello, world, this is not a checkpoint at all"), {path("text.safetensors")});
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(KilnTrain, NonFiniteLossStopsNamingTheStep) {
+  TempDir dir;
+  const std::string config =
+      write_config(dir, "explode.toml", tiny_cnn_config("source = \"synthetic\"\nsize = 32\n", "type = \"sgd\"\nlr = 1e30\n"));
+  const auto r = kiln(train_args(config, dir.path("out")));
+  expect_refused(r, {"the loss is", "at step", "Lower the learning rate"});
+  const std::string line = last_line(r.output);
+  EXPECT_TRUE(contains(line, "at step 2") || contains(line, "at step 3")) << line;
+}
+
+TEST(KilnTrain, WeightsAreCheckedByNameAndShape) {
+  TempDir dir;
+  const std::string config = write_config(dir, "tiny.toml", tiny_cnn_config());
+  // A PyTorch-style state_dict: only the parameters, float32, no metadata.
+  auto write = [&](const std::string& name, const std::vector<std::pair<std::string, Shape>>& entries) {
+    std::vector<Tensor> t;
+    t.reserve(entries.size());
+    std::vector<NamedTensor> named;
+    for (const auto& [n, s] : entries) {
+      t.push_back(Tensor::zeros(s));
+      named.push_back({n, &t.back()});
+    }
+    write_safetensors(dir.path(name), named, {});
+    return dir.path(name);
+  };
+  const std::string good = write("good.safetensors", {{"conv1.weight", Shape{4, 1, 3, 3}},
+                                                      {"conv1.bias", Shape{4}},
+                                                      {"fc.weight", Shape{4, 64}},
+                                                      {"fc.bias", Shape{4}}});
+  auto r = kiln(train_args(config, dir.path("out"), "--steps 1 --weights " + good));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // All-zero weights: every class equally likely, loss ln 4.
+  r = kiln(fmt::format("eval {} --weights {} --device cpu --json", config, good));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "\"loss\": 1.386294")) << r.output;
+
+  const std::string bad = write("bad.safetensors", {{"conv1.weight", Shape{4, 1, 5, 5}},
+                                                    {"conv1.bias", Shape{4}},
+                                                    {"fc.w", Shape{4, 64}},
+                                                    {"fc.bias", Shape{4}}});
+  expect_refused(kiln(train_args(config, dir.path("out2"), "--weights " + bad)),
+                 {bad, "'conv1.weight' has shape (4, 1, 5, 5), the model needs (4, 1, 3, 3)", "missing 'fc.weight'",
+                  "unexpected 'fc.w'"});
+  expect_refused(kiln(fmt::format("eval {} --weights {} --device cpu", config, bad)), {bad, "missing 'fc.weight'"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ctrl-C: a checkpoint is saved, the exit code is 130, and --resume continues from it.
+
+struct Child {
+  pid_t pid = -1;
+  int out = -1;  // read end of its stdout + stderr
+};
+
+Child spawn(const std::vector<std::string>& args) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  return {pid, fds[0]};
+}
+
+// Reads from fd into `text` until `until` appears in it, EOF, or the deadline.
+bool read_until(int fd, std::string& text, const std::string& until, std::chrono::steady_clock::time_point deadline) {
+  char buf[4096];
+  while (until.empty() || !contains(text, until)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return until.empty();
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+TEST(KilnTrain, SigintSavesACheckpointAndResumeContinues) {
+  TempDir dir;
+  const std::string config = write_config(
+      dir, "long.toml",
+      tiny_cnn_config("source = \"synthetic\"\nsize = 64\n", "type = \"sgd\"\nlr = 0.01\n",
+                      "epochs = 100000\nbatch = 8\nseed = 3\nlog_every = 1\n"));
+  const std::string out = dir.path("out");
+  Child c = spawn({kKiln, "train", config, "--device", "cpu", "--out", out, "--no-plot"});
+  ASSERT_GT(c.pid, 0);
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const bool started = read_until(c.out, text, "step 1/", deadline);
+  if (started) kill(c.pid, SIGINT);
+  const bool finished = read_until(c.out, text, "", deadline);
+  if (!finished) kill(c.pid, SIGKILL);
+  int status = 0;
+  waitpid(c.pid, &status, 0);
+  close(c.out);
+  ASSERT_TRUE(started) << "no progress line within 30 s:\n" << text;
+  ASSERT_TRUE(finished) << "kiln did not stop within 30 s of SIGINT:\n" << text;
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n" << text;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << text;
+  EXPECT_TRUE(contains(text, "checkpoint saved to " + out + "/checkpoint.safetensors")) << text;
+  EXPECT_TRUE(contains(text, "--resume")) << text;
+  const std::string ckpt = out + "/checkpoint.safetensors";
+  ASSERT_TRUE(std::filesystem::exists(ckpt)) << text;
+  const SafetensorsFile f = read_safetensors(ckpt);
+  const int64_t step = std::stoll(f.metadata.at("step"));
+  EXPECT_GE(step, 1);
+
+  const auto r = kiln(train_args(config, dir.path("out2"), fmt::format("--resume {} --steps {}", ckpt, step + 3)));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, fmt::format("resuming from {} at step {}", ckpt, step))) << r.output;
+  EXPECT_TRUE(contains(r.output, fmt::format("after {} steps", step + 3))) << r.output;
+}
+
+}  // namespace
+}  // namespace kiln::train_test

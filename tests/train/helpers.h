@@ -1,0 +1,125 @@
+// Helpers of the training tests: a temporary folder, config text, small files, and running the
+// trainer in-process with the same model builder as `kiln train`.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/error.h"
+#include "core/train/safetensors.h"
+#include "core/train/trainer.h"
+#include "tools/model_builder.h"
+
+namespace kiln::train_test {
+
+// A fresh folder under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "kiln_train";
+    for (char& c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    root_ = std::filesystem::temp_directory_path() /
+            ("kiln_train_" + name + "_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(root_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path(const std::string& name) const { return (root_ / name).string(); }
+  std::string str() const { return root_.string(); }
+
+ private:
+  std::filesystem::path root_;
+};
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+inline void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The message of the kiln::Error thrown by f (fails the test when nothing is thrown).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const kiln::Error& e) {
+    return e.message();
+  }
+  ADD_FAILURE() << "expected a kiln::Error";
+  return {};
+}
+
+// A tiny CNN on synthetic (N, 1, 8, 8) images of 4 classes: conv 3x3 (4), ReLU, pool 2, fc 4.
+// `data`, `solver` and `train` are the bodies of those sections.
+inline std::string tiny_cnn_config(const std::string& data = "source = \"synthetic\"\nsize = 32\ntest_size = 8\n",
+                                   const std::string& solver = "type = \"sgd\"\nlr = 0.05\nmomentum = 0.9\n",
+                                   const std::string& train = "epochs = 4\nbatch = 8\nseed = 7\nlog_every = 1\n",
+                                   const std::string& input = "[1, 8, 8]", const std::string& schedule = "") {
+  return "[model]\nname = \"tiny\"\ninput = " + input + "\nclasses = 4\n\n" +
+         "[[layer]]\ntype = \"Conv2d\"\nname = \"conv1\"\nout_channels = 4\nkernel = 3\npad = 1\n\n"
+         "[[layer]]\ntype = \"ReLU\"\nname = \"relu1\"\n\n"
+         "[[layer]]\ntype = \"MaxPool2d\"\nname = \"pool1\"\nkernel = 2\n\n"
+         "[[layer]]\ntype = \"Flatten\"\nname = \"flatten\"\n\n"
+         "[[layer]]\ntype = \"Linear\"\nname = \"fc\"\nout_features = 4\n\n"
+         "[[layer]]\ntype = \"SoftmaxCrossEntropy\"\nname = \"loss\"\n\n"
+         "[data]\n" + data + "\n[solver]\n" + solver + "\n" +
+         (schedule.empty() ? "" : "[schedule]\n" + schedule + "\n") + "[train]\n" + train;
+}
+
+// Writes `text` as DIR/name and returns the path.
+inline std::string write_config(const TempDir& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir.path(name);
+  write_file(path, text);
+  return path;
+}
+
+inline TrainResult run_training(const std::string& config_path, TrainOptions options) {
+  if (options.device == "auto") options.device = "cpu";
+  options.progress_bar = false;
+  return train(load_config(config_path), options, cli::build_model);
+}
+
+// The "train" rows of DIR/metrics.csv as (step, train_loss text), in file order.
+inline std::vector<std::pair<int64_t, std::string>> train_losses(const std::string& metrics_csv) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  std::ifstream in(metrics_csv);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream s(line);
+    std::string cell;
+    while (std::getline(s, cell, ',')) cells.push_back(cell);
+    if (cells.size() > 4 && cells[0] == "train") out.emplace_back(std::stoll(cells[2]), cells[4]);
+  }
+  return out;
+}
+
+// Mean training loss over the "train" rows [first, last) of a metrics file.
+inline double mean_loss(const std::vector<std::pair<int64_t, std::string>>& rows, size_t first, size_t last) {
+  double sum = 0;
+  for (size_t i = first; i < last; ++i) sum += std::stod(rows[i].second);
+  return sum / static_cast<double>(last - first);
+}
+
+}  // namespace kiln::train_test
