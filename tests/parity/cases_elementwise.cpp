@@ -17,24 +17,10 @@
 #include "kernels/activation.cuh"
 #include "kernels/bias.cuh"
 #include "kernels/dropout.cuh"
-#include "kernels/grid.cuh"
 #endif
 
 namespace kiln::optable {
 namespace {
-
-#if KILN_WITH_DEVICE
-// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks).
-std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
-  std::vector<Version> v = {{"v1", run}};
-  if (sizes == Sizes::Test)
-    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
-                   gpu::ScopedGridLimit limit(2);
-                   run(a, s);
-                 }});
-  return v;
-}
-#endif
 
 // How a case places its data: separate buffers, in place, or one element past an aligned start.
 enum class Placement { separate, in_place, unaligned };
@@ -70,14 +56,14 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
     f.buffers = {{.name = "x_y", .numel = numel, .role = Role::Accumulate, .lo = -3.0f, .hi = 3.0f}};
     f.cpu = [s](const Args& a, const Stream& st) { cpu::activation_forward(s, a.f(0), a.f(0), st); };
 #if KILN_WITH_DEVICE
-    f.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::activation_forward(s, a.f(0), a.f(0), st); });
+    f.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::activation_forward(s, a.f(0), a.f(0), st); });
 #endif
   } else {
     f.buffers = {{.name = "x", .numel = numel, .lo = -3.0f, .hi = 3.0f},
                  {.name = "y", .numel = numel, .role = out_role}};
     f.cpu = [s, off](const Args& a, const Stream& st) { cpu::activation_forward(s, a.f(0) + off, a.f(1) + off, st); };
 #if KILN_WITH_DEVICE
-    f.gpu = gpu_versions(sizes, [s, off](const Args& a, const Stream& st) {
+    f.gpu = grid_stride_versions(sizes, [s, off](const Args& a, const Stream& st) {
       gpu::activation_forward(s, a.f(0) + off, a.f(1) + off, st);
     });
 #endif
@@ -96,7 +82,7 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
                  {.name = "dy_dx", .numel = numel, .role = Role::Accumulate}};
     b.cpu = [s](const Args& a, const Stream& st) { cpu::activation_backward(s, a.f(0), a.f(1), a.f(1), st); };
 #if KILN_WITH_DEVICE
-    b.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+    b.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
       gpu::activation_backward(s, a.f(0), a.f(1), a.f(1), st);
     });
 #endif
@@ -108,7 +94,7 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
       cpu::activation_backward(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, st);
     };
 #if KILN_WITH_DEVICE
-    b.gpu = gpu_versions(sizes, [s, off](const Args& a, const Stream& st) {
+    b.gpu = grid_stride_versions(sizes, [s, off](const Args& a, const Stream& st) {
       gpu::activation_backward(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, st);
     });
 #endif
@@ -154,7 +140,7 @@ void add_bias(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, i
   f.buffers = {{.name = "bias", .numel = c}, {.name = "y", .numel = s.size(), .role = Role::Accumulate}};
   f.cpu = [s](const Args& a, const Stream& st) { cpu::bias_add(s, a.f(0), a.f(1), st); };
 #if KILN_WITH_DEVICE
-  f.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::bias_add(s, a.f(0), a.f(1), st); });
+  f.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::bias_add(s, a.f(0), a.f(1), st); });
 #endif
   f.flops = s.flops();
   f.bytes = s.bytes();
@@ -170,7 +156,7 @@ void add_bias(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, i
                 .accumulation = static_cast<double>(n) * static_cast<double>(inner)}};
   b.cpu = [s](const Args& a, const Stream& st) { cpu::bias_backward(s, a.f(0), a.f(1), st); };
 #if KILN_WITH_DEVICE
-  b.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::bias_backward(s, a.f(0), a.f(1), st); });
+  b.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::bias_backward(s, a.f(0), a.f(1), st); });
 #endif
   b.flops = s.flops();
   b.bytes = 4 * (s.size() + 2 * static_cast<int64_t>(c));
@@ -227,9 +213,9 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
 #if KILN_WITH_DEVICE
     const auto gpu_fn = backward ? gpu::dropout_backward : gpu::dropout_forward;
     if (where == Placement::in_place)
-      f.gpu = gpu_versions(sizes, [s, gpu_fn](const Args& a, const Stream& st) { gpu_fn(s, a.f(0), a.f(0), st); });
+      f.gpu = grid_stride_versions(sizes, [s, gpu_fn](const Args& a, const Stream& st) { gpu_fn(s, a.f(0), a.f(0), st); });
     else
-      f.gpu = gpu_versions(sizes, [s, off, gpu_fn](const Args& a, const Stream& st) {
+      f.gpu = grid_stride_versions(sizes, [s, off, gpu_fn](const Args& a, const Stream& st) {
         gpu_fn(s, a.f(0) + off, a.f(1) + off, st);
       });
 #endif
@@ -251,7 +237,7 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
       cpu::dropout_mask(s, reinterpret_cast<uint8_t*>(a.i32(0)), st);
     };
 #if KILN_WITH_DEVICE
-    m.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+    m.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
       gpu::dropout_mask(s, reinterpret_cast<uint8_t*>(a.i32(0)), st);
     });
 #endif

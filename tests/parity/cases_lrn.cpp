@@ -10,25 +10,11 @@
 #include "tests/parity/op_table.h"
 
 #if KILN_WITH_DEVICE
-#include "kernels/grid.cuh"
 #include "kernels/lrn.cuh"
 #endif
 
 namespace kiln::optable {
 namespace {
-
-#if KILN_WITH_DEVICE
-// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks per dimension).
-std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
-  std::vector<Version> v = {{"v1", run}};
-  if (sizes == Sizes::Test)
-    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
-                   gpu::ScopedGridLimit limit(2);
-                   run(a, s);
-                 }});
-  return v;
-}
-#endif
 
 void add_case(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, int c, int h, int w, int size, float alpha,
               float beta, float k, bool bench) {
@@ -47,7 +33,7 @@ void add_case(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, i
                {.name = "scale", .numel = X, .role = Role::Output, .accumulation = acc}};
   f.cpu = [s](const Args& a, const Stream& st) { cpu::lrn_forward(s, a.f(0), a.f(1), a.f(2), st); };
 #if KILN_WITH_DEVICE
-  f.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::lrn_forward(s, a.f(0), a.f(1), a.f(2), st); });
+  f.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::lrn_forward(s, a.f(0), a.f(1), a.f(2), st); });
 #endif
   f.flops = s.flops();
   f.bytes = s.bytes();
@@ -67,7 +53,7 @@ void add_case(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, i
   };
   b.cpu = [s](const Args& a, const Stream& st) { cpu::lrn_backward(s, a.f(0), a.f(1), a.f(2), a.f(3), a.f(4), st); };
 #if KILN_WITH_DEVICE
-  b.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+  b.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
     gpu::lrn_backward(s, a.f(0), a.f(1), a.f(2), a.f(3), a.f(4), st);
   });
 #endif

@@ -14,25 +14,11 @@
 
 #if KILN_WITH_DEVICE
 #include "kernels/embedding.cuh"
-#include "kernels/grid.cuh"
 #include "kernels/lstm.cuh"
 #endif
 
 namespace kiln::optable {
 namespace {
-
-#if KILN_WITH_DEVICE
-// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks).
-std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
-  std::vector<Version> v = {{"v1", run}};
-  if (sizes == Sizes::Test)
-    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
-                   gpu::ScopedGridLimit limit(2);
-                   run(a, s);
-                 }});
-  return v;
-}
-#endif
 
 struct CellCase {
   int n, h;
@@ -75,7 +61,7 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   };
   f.cpu = fwd([](auto&&... x) { cpu::lstm_cell_forward(x...); });
 #if KILN_WITH_DEVICE
-  f.gpu = gpu_versions(sizes, fwd([](auto&&... x) { gpu::lstm_cell_forward(x...); }));
+  f.gpu = grid_stride_versions(sizes, fwd([](auto&&... x) { gpu::lstm_cell_forward(x...); }));
 #endif
   f.flops = s.flops();
   f.bytes = 4 * (3 * g + 2 * s.gate_cols() + 3 * cells);
@@ -95,7 +81,7 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   };
   b.cpu = bwd([](auto&&... x) { cpu::lstm_cell_backward(x...); });
 #if KILN_WITH_DEVICE
-  b.gpu = gpu_versions(sizes, bwd([](auto&&... x) { gpu::lstm_cell_backward(x...); }));
+  b.gpu = grid_stride_versions(sizes, bwd([](auto&&... x) { gpu::lstm_cell_backward(x...); }));
 #endif
   b.flops = s.flops();
   b.bytes = 4 * (2 * g + 5 * cells);
@@ -111,7 +97,7 @@ void add_swap(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t 
   c.buffers = {in("x", s.size()), {.name = "y", .numel = s.size(), .role = Role::Output}};
   c.cpu = [s](const Args& a, const Stream& st) { cpu::swap_axes(s, a.f(0), a.f(1), st); };
 #if KILN_WITH_DEVICE
-  c.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::swap_axes(s, a.f(0), a.f(1), st); });
+  c.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::swap_axes(s, a.f(0), a.f(1), st); });
 #endif
   c.bytes = s.bytes();
   c.bench = bench;
@@ -129,7 +115,7 @@ void add_embedding(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int
   f.buffers = {ids, in("weight", s.table_size()), {.name = "y", .numel = s.out_size(), .role = Role::Output}};
   f.cpu = [s](const Args& a, const Stream& st) { cpu::embedding_forward(s, a.i32(0), a.f(1), a.f(2), st); };
 #if KILN_WITH_DEVICE
-  f.gpu = gpu_versions(sizes,
+  f.gpu = grid_stride_versions(sizes,
                        [s](const Args& a, const Stream& st) { gpu::embedding_forward(s, a.i32(0), a.f(1), a.f(2), st); });
 #endif
   f.bytes = s.bytes();
@@ -144,7 +130,7 @@ void add_embedding(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int
                {.name = "dweight", .numel = s.table_size(), .role = Role::Accumulate}};
   b.cpu = [s](const Args& a, const Stream& st) { cpu::embedding_backward(s, a.i32(0), a.f(1), a.f(2), st); };
 #if KILN_WITH_DEVICE
-  b.gpu = gpu_versions(sizes,
+  b.gpu = grid_stride_versions(sizes,
                        [s](const Args& a, const Stream& st) { gpu::embedding_backward(s, a.i32(0), a.f(1), a.f(2), st); });
 #endif
   b.flops = s.flops();

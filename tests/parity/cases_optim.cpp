@@ -10,25 +10,11 @@
 #include "tests/parity/op_table.h"
 
 #if KILN_WITH_DEVICE
-#include "kernels/grid.cuh"
 #include "kernels/optim.cuh"
 #endif
 
 namespace kiln::optable {
 namespace {
-
-#if KILN_WITH_DEVICE
-// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks).
-std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
-  std::vector<Version> v = {{"v1", run}};
-  if (sizes == Sizes::Test)
-    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
-                   gpu::ScopedGridLimit limit(2);
-                   run(a, s);
-                 }});
-  return v;
-}
-#endif
 
 // Unaligned cases pass pointers one element into every buffer (the kernels' scalar path); the
 // skipped element keeps its random start on both sides.
@@ -44,7 +30,7 @@ void add_sgd(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, SgdShape 
     cpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr, st);
   };
 #if KILN_WITH_DEVICE
-  c.gpu = gpu_versions(sizes, [s, off, has_buf](const Args& a, const Stream& st) {
+  c.gpu = grid_stride_versions(sizes, [s, off, has_buf](const Args& a, const Stream& st) {
     gpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr, st);
   });
 #endif
@@ -67,7 +53,7 @@ void add_adam(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, AdamShap
     cpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, st);
   };
 #if KILN_WITH_DEVICE
-  c.gpu = gpu_versions(sizes, [s, off](const Args& a, const Stream& st) {
+  c.gpu = grid_stride_versions(sizes, [s, off](const Args& a, const Stream& st) {
     gpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, st);
   });
 #endif

@@ -12,26 +12,11 @@
 #include "tests/parity/op_table.h"
 
 #if KILN_WITH_DEVICE
-#include "kernels/grid.cuh"
 #include "kernels/pool2d.cuh"
 #endif
 
 namespace kiln::optable {
 namespace {
-
-#if KILN_WITH_DEVICE
-// "v1", and in the test set also "v1_grid2": the same launcher with its grid-stride kernels held to
-// 2 blocks per grid dimension, so every loop runs several times.
-std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
-  std::vector<Version> v = {{"v1", run}};
-  if (sizes == Sizes::Test)
-    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
-                   gpu::ScopedGridLimit limit(2);
-                   run(a, s);
-                 }});
-  return v;
-}
-#endif
 
 std::string shape_name(const Pool2dShape& s) {
   return fmt::format("n{}_c{}_h{}w{}_k{}x{}_st{}x{}_pad{}x{}{}", s.n, s.c, s.h, s.w, s.kernel_h, s.kernel_w,
@@ -51,7 +36,7 @@ void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const P
                 {.name = "argmax", .numel = Y, .role = Role::Output, .dtype = DType::I32}};
   mf.cpu = [s](const Args& a, const Stream& st) { cpu::maxpool2d_forward(s, a.f(0), a.f(1), a.i32(2), st); };
 #if KILN_WITH_DEVICE
-  mf.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+  mf.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
     gpu::maxpool2d_forward(s, a.f(0), a.f(1), a.i32(2), st);
   });
 #endif
@@ -74,7 +59,7 @@ void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const P
   };
   mb.cpu = [s](const Args& a, const Stream& st) { cpu::maxpool2d_backward(s, a.f(0), a.i32(1), a.f(2), st); };
 #if KILN_WITH_DEVICE
-  mb.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+  mb.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
     gpu::maxpool2d_backward(s, a.f(0), a.i32(1), a.f(2), st);
   });
 #endif
@@ -90,7 +75,7 @@ void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const P
   af.buffers = {{.name = "x", .numel = X}, {.name = "y", .numel = Y, .role = Role::Output, .accumulation = window}};
   af.cpu = [s](const Args& a, const Stream& st) { cpu::avgpool2d_forward(s, a.f(0), a.f(1), st); };
 #if KILN_WITH_DEVICE
-  af.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::avgpool2d_forward(s, a.f(0), a.f(1), st); });
+  af.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::avgpool2d_forward(s, a.f(0), a.f(1), st); });
 #endif
   af.flops = s.flops();
   af.bytes = s.bytes();
@@ -103,7 +88,7 @@ void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const P
   ab.buffers = {{.name = "dy", .numel = Y}, {.name = "dx", .numel = X, .role = Role::Output, .accumulation = window}};
   ab.cpu = [s](const Args& a, const Stream& st) { cpu::avgpool2d_backward(s, a.f(0), a.f(1), st); };
 #if KILN_WITH_DEVICE
-  ab.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::avgpool2d_backward(s, a.f(0), a.f(1), st); });
+  ab.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::avgpool2d_backward(s, a.f(0), a.f(1), st); });
 #endif
   ab.flops = s.flops();
   ab.bytes = s.bytes();
@@ -151,7 +136,7 @@ void add_pool2d_cases(std::vector<OpCase>& cases, Sizes sizes) {
     };
     nan.cpu = [s](const Args& a, const Stream& st) { cpu::maxpool2d_forward(s, a.f(0), a.f(1), a.i32(2), st); };
 #if KILN_WITH_DEVICE
-    nan.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+    nan.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
       gpu::maxpool2d_forward(s, a.f(0), a.f(1), a.i32(2), st);
     });
 #endif

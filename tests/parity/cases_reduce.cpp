@@ -10,25 +10,11 @@
 #include "tests/parity/op_table.h"
 
 #if KILN_WITH_DEVICE
-#include "kernels/grid.cuh"
 #include "kernels/reduce.cuh"
 #endif
 
 namespace kiln::optable {
 namespace {
-
-#if KILN_WITH_DEVICE
-// "v1", and in the test set also "v1_grid2" (grid-stride loops held to 2 blocks).
-std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
-  std::vector<Version> v = {{"v1", run}};
-  if (sizes == Sizes::Test)
-    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
-                   gpu::ScopedGridLimit limit(2);
-                   run(a, s);
-                 }});
-  return v;
-}
-#endif
 
 void add_sums(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t count, bool unaligned, bool bench) {
   ReduceShape s;
@@ -45,7 +31,7 @@ void add_sums(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t 
     c.cpu = [s, off, cpu_fn](const Args& a, const Stream& st) { cpu_fn(s, a.f(0) + off, a.f(1), st); };
 #if KILN_WITH_DEVICE
     const auto gpu_fn = squares ? gpu::reduce_sum_squares : gpu::reduce_sum;
-    c.gpu = gpu_versions(sizes, [s, off, gpu_fn](const Args& a, const Stream& st) { gpu_fn(s, a.f(0) + off, a.f(1), st); });
+    c.gpu = grid_stride_versions(sizes, [s, off, gpu_fn](const Args& a, const Stream& st) { gpu_fn(s, a.f(0) + off, a.f(1), st); });
 #endif
     c.flops = s.flops() * (squares ? 2 : 1);
     c.bytes = s.bytes();
@@ -82,7 +68,7 @@ void add_correct(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n
   };
   k.cpu = [s](const Args& a, const Stream& st) { cpu::count_correct(s, a.f(0), a.i32(1), a.i32(2), st); };
 #if KILN_WITH_DEVICE
-  k.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) { gpu::count_correct(s, a.f(0), a.i32(1), a.i32(2), st); });
+  k.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::count_correct(s, a.f(0), a.i32(1), a.i32(2), st); });
 #endif
   k.flops = s.flops();
   k.bytes = s.bytes();

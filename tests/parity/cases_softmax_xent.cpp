@@ -11,25 +11,11 @@
 #include "tests/parity/op_table.h"
 
 #if KILN_WITH_DEVICE
-#include "kernels/grid.cuh"
 #include "kernels/softmax_xent.cuh"
 #endif
 
 namespace kiln::optable {
 namespace {
-
-#if KILN_WITH_DEVICE
-// "v1", and in the test set also "v1_grid2" (grid-stride loops over rows held to 2 blocks).
-std::vector<Version> gpu_versions(Sizes sizes, Launcher run) {
-  std::vector<Version> v = {{"v1", run}};
-  if (sizes == Sizes::Test)
-    v.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
-                   gpu::ScopedGridLimit limit(2);
-                   run(a, s);
-                 }});
-  return v;
-}
-#endif
 
 struct XentCase {
   int n, c;
@@ -70,7 +56,7 @@ void add_case(std::vector<OpCase>& cases, Sizes sizes, const XentCase& k) {
   f.prepare = prepare;
   f.cpu = [s](const Args& a, const Stream& st) { cpu::softmax_xent_forward(s, a.f(0), a.i32(1), a.f(2), a.f(3), st); };
 #if KILN_WITH_DEVICE
-  f.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+  f.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
     gpu::softmax_xent_forward(s, a.f(0), a.i32(1), a.f(2), a.f(3), st);
   });
 #endif
@@ -86,7 +72,7 @@ void add_case(std::vector<OpCase>& cases, Sizes sizes, const XentCase& k) {
                  {.name = "mean_loss", .numel = 1, .role = Role::Output, .accumulation = static_cast<double>(s.size())}};
     m.cpu = [s](const Args& a, const Stream& st) { cpu::softmax_xent_forward(s, a.f(0), a.i32(1), nullptr, a.f(2), st); };
 #if KILN_WITH_DEVICE
-    m.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+    m.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
       gpu::softmax_xent_forward(s, a.f(0), a.i32(1), nullptr, a.f(2), st);
     });
 #endif
@@ -101,7 +87,7 @@ void add_case(std::vector<OpCase>& cases, Sizes sizes, const XentCase& k) {
   b.prepare = prepare;
   b.cpu = [s](const Args& a, const Stream& st) { cpu::softmax_xent_backward(s, a.f(0), a.i32(1), 0.75f, a.f(2), st); };
 #if KILN_WITH_DEVICE
-  b.gpu = gpu_versions(sizes, [s](const Args& a, const Stream& st) {
+  b.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {
     gpu::softmax_xent_backward(s, a.f(0), a.i32(1), 0.75f, a.f(2), st);
   });
 #endif

@@ -1,6 +1,23 @@
 #include "tests/parity/op_table.h"
 
+#if KILN_WITH_DEVICE
+#include "kernels/grid.cuh"
+#endif
+
 namespace kiln::optable {
+
+#if KILN_WITH_DEVICE
+std::vector<Version> grid_stride_versions(Sizes sizes, Launcher run) {
+  std::vector<Version> versions = {{"v1", run}};
+  if (sizes == Sizes::Test) {
+    versions.push_back({"v1_grid2", [run](const Args& a, const Stream& s) {
+                          gpu::ScopedGridLimit limit(2);
+                          run(a, s);
+                        }});
+  }
+  return versions;
+}
+#endif
 
 std::vector<OpCase> all_cases(Sizes sizes) {
   std::vector<OpCase> cases;

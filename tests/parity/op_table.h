@@ -66,6 +66,17 @@ struct OpCase {
   bool exact = false;  // outputs must match bit for bit (integer or purely elementwise ops)
 };
 
+// Which shapes a table is built with: Test (small shapes that keep the emulator quick) or Bench
+// (AlexNet and convnet-benchmarks layers).
+enum class Sizes { Test, Bench };
+
+#if KILN_WITH_DEVICE
+// The versions of a launcher built on grid-stride loops: "v1", and in the test sizes also
+// "v1_grid2", the same launch with every grid held to 2 blocks per dimension
+// (gpu::ScopedGridLimit) so each loop runs several times: a reduced-grid launch.
+std::vector<Version> grid_stride_versions(Sizes sizes, Launcher run);
+#endif
+
 // Allowed error of output element i: tolerance(b) * (|ref_i| + rms(ref)), where
 // tolerance(b) = tolerance_scale * (1e-6 + 2e-6 * sqrt(accumulation)): float rounding grows like
 // sqrt(length) for sums in different orders, and rms(ref) keeps near-zero elements of a large
@@ -78,7 +89,6 @@ inline double tolerance(const Buffer& b) {
 // initialisers, so nothing is lost when linking static libraries). `sizes` picks the size set:
 // Test (small shapes that keep the emulator quick) or Bench (AlexNet and convnet-benchmarks
 // layers).
-enum class Sizes { Test, Bench };
 std::vector<OpCase> all_cases(Sizes sizes);
 
 void add_random_cases(std::vector<OpCase>& cases, Sizes sizes);
