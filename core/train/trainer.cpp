@@ -200,6 +200,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   InterruptGuard interrupt_guard;
   TrainResult result;
   auto save = [&] {
+    if (!options.checkpoints) return;
     const data::Position next = loader.position();
     progress.epoch = next.epoch;
     progress.batch = next.batch;

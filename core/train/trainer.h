@@ -42,6 +42,7 @@ struct TrainOptions {
   bool progress_bar = false;  // a live bar (a terminal) instead of plain lines
   bool evaluate_each_epoch = true;
   bool plot = false;          // at the end, DIR/metrics.png from DIR/metrics.csv (plot_metrics)
+  bool checkpoints = true;    // false: write no checkpoint (quick checks of big models)
 };
 
 struct TrainResult {
