@@ -1,10 +1,12 @@
-// CPU convolution: im2col + OpenBLAS SGEMM per image and group, OpenMP over the batch.
+// CPU convolution: im2col + OpenBLAS SGEMM over blocks of images (one GEMM per block and group),
+// OpenMP over the blocks; the scheme is described in cpu_fallback/conv2d.cpp.
 // Same signatures as kiln::gpu:: (kernels/conv2d.cuh); shapes and semantics in kernels/shapes/conv2d.h.
 //
 // Gradient convention: backward_data WRITES dx (=); backward_filter and backward_bias
 // ACCUMULATE into dw and db (+=).
 // Determinism: every result is independent of the thread count. backward_filter sums the batch
-// in min(N, 8) fixed chunks (each to its own partial buffer), then adds the chunks in order.
+// in min(blocks, 8) fixed chunks (each to its own partial buffer), then adds the chunks in order;
+// the blocks depend on the shape only.
 #pragma once
 
 #include "core/stream.h"

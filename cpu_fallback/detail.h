@@ -1,5 +1,13 @@
-// Internal helpers of cpu_fallback/ (not part of the API): OpenBLAS threading control and
-// deterministic chunked reductions.
+// Internal helpers of cpu_fallback/ (not part of the API): threading, the blocked SGEMM every CPU
+// op uses, per-thread scratch memory and deterministic chunked reductions.
+//
+// Threading: one pool, OpenMP's. Debian's libopenblas0-pthread runs its own thread pool and does
+// not notice OpenMP: a multithreaded sgemm next to OpenMP regions (or called from several OpenMP
+// threads) oversubscribes the cores, and on a busy machine each hand-over between the two pools
+// costs a scheduler time slice (milliseconds; measured: a 64x500x800 sgemm 0.6 ms on one thread,
+// 8.5 ms with OpenBLAS's two threads right after an OpenMP region on a loaded 2-core machine).
+// So the first CPU op sets OpenBLAS to one thread for the whole process (openblas_set_num_threads(1))
+// and detail::sgemm cuts large products into pieces that OpenMP threads run.
 #pragma once
 
 #include <omp.h>
@@ -10,22 +18,35 @@
 
 namespace kiln::cpu::detail {
 
-// Debian's libopenblas0-pthread runs its own thread pool and does not notice OpenMP: calling a
-// multithreaded sgemm from several OpenMP threads oversubscribes the cores (and serialises on
-// its lock). While one of these guards lives, OpenBLAS runs on the calling thread only; the
-// previous setting is restored afterwards. Create it outside the parallel region.
+// Puts OpenBLAS on the calling thread, once per process (idempotent, cheap after the first call).
+void blas_single_threaded();
+
+// Kept for callers that want the guarantee in a scope; with blas_single_threaded() in force it
+// only makes sure the setting was applied.
 class BlasSingleThread {
  public:
-  BlasSingleThread();
-  ~BlasSingleThread();
+  BlasSingleThread() { blas_single_threaded(); }
   BlasSingleThread(const BlasSingleThread&) = delete;
   BlasSingleThread& operator=(const BlasSingleThread&) = delete;
-
- private:
-  int previous_;
 };
 
 inline int max_threads() { return omp_get_max_threads(); }
+// Whether an OpenMP region started here would get more than one thread.
+inline bool can_fork() { return omp_get_max_threads() > 1 && !omp_in_parallel(); }
+
+// C (m, n) = alpha * op(A) op(B) + beta * C, row-major, single-threaded OpenBLAS underneath.
+// Large products are cut into pieces along the longer of M and N; the pieces depend on the shape
+// only (never on the thread count), and each C element is computed by one sgemm over the full K,
+// so the result is the same bits for any thread count. Pieces run on OpenMP threads when called
+// outside a parallel region, else in turn on the calling thread.
+void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+           int ldb, float beta, float* c, int ldc);
+
+// Per-thread scratch memory that persists across calls (no allocation, no page faults in steady
+// state): slot 0..kScratchSlots-1, at least `count` floats, contents undefined. Valid until the
+// same thread asks for the same slot again.
+inline constexpr int kScratchSlots = 3;
+float* scratch(int slot, size_t count);
 
 // Elements per chunk of a deterministic reduction: partial sums are taken over these fixed
 // chunks (never over "what each thread got"), then added in chunk order.

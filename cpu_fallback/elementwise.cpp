@@ -1,6 +1,4 @@
 // CPU GEMM, bias, activations, dropout and optimiser updates: elementwise loops (and cblas).
-#include <cblas.h>
-
 #include "cpu_fallback/activation.h"
 #include "cpu_fallback/bias.h"
 #include "cpu_fallback/detail.h"
@@ -12,13 +10,20 @@ namespace kiln::cpu {
 
 void gemm(const GemmShape& s, const float* a, const float* b, float* c, const Stream&) {
   s.validate();
-  cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans, s.trans_b ? CblasTrans : CblasNoTrans, s.m, s.n,
-              s.k, s.alpha, a, s.lda(), b, s.ldb(), s.beta, c, s.ldc());
+  detail::sgemm(s.trans_a, s.trans_b, s.m, s.n, s.k, s.alpha, a, s.lda(), b, s.ldb(), s.beta, c, s.ldc());
 }
 
 void bias_add(const BiasShape& s, const float* bias, float* y, const Stream&) {
   s.validate();
   const int64_t rows = static_cast<int64_t>(s.n) * s.c;
+  if (s.inner == 1) {  // (N, C) rows, Linear: no modulo per element
+#pragma omp parallel for schedule(static) if (s.size() >= detail::kParallelMin)
+    for (int n = 0; n < s.n; ++n) {
+      float* yr = y + static_cast<int64_t>(n) * s.c;
+      for (int c = 0; c < s.c; ++c) yr[c] += bias[c];
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) if (s.size() >= detail::kParallelMin)
   for (int64_t row = 0; row < rows; ++row) {
     const float b = bias[row % s.c];
