@@ -225,7 +225,8 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
     const float loss = net.output(built.loss).to_host()[0];
     if (!std::isfinite(loss)) {
       fail(fmt::format("the loss is {} at step {} (epoch {}, batch {}): training stopped. {} Lower the learning rate "
-                       "(now {:.3g}) or set [train] clip_grad_norm.", loss, progress.step + 1, batch.position.epoch + 1,
+                       "(now {:.3g}) or set [train] clip_grad_norm.",
+                       std::isnan(loss) ? "NaN" : (loss > 0 ? "+inf" : "-inf"), progress.step + 1, batch.position.epoch + 1,
                        batch.position.batch, result.checkpoint.empty() ? "No checkpoint was written yet."
                                                   : fmt::format("The last good checkpoint is {}.", result.checkpoint),
                        schedule.at(progress.step)));
