@@ -134,7 +134,7 @@ Blocks blocks_of(const Conv2dShape& s) {
 }
 
 bool run_parallel(const Conv2dShape& s, const Blocks& b) {
-  return b.count >= 2 && detail::can_fork() && s.flops() >= kParallelFlops;
+  return b.count >= 2 && s.flops() >= kParallelFlops;
 }
 
 // y for images [n0, n0+nb) of the block.
@@ -241,16 +241,28 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   s.validate();
   detail::blas_single_threaded();
   const Blocks bl = blocks_of(s);
-#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(s, bl))
-  for (int b = 0; b < bl.count; ++b) forward_block(s, bl, b * bl.images, bl.block_size(b, s.n), x, w, bias, y);
+  auto block = [&](int64_t b) {
+    forward_block(s, bl, static_cast<int>(b) * bl.images, bl.block_size(static_cast<int>(b), s.n), x, w, bias, y);
+  };
+  if (run_parallel(s, bl)) {
+    detail::parallel_for(bl.count, block);
+  } else {
+    for (int b = 0; b < bl.count; ++b) block(b);
+  }
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx, const Stream&) {
   s.validate();
   detail::blas_single_threaded();
   const Blocks bl = blocks_of(s);
-#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(s, bl))
-  for (int b = 0; b < bl.count; ++b) backward_data_block(s, bl, b * bl.images, bl.block_size(b, s.n), dy, w, dx);
+  auto block = [&](int64_t b) {
+    backward_data_block(s, bl, static_cast<int>(b) * bl.images, bl.block_size(static_cast<int>(b), s.n), dy, w, dx);
+  };
+  if (run_parallel(s, bl)) {
+    detail::parallel_for(bl.count, block);
+  } else {
+    for (int b = 0; b < bl.count; ++b) block(b);
+  }
 }
 
 void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw, const Stream&) {
@@ -268,19 +280,26 @@ void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* d
     return;
   }
   std::vector<float> partial(static_cast<size_t>(chunks * wsz), 0.0f);  // (chunks, K, Cg*R*S)
-#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(s, bl))
-  for (int j = 0; j < chunks; ++j) {
+  auto chunk = [&](int64_t j) {
     const int lo = static_cast<int>(static_cast<int64_t>(bl.count) * j / chunks);
     const int hi = static_cast<int>(static_cast<int64_t>(bl.count) * (j + 1) / chunks);
     for (int b = lo; b < hi; ++b)
       backward_filter_block(s, bl, b * bl.images, bl.block_size(b, s.n), x, dy, partial.data() + j * wsz);
+  };
+  if (run_parallel(s, bl)) {
+    detail::parallel_for(chunks, chunk);
+  } else {
+    for (int j = 0; j < chunks; ++j) chunk(j);
   }
-#pragma omp parallel for schedule(static) if (wsz >= detail::kParallelMin && detail::can_fork())
-  for (int64_t i = 0; i < wsz; ++i) {
-    float acc = partial[static_cast<size_t>(i)];
-    for (int j = 1; j < chunks; ++j) acc += partial[static_cast<size_t>(j * wsz + i)];
-    dw[i] += acc;
-  }
+  constexpr int64_t kSlice = 1 << 15;
+  detail::parallel_for((wsz + kSlice - 1) / kSlice, [&](int64_t sl) {
+    const int64_t end = std::min(wsz, (sl + 1) * kSlice);
+    for (int64_t i = sl * kSlice; i < end; ++i) {
+      float acc = partial[static_cast<size_t>(i)];
+      for (int j = 1; j < chunks; ++j) acc += partial[static_cast<size_t>(j * wsz + i)];
+      dw[i] += acc;
+    }
+  });
 }
 
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db, const Stream&) {
@@ -288,8 +307,7 @@ void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db, cons
   const int64_t PQ = static_cast<int64_t>(s.p()) * s.q();
   const int64_t y_img = s.k * PQ;
   // Per (n, k) row: 8 float lanes (vectorisable, a fixed order), then the rows in double.
-#pragma omp parallel for schedule(static) if (s.y_size() >= 4 * detail::kParallelMin && detail::can_fork())
-  for (int k = 0; k < s.k; ++k) {
+  auto channel = [&](int64_t k) {
     double acc = 0.0;
     for (int n = 0; n < s.n; ++n) {
       const float* d = dy + n * y_img + k * PQ;
@@ -302,6 +320,11 @@ void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db, cons
       acc += row;
     }
     db[k] += static_cast<float>(acc);
+  };
+  if (s.y_size() >= 4 * detail::kParallelMin) {
+    detail::parallel_for(s.k, channel);
+  } else {
+    for (int k = 0; k < s.k; ++k) channel(k);
   }
 }
 

@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace kiln::cpu::detail {
 
@@ -20,6 +24,104 @@ namespace {
 constexpr double kPieceFlops = 4.0e6;
 constexpr int kMaxPieces = 16;
 }  // namespace
+
+namespace {
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(int workers) {
+    for (int t = 0; t < workers; ++t) threads_.emplace_back([this] { work(); });
+  }
+  ~WorkerPool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_work_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  void run(int64_t count, void (*body)(void*, int64_t), void* ctx) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      body_ = body;
+      ctx_ = ctx;
+      next_ = 0;
+      count_ = count;
+      in_flight_ = 0;
+    }
+    cv_work_.notify_all();
+    in_loop() = true;
+    std::unique_lock<std::mutex> lk(mu_);
+    while (next_ < count_) {
+      const int64_t i = next_++;
+      lk.unlock();
+      body(ctx, i);
+      lk.lock();
+    }
+    // Every item is taken; wait only for those that workers are running.
+    cv_done_.wait(lk, [this] { return in_flight_ == 0; });
+    body_ = nullptr;
+    count_ = 0;
+    in_loop() = false;
+  }
+
+  static bool& in_loop() {
+    thread_local bool flag = false;
+    return flag;
+  }
+
+ private:
+  void work() {
+    in_loop() = true;  // a worker's own parallel_for calls run serially
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      cv_work_.wait(lk, [this] { return stop_ || (body_ != nullptr && next_ < count_); });
+      if (stop_) return;
+      while (body_ != nullptr && next_ < count_) {
+        const int64_t i = next_++;
+        auto* body = body_;
+        void* ctx = ctx_;
+        ++in_flight_;
+        lk.unlock();
+        body(ctx, i);
+        lk.lock();
+        if (--in_flight_ == 0 && next_ >= count_) cv_done_.notify_all();
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  void (*body_)(void*, int64_t) = nullptr;
+  void* ctx_ = nullptr;
+  int64_t next_ = 0, count_ = 0, in_flight_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+std::mutex g_pool_mu;  // one parallel_for at a time from outside (callers on several threads serialise)
+
+WorkerPool& pool() {
+  static WorkerPool p(std::max(1, omp_get_max_threads()) - 1);
+  return p;
+}
+
+}  // namespace
+
+void parallel_for(int64_t count, void (*body)(void*, int64_t), void* context) {
+  if (count <= 0) return;
+  if (count == 1 || omp_get_max_threads() <= 1 || omp_in_parallel() || WorkerPool::in_loop()) {
+    for (int64_t i = 0; i < count; ++i) body(context, i);
+    return;
+  }
+  std::unique_lock<std::mutex> lk(g_pool_mu, std::try_to_lock);
+  if (!lk.owns_lock()) {  // another thread is using the workers: do it here
+    for (int64_t i = 0; i < count; ++i) body(context, i);
+    return;
+  }
+  pool().run(count, body, context);
+}
 
 void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
            int ldb, float beta, float* c, int ldc) {
@@ -38,9 +140,8 @@ void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
   }
   const int step = ((len + pieces - 1) / pieces + 15) / 16 * 16;
   pieces = (len + step - 1) / step;
-#pragma omp parallel for schedule(dynamic, 1) if (can_fork())
-  for (int p = 0; p < pieces; ++p) {
-    const int lo = p * step, cnt = std::min(step, len - lo);
+  parallel_for(pieces, [&](int64_t p) {
+    const int lo = static_cast<int>(p) * step, cnt = std::min(step, len - lo);
     if (split_n) {
       // columns [lo, lo+cnt) of B and C
       const float* bp = trans_b ? b + static_cast<int64_t>(lo) * ldb : b + lo;
@@ -51,7 +152,7 @@ void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
       cblas_sgemm(CblasRowMajor, ta, tb, cnt, n, k, alpha, ap, lda, b, ldb, beta, c + static_cast<int64_t>(lo) * ldc,
                   ldc);
     }
-  }
+  });
 }
 
 float* scratch(int slot, size_t count) {

@@ -1,4 +1,6 @@
 // CPU GEMM, bias, activations, dropout and optimiser updates: elementwise loops (and cblas).
+#include <algorithm>
+
 #include "cpu_fallback/activation.h"
 #include "cpu_fallback/bias.h"
 #include "cpu_fallback/detail.h"
@@ -7,6 +9,21 @@
 #include "cpu_fallback/optim.h"
 
 namespace kiln::cpu {
+
+namespace {
+// f(lo, hi) over [0, count) in fixed slices, on kiln's CPU workers (detail::parallel_for) when
+// count >= min_parallel. Elementwise results do not depend on the slicing.
+template <class F>
+void for_slices(int64_t count, int64_t min_parallel, F&& f) {
+  constexpr int64_t kSlice = int64_t{1} << 15;
+  if (count < min_parallel || count <= kSlice) {
+    f(int64_t{0}, count);
+    return;
+  }
+  detail::parallel_for((count + kSlice - 1) / kSlice,
+                       [&](int64_t sl) { f(sl * kSlice, std::min(count, (sl + 1) * kSlice)); });
+}
+}  // namespace
 
 void gemm(const GemmShape& s, const float* a, const float* b, float* c, const Stream&) {
   s.validate();
@@ -51,60 +68,67 @@ void activation_forward(const ActivationShape& s, const float* x, float* y, cons
   s.validate();
   const Activation kind = s.kind;
   const float param = s.param;
-#pragma omp parallel for schedule(static) if (s.count >= detail::kParallelMin)
-  for (int64_t i = 0; i < s.count; ++i) y[i] = activation_apply(kind, param, x[i]);
+  for_slices(s.count, detail::kParallelMin, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = activation_apply(kind, param, x[i]);
+  });
 }
 
 void activation_backward(const ActivationShape& s, const float* y, const float* dy, float* dx, const Stream&) {
   s.validate();
   const Activation kind = s.kind;
   const float param = s.param;
-#pragma omp parallel for schedule(static) if (s.count >= detail::kParallelMin)
-  for (int64_t i = 0; i < s.count; ++i) dx[i] = dy[i] * activation_grad_from_y(kind, param, y[i]);
+  for_slices(s.count, detail::kParallelMin, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * activation_grad_from_y(kind, param, y[i]);
+  });
 }
 
 void dropout_forward(const DropoutShape& s, const float* x, float* y, const Stream&) {
   s.validate();
   const uint32_t threshold = s.threshold();
   const float scale = s.scale();
-#pragma omp parallel for schedule(static) if (s.count >= detail::kParallelMin / 4)
-  for (int64_t i = 0; i < s.count; ++i)
-    y[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? x[i] * scale : 0.0f;
+  for_slices(s.count, detail::kParallelMin / 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      y[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? x[i] * scale : 0.0f;
+  });
 }
 
 void dropout_backward(const DropoutShape& s, const float* dy, float* dx, const Stream&) {
   s.validate();
   const uint32_t threshold = s.threshold();
   const float scale = s.scale();
-#pragma omp parallel for schedule(static) if (s.count >= detail::kParallelMin / 4)
-  for (int64_t i = 0; i < s.count; ++i)
-    dx[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? dy[i] * scale : 0.0f;
+  for_slices(s.count, detail::kParallelMin / 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      dx[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? dy[i] * scale : 0.0f;
+  });
 }
 
 void dropout_mask(const DropoutShape& s, uint8_t* mask, const Stream&) {
   s.validate();
   const uint32_t threshold = s.threshold();
-#pragma omp parallel for schedule(static) if (s.count >= detail::kParallelMin / 4)
-  for (int64_t i = 0; i < s.count; ++i)
-    mask[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? 1 : 0;
+  for_slices(s.count, detail::kParallelMin / 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      mask[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? 1 : 0;
+  });
 }
 
 void sgd_update(const SgdShape& s, float* param, const float* grad, float* momentum_buf, const Stream&) {
   s.validate();
   KILN_CHECK(s.momentum == 0.0f || momentum_buf != nullptr, "sgd: momentum={} needs a momentum buffer",
              s.momentum);
-#pragma omp parallel for schedule(static) if (s.count >= detail::kParallelMin)
-  for (int64_t i = 0; i < s.count; ++i) {
-    float unused = 0.0f;
-    sgd_element(s, param[i], grad[i], momentum_buf ? momentum_buf[i] : unused);
-  }
+  for_slices(s.count, detail::kParallelMin, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      float unused = 0.0f;
+      sgd_element(s, param[i], grad[i], momentum_buf ? momentum_buf[i] : unused);
+    }
+  });
 }
 
 void adam_update(const AdamShape& s, float* param, const float* grad, float* m, float* v, const Stream&) {
   s.validate();
   const float step_size = s.step_size(), bias2_sqrt = s.bias2_sqrt();
-#pragma omp parallel for schedule(static) if (s.count >= detail::kParallelMin)
-  for (int64_t i = 0; i < s.count; ++i) adam_element(s, step_size, bias2_sqrt, param[i], grad[i], m[i], v[i]);
+  for_slices(s.count, detail::kParallelMin, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) adam_element(s, step_size, bias2_sqrt, param[i], grad[i], m[i], v[i]);
+  });
 }
 
 }  // namespace kiln::cpu
