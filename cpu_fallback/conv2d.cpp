@@ -65,7 +65,8 @@ void im2col(const Conv2dShape& s, const float* x, float* col, int64_t ld) {
           const float* src = xc + static_cast<int64_t>(ih) * s.w + w_off;
           for (int q = 0; q < q_lo; ++q) d[q] = 0.0f;
           if (s.stride_w == 1) {
-            std::memcpy(d + q_lo, src + q_lo, sizeof(float) * (q_hi - q_lo));
+            // A plain loop, not memcpy: rows are short (LeNet's conv2: 8 floats), a call each costs more.
+            for (int q = q_lo; q < q_hi; ++q) d[q] = src[q];
           } else {
             for (int q = q_lo; q < q_hi; ++q) d[q] = src[static_cast<int64_t>(q) * s.stride_w];
           }
