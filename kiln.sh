@@ -85,7 +85,7 @@ cmd_test() {
   say "flavour off (CPU only)"
   configure_and_build build-test-off off -DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF --
   local t0; t0=$(now)
-  ctest --test-dir "$ROOT/build-test-off" -L 'core|cli|reference|gradcheck' --output-on-failure -j "$JOBS"
+  ctest --test-dir "$ROOT/build-test-off" -L 'core|cli|config|data|reference|gradcheck|layers' --output-on-failure -j "$JOBS"
   echo "tests build-test-off: $(elapsed "$t0")"
   # 2. Real CUDA build: every kernel compiled by nvcc (sm_80 SASS, sm_90 SASS + PTX). No GPU here, so
   #    its device tests skip themselves; the command-line tests run.
