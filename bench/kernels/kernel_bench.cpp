@@ -4,7 +4,10 @@
 // with OpenBLAS SGEMM's rate on this machine as the roofline column.
 //
 //   kiln_kernel_bench [--sizes test|bench] [--device cpu|cuda|all] [--filter REGEX]
-//                     [--min-time SECONDS] [--json FILE] [--csv FILE]
+//                     [--min-time SECONDS] [--json FILE] [--csv FILE] [--smoke]
+//
+// --smoke: the first case of every op, whether or not it is a benchmark row, so one quick run
+// validates and times every op and kernel version (CI runs it on the emulator so it cannot rot).
 #include <CLI/CLI.hpp>
 #include <cblas.h>
 #include <fmt/format.h>
@@ -13,6 +16,7 @@
 #include <chrono>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <vector>
 
 #include "core/device.h"
@@ -166,6 +170,7 @@ int run(int argc, char** argv) {
   CLI::App app{"kiln kernel benchmarks: every op x version x shape, validated, then timed", "kiln_kernel_bench"};
   std::string sizes_name, device_name = "all", filter = ".*", json_path, csv_path;
   double min_time = 0.2;
+  bool smoke = false;
 #if KILN_WITH_CUDA
   sizes_name = "bench";
 #else
@@ -179,6 +184,7 @@ int run(int argc, char** argv) {
   app.add_option("--min-time", min_time, "seconds of repetitions per row")->capture_default_str();
   app.add_option("--json", json_path, "write the rows as JSON");
   app.add_option("--csv", csv_path, "write the rows as CSV");
+  app.add_flag("--smoke", smoke, "only the first case of every op, benchmark row or not (a quick check)");
   CLI11_PARSE(app, argc, argv);
 
   log::set_level(log::Level::Warn);
@@ -207,8 +213,10 @@ int run(int argc, char** argv) {
 
   std::vector<Row> rows;
   int failures = 0;
+  std::set<std::string> ops_seen;
   for (const OpCase& c : optable::all_cases(sizes)) {
-    if (!c.bench || !std::regex_search(c.op + "/" + c.shape, re)) continue;
+    if (!std::regex_search(c.op + "/" + c.shape, re)) continue;
+    if (smoke ? !ops_seen.insert(c.op).second : !c.bench) continue;
     const auto initial = optable::make_initial(c, 7);
     const auto reference = optable::run_cpu(c, initial);
     double cpu_ms = 0;

@@ -1,5 +1,6 @@
 // Op-table rows for conv2d: forward, backward-data, backward-filter and backward-bias, every GPU
-// version (naive direct, implicit GEMM with either tile) against cpu_fallback's im2col + SGEMM.
+// version (naive direct, implicit GEMM with either tile; cuDNN in the cuda build) against
+// cpu_fallback's im2col + SGEMM.
 // Test sizes: odd sizes, batch 1, a stride x pad x dilation x groups grid, non-square images and
 // kernels, padding wider than the kernel, stride wider than the kernel, depthwise, and the AlexNet
 // layers scaled down. Bench sizes: AlexNet 2012 (groups 2) and "one weird trick" at batch 128, and
@@ -11,6 +12,9 @@
 
 #if KILN_WITH_DEVICE
 #include "kernels/conv2d.cuh"
+#endif
+#if KILN_WITH_CUDA
+#include "kernels/cudnn_conv.h"
 #endif
 
 namespace kiln::optable {
@@ -68,6 +72,11 @@ void add_conv(std::vector<OpCase>& cases, const Conv& v, const std::string& labe
              {"v2_implicit_gemm_t64", fwd_v(gpu::GemmTile::T64)},
              {"v2_implicit_gemm_t128", fwd_v(gpu::GemmTile::T128)}};
 #endif
+#if KILN_WITH_CUDA
+  fwd.gpu.push_back({"cudnn", [s, has_bias](const Args& a, const Stream& st) {
+                       gpu::conv2d_forward_cudnn(s, a.f(0), a.f(1), has_bias ? a.f(2) : nullptr, a.f(3), st);
+                     }});
+#endif
   fwd.flops = s.flops();
   fwd.bytes = s.bytes();
   fwd.bench = bench;
@@ -92,6 +101,11 @@ void add_conv(std::vector<OpCase>& cases, const Conv& v, const std::string& labe
             {"v2_implicit_gemm_t64", bd_v(gpu::GemmTile::T64)},
             {"v2_implicit_gemm_t128", bd_v(gpu::GemmTile::T128)}};
 #endif
+#if KILN_WITH_CUDA
+  bd.gpu.push_back({"cudnn", [s](const Args& a, const Stream& st) {
+                      gpu::conv2d_backward_data_cudnn(s, a.f(0), a.f(1), a.f(2), st);
+                    }});
+#endif
   bd.flops = s.flops();
   bd.bytes = s.bytes();
   bd.bench = bench;
@@ -115,6 +129,11 @@ void add_conv(std::vector<OpCase>& cases, const Conv& v, const std::string& labe
             {"v2_implicit_gemm", bf_v(gpu::GemmTile::Auto)},
             {"v2_implicit_gemm_t64", bf_v(gpu::GemmTile::T64)},
             {"v2_implicit_gemm_t128", bf_v(gpu::GemmTile::T128)}};
+#endif
+#if KILN_WITH_CUDA
+  bf.gpu.push_back({"cudnn", [s](const Args& a, const Stream& st) {
+                      gpu::conv2d_backward_filter_cudnn(s, a.f(0), a.f(1), a.f(2), st);
+                    }});
 #endif
   bf.flops = s.flops();
   bf.bytes = s.bytes();
