@@ -16,7 +16,7 @@ export PATH="/usr/local/cuda/bin:${PATH}"
 PACKAGES=(build-essential cmake ninja-build git pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libomp-dev
           libcli11-dev libfmt-dev libboost-context-dev libtomlplusplus-dev nlohmann-json3-dev
-          zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist)
+          zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist fortunes)
 
 say() { printf '\n== %s\n' "$*"; }
 now() { date +%s; }

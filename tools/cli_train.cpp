@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
+
 #include "core/config/config.h"
 #include "core/train/trainer.h"
 #include "tools/commands.h"
@@ -28,9 +30,13 @@ int run_train(const TrainArgs& a) {
   o.progress_bar = isatty(STDERR_FILENO) != 0;
   o.plot = !a.no_plot;
   const TrainResult r = train(config, o, build_model);
-  const std::string test = r.test_accuracy
-                               ? fmt::format("test accuracy {:.2f}% (test loss {:.4f})", 100 * *r.test_accuracy, *r.test_loss)
-                               : std::string("no test set");
+  std::string test = r.test_accuracy
+                         ? fmt::format("test accuracy {:.2f}% (test loss {:.4f})", 100 * *r.test_accuracy, *r.test_loss)
+                         : std::string("no test set");
+  if (r.language_model && r.test_loss) {
+    test = fmt::format("validation loss {:.4f}, perplexity {:.2f}, next-character accuracy {:.2f}%", *r.test_loss,
+                       std::exp(*r.test_loss), 100 * *r.test_accuracy);
+  }
   fmt::print("{}{}: {} after {} steps in {:.1f} s, {:.0f} images/s; checkpoint {}\n",
              r.interrupted ? "interrupted: " : "", config.name, test, r.steps, r.seconds, r.images_per_second,
              r.checkpoint.empty() ? "none" : r.checkpoint);

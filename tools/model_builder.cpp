@@ -10,7 +10,9 @@ namespace kiln::cli {
 BuiltNet build_model(const RunConfig& config, Device device) {
   BuiltNet built{Net(device), "", ""};
   Net& net = built.net;
-  net.add_input("data");
+  // A model that starts with an Embedding reads token ids (a language model on text data).
+  const bool tokens = !config.layers.empty() && config.layers.front().type == "Embedding";
+  net.add_input("data", tokens ? DType::I32 : DType::F32);
   net.add_input("label", DType::I32);
   std::string previous = "data";
   for (size_t i = 0; i < config.layers.size(); ++i) {

@@ -1,4 +1,4 @@
-// kiln's data sources in one include: datasets (IDX, CIFAR, image folder, CSV, synthetic) and
+// kiln's data sources in one include: datasets (IDX, CIFAR, image folder, CSV, synthetic, text) and
 // the DataLoader. See dataset.h and loader.h for the contracts.
 //
 //   using namespace kiln::data;
@@ -22,3 +22,4 @@
 #include "core/data/jpeg.h"
 #include "core/data/loader.h"
 #include "core/data/synthetic.h"
+#include "core/data/text.h"

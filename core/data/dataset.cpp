@@ -21,6 +21,11 @@ Philox4x32 SampleContext::random(int64_t index, uint32_t stream) const {
   return philox4x32_10(ctr, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
+void Dataset::get_tokens(int64_t, const SampleContext&, int32_t*, int32_t*) const {
+  fail(fmt::format("{} holds {} samples, not token ids", describe(),
+                   input_dtype() == DType::F32 ? "float" : "int32"));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -40,6 +45,12 @@ class Subset final : public Dataset {
            float* target) const override {
     KILN_CHECK(index >= 0 && index < size(), "sample {} is out of range for {}", index, describe());
     base_->get(begin_ + index, ctx, x, label, target);
+  }
+  DType input_dtype() const override { return base_->input_dtype(); }
+  int64_t labels_per_sample() const override { return base_->labels_per_sample(); }
+  void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const override {
+    KILN_CHECK(index >= 0 && index < size(), "sample {} is out of range for {}", index, describe());
+    base_->get_tokens(begin_ + index, ctx, x, labels);
   }
 
  private:

@@ -9,6 +9,11 @@
 // Determinism. Everything random about a sample (crop offset, flip) is drawn from Philox keyed by
 // (seed, epoch, sample index) through SampleContext::random(), never from a per-thread generator,
 // so a batch has the same contents whichever thread builds it, on any machine.
+//
+// Token data (language models, core/data/text.h). A dataset whose input_dtype() is I32 serves
+// int32 ids instead of floats, through get_tokens(), and may carry one label per position
+// (labels_per_sample() > 1: the next-token targets of a sequence). Image and feature sources keep
+// the defaults (F32 input through get(), one label per sample) and need not know about this.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +23,7 @@
 
 #include "core/philox.h"
 #include "core/shape.h"
+#include "core/tensor.h"
 
 namespace kiln::data {
 
@@ -53,6 +59,14 @@ class Dataset {
   // (target_dim() floats; regression). Thread-safe. Throws kiln::Error naming the file on bad data.
   virtual void get(int64_t index, const SampleContext& ctx, float* x, int32_t* label,
                    float* target) const = 0;
+
+  // F32 (get()) or I32 (token ids, get_tokens()).
+  virtual DType input_dtype() const { return DType::F32; }
+  // Class labels per sample: 1, or sample_shape().numel() for sequence data (one per position).
+  virtual int64_t labels_per_sample() const { return 1; }
+  // Token data: writes sample `index`'s ids (sample_shape().numel() int32) to `x` and its
+  // labels_per_sample() labels to `labels`. Thread-safe. The default throws (not token data).
+  virtual void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const;
 };
 
 // Samples [begin, end) of another dataset (a validation split, a quick subset).

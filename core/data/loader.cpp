@@ -47,6 +47,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
   const Shape shape = dataset_->sample_shape();
   KILN_CHECK(shape.rank() >= 1 && shape.rank() < Shape::kMaxRank, "DataLoader: sample shape {} of {}",
              shape.str(), dataset_->describe());
+  KILN_CHECK(dataset_->input_dtype() == DType::F32 ||
+                 (dataset_->task() == Task::Classification && dataset_->labels_per_sample() >= 1),
+             "DataLoader: token dataset {} must be a classification one", dataset_->describe());
   KILN_CHECK(dataset_->task() == Task::Classification || dataset_->target_dim() > 0,
              "DataLoader: regression dataset {} has no targets", dataset_->describe());
 }
@@ -101,28 +104,37 @@ Batch DataLoader::load(Position position) const {
   const bool regression = dataset_->task() == Task::Regression;
   const int64_t t = dataset_->target_dim();
 
+  const bool tokens = dataset_->input_dtype() == DType::I32;
+  const int64_t per_label = regression ? 0 : dataset_->labels_per_sample();
+
   Batch b;
   b.position = position;
   b.last_in_epoch = position.batch + 1 == batches_per_epoch_;
-  b.x = Tensor::empty(xs, Device::cpu(), DType::F32);
-  float* x = b.x.data<float>();
+  b.x = Tensor::empty(xs, Device::cpu(), tokens ? DType::I32 : DType::F32);
+  float* x = tokens ? nullptr : b.x.data<float>();
+  int32_t* ids = tokens ? b.x.data<int32_t>() : nullptr;
   int32_t* labels = nullptr;
   float* targets = nullptr;
   if (regression) {
     b.targets = Tensor::empty(Shape{n, t}, Device::cpu(), DType::F32);
     targets = b.targets.data<float>();
   } else {
-    b.labels = Tensor::empty(Shape{n}, Device::cpu(), DType::I32);
+    b.labels = Tensor::empty(per_label == 1 ? Shape{n} : Shape{n, per_label}, Device::cpu(), DType::I32);
     labels = b.labels.data<int32_t>();
   }
   const SampleContext ctx{options_.seed, position.epoch, options_.train};
   for (int64_t i = 0; i < n; ++i) {
     const int64_t index = (*order)[begin + i];
-    dataset_->get(index, ctx, x + i * per, labels ? labels + i : nullptr, targets ? targets + i * t : nullptr);
-    if (labels)
-      KILN_CHECK(labels[i] >= 0 && labels[i] < dataset_->num_classes(),
-                 "{}: sample {} has label {}, outside 0..{}", dataset_->describe(), index, labels[i],
-                 dataset_->num_classes() - 1);
+    if (tokens) {
+      dataset_->get_tokens(index, ctx, ids + i * per, labels + i * per_label);
+    } else {
+      dataset_->get(index, ctx, x + i * per, labels ? labels + i : nullptr, targets ? targets + i * t : nullptr);
+    }
+    for (int64_t j = 0; labels && j < per_label; ++j) {
+      const int32_t label = labels[i * per_label + j];
+      KILN_CHECK(label >= 0 && label < dataset_->num_classes(), "{}: sample {} has label {}, outside 0..{}",
+                 dataset_->describe(), index, label, dataset_->num_classes() - 1);
+    }
   }
   return b;
 }

@@ -4,8 +4,9 @@
 // Batches. Epoch e visits the samples in order(e): 0, 1, ... without shuffling, else a Philox
 // Fisher-Yates permutation keyed by (seed, e), identical on every machine. Batch b of epoch e
 // holds order(e)[b*B, (b+1)*B); the last one is smaller unless drop_last. A batch is
-//   x       (N, C, H, W) or (N, F) float32
-//   labels  (N) int32             (classification)
+//   x       (N, C, H, W) or (N, F) float32, or (N, T) int32 for token data (Dataset::input_dtype)
+//   labels  (N) int32             (classification; (N, L) when the dataset has L > 1 labels per
+//                                  sample, e.g. the next-token targets of a sequence)
 //   targets (N, T) float32        (regression)
 // and depends on nothing but (dataset, options, epoch, b): not on the worker count, not on which
 // thread built it, not on what was read before (augmentation is keyed by (seed, epoch, sample)).
@@ -51,8 +52,8 @@ struct Position {
 };
 
 struct Batch {
-  Tensor x;        // (N, sample shape...) float32, host
-  Tensor labels;   // (N) int32 for classification; undefined for regression
+  Tensor x;        // (N, sample shape...) float32 (int32 ids for token data), host
+  Tensor labels;   // (N) or (N, L) int32 for classification; undefined for regression
   Tensor targets;  // (N, T) float32 for regression; undefined for classification
   Position position;
   bool last_in_epoch = false;

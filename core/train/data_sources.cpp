@@ -123,8 +123,23 @@ DataSplits make_datasets(const RunConfig& config) {
       o.seed += 1;
       d.test = std::make_shared<data::SyntheticDataset>(o);
     }
+  } else if (source == "text") {
+    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_chars"});
+    KILN_CHECK(config.input.size() == 1, "{}: source = \"text\" needs [model] input = [T] (the sequence length)",
+               config.path);
+    data::TextOptions o;
+    o.validation = r.number("validation", 0.05);
+    if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
+    o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
+    o.max_chars = r.integer("max_chars", 0);
+    if (!r.has("files")) r.fail_key("source", "text needs files = [...] (text files or folders of them)");
+    auto corpus = std::make_shared<const data::TextCorpus>(strings(t, "files"), o);
+    d.train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, config.input[0]);
+    if (corpus->train_end() < static_cast<int64_t>(corpus->ids().size())) {
+      d.test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, config.input[0]);
+    }
   } else {
-    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv or synthetic, got \"{}\"", source));
+    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic or text, got \"{}\"", source));
   }
 
   // The data must fit the model.

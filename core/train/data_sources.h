@@ -6,6 +6,9 @@
 //   source = "csv"        train_file, test_file, label_column | label_name, task = "classification" |
 //                         "regression", target_columns, standardize
 //   source = "synthetic"  size, test_size, seed (shape and classes from [model])
+//   source = "text"       files = [...] (UTF-8 files or folders of them), validation (fraction, 0.05),
+//                         max_vocab (default [model] classes), max_chars; [model] input = [T]:
+//                         sequences of T characters with next-character labels (core/data/text.h)
 // plus, for every source, workers (threads decoding ahead, default 2).
 #pragma once
 

@@ -49,16 +49,18 @@ std::string duration_text(double s) {
   return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
 }
 
-// A batch's tensors on the net's device (a view of the host batch on the CPU).
+// A batch's tensors on the net's device (a view of the host batch on the CPU). Sequence labels
+// (N, T) are fed flat, (N*T), the rows of the TimeFlatten-ed logits.
 struct Feeds {
   Tensor x, y;
   Feeds(const data::Batch& b, Device device) {
+    Tensor labels = b.labels.reshape(Shape{b.labels.numel()});
     if (device.is_cpu()) {
       x = b.x.view();
-      y = b.labels.view();
+      y = std::move(labels);
     } else {
       x = b.x.to(device);
-      y = b.labels.to(device);
+      y = labels.to(device);
     }
   }
   std::map<std::string, const Tensor*> map() const { return {{"data", &x}, {"label", &y}}; }
@@ -77,19 +79,20 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   net.set_training(false);
   EvalResult r;
   double loss_sum = 0;
-  int64_t correct = 0;
+  int64_t correct = 0, labels = 0;
   for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
     const data::Batch b = loader.next();
     const Feeds feeds(b, net.device());
     net.forward(feeds.map());
     loss_sum += static_cast<double>(net.output(built.loss).to_host()[0]) * b.size();
     correct += train_ops::count_correct(net.output(built.logits), feeds.y, net.stream());
+    labels += feeds.y.numel();
     r.samples += b.size();
   }
   net.set_training(was_training);
   if (r.samples > 0) {
     r.loss = loss_sum / r.samples;
-    r.accuracy = static_cast<double>(correct) / r.samples;
+    r.accuracy = static_cast<double>(correct) / std::max<int64_t>(labels, 1);  // per token for sequences
   }
   return r;
 }
@@ -117,6 +120,14 @@ std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+// The net inputs' shapes for a batch of `batch` samples of `dataset` (labels (N*L) for L labels
+// per sample).
+std::map<std::string, Shape> input_shapes(const RunConfig& config, const data::Dataset& dataset, int64_t batch) {
+  Shape x_shape{batch};
+  for (int64_t d : config.input) x_shape.push_back(d);
+  return {{"data", x_shape}, {"label", Shape{batch * dataset.labels_per_sample()}}};
 }
 
 }  // namespace
@@ -165,9 +176,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
 
   BuiltNet built = build(config, device);
   Net& net = built.net;
-  Shape x_shape{settings.batch};
-  for (int64_t d : config.input) x_shape.push_back(d);
-  net.setup({{"data", x_shape}, {"label", Shape{settings.batch}}});
+  net.setup(input_shapes(config, *data.train, settings.batch));
   net.init_parameters(settings.seed);
   if (!options.weights.empty()) load_weights(options.weights, net);
   Solver solver(config.solver, net);
@@ -211,9 +220,13 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   const auto t_start = Clock::now();
   double train_seconds = 0;
   int64_t images = 0;
-  double window_loss = 0, window_correct = 0, window_samples = 0;
+  double window_loss = 0, window_correct = 0, window_samples = 0, window_labels = 0;
+  double epoch_loss = 0, epoch_samples = 0;  // the epoch's mean training loss (language models)
   double last_loss = 0;
-  auto window_reset = [&] { window_loss = window_correct = window_samples = 0; };
+  auto window_reset = [&] { window_loss = window_correct = window_samples = window_labels = 0; };
+  // Token data (a language model): loss is per token and perplexity = exp(loss) is reported too.
+  const bool language_model = data.train->input_dtype() == DType::I32;
+  result.language_model = language_model;
   const int64_t eval_batch = settings.eval_batch > 0 ? settings.eval_batch : settings.batch;
 
   while (progress.step < total_steps) {
@@ -248,6 +261,9 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
     window_loss += static_cast<double>(loss) * batch.size();
     window_correct += static_cast<double>(correct);
     window_samples += static_cast<double>(batch.size());
+    window_labels += static_cast<double>(feeds.y.numel());
+    epoch_loss += static_cast<double>(loss) * batch.size();
+    epoch_samples += static_cast<double>(batch.size());
 
     const double ips = images / std::max(train_seconds, 1e-9);
     const int64_t epoch = batch.position.epoch;
@@ -258,32 +274,42 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
       fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
                  settings.epochs, std::string(filled, '='), std::string(width - filled, ' '),
                  100 * in_epoch / steps_per_epoch, window_loss / window_samples,
-                 100 * window_correct / window_samples, ips, duration_text(eta));
+                 100 * window_correct / window_labels, ips, duration_text(eta));
     }
     if (progress.step % settings.log_every == 0) {
       if (!options.progress_bar) {
         log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
-                  progress.step, total_steps, window_loss / window_samples, 100 * window_correct / window_samples, lr,
+                  progress.step, total_steps, window_loss / window_samples, 100 * window_correct / window_labels, lr,
                   ips, duration_text(eta));
       }
       metrics.row("train", epoch + 1, progress.step, lr, window_loss / window_samples,
-                  window_correct / window_samples, {}, {}, ips, seconds_since(t_start));
+                  window_correct / window_labels, {}, {}, ips, seconds_since(t_start));
       window_reset();
     }
     const bool epoch_done = batch.last_in_epoch || progress.step == total_steps;
     if (epoch_done) {
       if (options.progress_bar) fmt::print(stderr, "\n");
       std::optional<double> test_loss, test_acc;
+      if (language_model && epoch_samples > 0) {
+        const double mean = epoch_loss / epoch_samples;
+        log::info("epoch {}: train loss {:.4f}, perplexity {:.2f} (per character)", epoch + 1, mean, std::exp(mean));
+      }
+      epoch_loss = epoch_samples = 0;
       if (data.test && options.evaluate_each_epoch) {
         const EvalResult e = evaluate(built, *data.test, eval_batch, data.workers);
         test_loss = e.loss;
         test_acc = e.accuracy;
         result.test_loss = e.loss;
         result.test_accuracy = e.accuracy;
-        log::info("epoch {}: test loss {:.4f}, test accuracy {:.2f}% ({} samples)", epoch + 1, e.loss, 100 * e.accuracy,
-                  e.samples);
+        if (language_model) {
+          log::info("epoch {}: validation loss {:.4f}, perplexity {:.2f}, next-character accuracy {:.2f}% ({} "
+                    "sequences)", epoch + 1, e.loss, std::exp(e.loss), 100 * e.accuracy, e.samples);
+        } else {
+          log::info("epoch {}: test loss {:.4f}, test accuracy {:.2f}% ({} samples)", epoch + 1, e.loss,
+                    100 * e.accuracy, e.samples);
+        }
       }
-      metrics.row("epoch", epoch + 1, progress.step, lr, last_loss, window_samples ? window_correct / window_samples : 0,
+      metrics.row("epoch", epoch + 1, progress.step, lr, last_loss, window_labels ? window_correct / window_labels : 0,
                   test_loss, test_acc, ips, seconds_since(t_start));
       save();
     }
@@ -312,9 +338,7 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
   const DataSplits data = make_datasets(config);
   BuiltNet built = build(config, device);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
-  Shape x_shape{batch};
-  for (int64_t d : config.input) x_shape.push_back(d);
-  built.net.setup({{"data", x_shape}, {"label", Shape{batch}}});
+  built.net.setup(input_shapes(config, *data.train, batch));
   load_weights(weights, built.net);
   return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers);
 }

@@ -23,7 +23,8 @@
 
 namespace kiln {
 
-// A net built from a config, with net inputs "data" (F32) and "label" (I32), plus the names of its
+// A net built from a config, with net inputs "data" (F32; I32 token ids for a language model whose
+// first layer is an Embedding) and "label" (I32: (N), or (N*T) for sequence data), plus the names of its
 // loss layer and of the layer whose output the loss reads (the logits).
 struct BuiltNet {
   Net net;
@@ -51,6 +52,7 @@ struct TrainResult {
   double images_per_second = 0;
   double final_train_loss = 0;
   std::optional<double> test_loss, test_accuracy;
+  bool language_model = false;  // token data: losses are per token, perplexity = exp(loss)
   bool interrupted = false;     // Ctrl-C: a checkpoint was saved
   std::string checkpoint;       // the last checkpoint written
 };
