@@ -13,6 +13,7 @@
 
 #include "core/allocator.h"
 #include "core/data/loader.h"
+#include "core/data/text.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/train/checkpoint.h"
@@ -227,6 +228,11 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   // Token data (a language model): loss is per token and perplexity = exp(loss) is reported too.
   const bool language_model = data.train->input_dtype() == DType::I32;
   result.language_model = language_model;
+  if (const auto* text = dynamic_cast<const data::TextDataset*>(data.train.get())) {
+    const double h = text->corpus().unigram_entropy();
+    log::info("unigram baseline (the best loss without context): {:.4f} nats per character, perplexity {:.2f}", h,
+              std::exp(h));
+  }
   const int64_t eval_batch = settings.eval_batch > 0 ? settings.eval_batch : settings.batch;
 
   while (progress.step < total_steps) {

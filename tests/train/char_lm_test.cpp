@@ -150,6 +150,8 @@ TEST(CharLm, KilnTrainReportsPerplexityAndSampleRefusesImageModels) {
   EXPECT_TRUE(contains(r.output, "train loss")) << r.output;
   EXPECT_TRUE(contains(r.output, "perplexity")) << r.output;
   EXPECT_TRUE(contains(r.output, "validation loss")) << r.output;
+  EXPECT_TRUE(contains(r.output, "unigram baseline")) << r.output;
+  EXPECT_TRUE(contains(r.output, "charlm: validation loss")) << r.output;  // the summary line
 
   const std::string image = write_config(dir, "tiny.toml", tiny_cnn_config());
   const auto refused = test::run_command(fmt::format("{} sample {} --weights {} --prompt x --length 3", kiln, image,
