@@ -59,6 +59,21 @@ configure_and_build() {
   echo "build $dir: $(elapsed "$t0")"
 }
 
+# run_ctest DIR [ctest args...]: runs CTest and adds its counts to the totals printed at the end.
+PASSED=0; FAILED=0; SKIPPED=0
+run_ctest() {
+  local dir="$1"; shift
+  local log="$ROOT/$(basename "$dir").ctest.log" status=0
+  ctest --test-dir "$dir" --output-on-failure -j "$JOBS" "$@" 2>&1 | tee "$log" || status=$?
+  local total failed skipped
+  total=$(grep -oE 'tests failed out of [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+  failed=$(grep -oE '[0-9]+ tests failed out of' "$log" | grep -oE '^[0-9]+' | tail -1)
+  skipped=$(grep -c '(Skipped)$' "$log" || true)
+  total=${total:-0}; failed=${failed:-0}
+  PASSED=$((PASSED + total - failed - skipped)); FAILED=$((FAILED + failed)); SKIPPED=$((SKIPPED + skipped))
+  return "$status"
+}
+
 cmd_demo() {
   install_deps
   # The best device present: a GPU build where an NVIDIA GPU answers, else the CPU-only build
@@ -87,7 +102,7 @@ cmd_test() {
   configure_and_build build-test-off off -DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF -- \
     kiln core_tests cli_tests config_tests kiln_reference_test
   local t0; t0=$(now)
-  ctest --test-dir "$ROOT/build-test-off" -L 'core|cli|config|reference' --output-on-failure -j "$JOBS"
+  run_ctest "$ROOT/build-test-off" -L 'core|cli|config|reference'
   echo "tests build-test-off: $(elapsed "$t0")"
   # 2. Real CUDA build: every kernel compiled by nvcc (sm_80 SASS, sm_90 SASS + PTX). No GPU here, so
   #    its device tests skip themselves; the command-line tests run.
@@ -96,21 +111,24 @@ cmd_test() {
     configure_and_build build-test-cuda cuda -DKILN_WERROR=ON "-DCMAKE_CUDA_ARCHITECTURES=80-real;90" -- \
       kiln core_tests cli_tests emu_test parity_tests kiln_kernel_bench
     t0=$(now)
-    ctest --test-dir "$ROOT/build-test-cuda" -L 'cli|emu|core' --output-on-failure -j "$JOBS"
+    run_ctest "$ROOT/build-test-cuda" -L 'cli|emu|core'
     echo "tests build-test-cuda: $(elapsed "$t0")"
     say "kernel resource report (fails on any register spill)"
     python3 "$ROOT/tools/kernel_report" --build "$ROOT/build-test-cuda"
   else
     echo "nvcc not found: skipping the cuda flavour (install the CUDA toolkit to compile the kernels)"
   fi
-  # 3. The whole suite on the CUDA emulator: every kernel runs on the CPU. Last, so CTest's final
-  #    summary line is the full suite's.
+  # 3. The whole suite on the CUDA emulator: every kernel runs on the CPU. The last line printed
+  #    counts the tests of all three flavours.
   say "flavour emulate (the whole suite; kernels run on kiln's CUDA emulator)"
   configure_and_build build-test-emulate emulate -DKILN_WERROR=ON --
   t0=$(now)
-  ctest --test-dir "$ROOT/build-test-emulate" --output-on-failure -j "$JOBS"
+  local status=0
+  run_ctest "$ROOT/build-test-emulate" || status=$?
   echo "tests build-test-emulate: $(elapsed "$t0")"
-  echo "kiln.sh test: total $(elapsed "$start")"
+  echo "kiln.sh test: total $(elapsed "$start") for the three flavours"
+  echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+  return "$status"
 }
 
 cmd_build() {
