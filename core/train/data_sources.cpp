@@ -127,6 +127,8 @@ DataSplits make_datasets(const RunConfig& config) {
     reject_unknown(t, source, {"files", "validation", "max_vocab", "max_chars"});
     KILN_CHECK(config.input.size() == 1, "{}: source = \"text\" needs [model] input = [T] (the sequence length)",
                config.path);
+    KILN_CHECK(classes > 0, "{}: source = \"text\" needs [model] classes = the vocabulary size (at least the number "
+               "of distinct characters; the embedding and the output layer are that wide)", config.path);
     data::TextOptions o;
     o.validation = r.number("validation", 0.05);
     if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");

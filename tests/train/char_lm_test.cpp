@@ -153,6 +153,13 @@ TEST(CharLm, KilnTrainReportsPerplexityAndSampleRefusesImageModels) {
   EXPECT_TRUE(contains(r.output, "unigram baseline")) << r.output;
   EXPECT_TRUE(contains(r.output, "charlm: validation loss")) << r.output;  // the summary line
 
+  std::string no_classes = char_lm_config(corpus);
+  no_classes.replace(no_classes.find("classes = 32\n"), 13, "");
+  const auto refused_config = test::run_command(fmt::format("{} train {} --device cpu --out {} --no-plot", kiln,
+                                                            write_config(dir, "nc.toml", no_classes), dir.path("nc")));
+  EXPECT_EQ(refused_config.exit_code, 1) << refused_config.output;
+  EXPECT_TRUE(contains(refused_config.output, "needs [model] classes")) << refused_config.output;
+
   const std::string image = write_config(dir, "tiny.toml", tiny_cnn_config());
   const auto refused = test::run_command(fmt::format("{} sample {} --weights {} --prompt x --length 3", kiln, image,
                                                      dir.path("out/checkpoint.safetensors")));
