@@ -2,7 +2,7 @@
 //   fiber switch            one Boost.Context jump (half a round trip)
 //   __syncthreads           per thread per barrier, one block of 256 threads
 //   SGEMM 512^3             64x64 tiles, 256 threads with 4x4 register blocking, all workers
-//   empty launch            <<<1,256>>> of an empty kernel
+//   empty launch            1 block of 256 threads running an empty kernel
 //   barrier-free kernel     per thread, an elementwise kernel over 16M threads
 // Run: ./build-emu/bench/emu/emu_bench   (KILN_EMU_WORKERS=N to change the pool)
 #include <chrono>
@@ -142,7 +142,7 @@ int main() {
       for (int i = 0; i < launches; ++i) kiln::launch(empty_kernel, 1, 256, 0, nullptr);
       best = std::min(best, seconds_since(t0));
     }
-    std::printf("empty launch <<<1,256>>> %7.2f us\n", best * 1e6 / launches);
+    std::printf("empty launch (1 x 256)     %7.2f us\n", best * 1e6 / launches);
   }
 
   {  // The emulator's own per-thread cost: an empty kernel over 64K threads.

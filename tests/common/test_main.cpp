@@ -6,5 +6,5 @@
 int main(int argc, char** argv) {
   kiln::log::set_level(kiln::log::Level::Warn);
   testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  return testing::UnitTest::GetInstance()->Run();
 }
