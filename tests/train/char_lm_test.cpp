@@ -153,6 +153,12 @@ TEST(CharLm, KilnTrainReportsPerplexityAndSampleRefusesImageModels) {
   EXPECT_TRUE(contains(r.output, "unigram baseline")) << r.output;
   EXPECT_TRUE(contains(r.output, "charlm: validation loss")) << r.output;  // the summary line
 
+  // A prompt character the training text never had is refused by name.
+  const auto unknown = test::run_command(fmt::format("{} sample {} --weights {} --prompt 'the Z' --length 3", kiln,
+                                                     config, dir.path("out/checkpoint.safetensors")));
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_TRUE(contains(unknown.output, "'Z' (U+005A) is not in the vocabulary")) << unknown.output;
+
   std::string no_classes = char_lm_config(corpus);
   no_classes.replace(no_classes.find("classes = 32\n"), 13, "");
   const auto refused_config = test::run_command(fmt::format("{} train {} --device cpu --out {} --no-plot", kiln,
