@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/data/data.h"
+#include "core/data/words.h"
 #include "core/error.h"
 
 namespace kiln {
@@ -140,8 +141,31 @@ DataSplits make_datasets(const RunConfig& config) {
     if (corpus->train_end() < static_cast<int64_t>(corpus->ids().size())) {
       d.test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, config.input[0]);
     }
+  } else if (source == "words") {
+    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_words", "lower_case", "split"});
+    KILN_CHECK(config.input.size() == 1, "{}: source = \"words\" needs [model] input = [T] (the sequence length)",
+               config.path);
+    KILN_CHECK(classes > 0, "{}: source = \"words\" needs [model] classes = the vocabulary size (the most frequent "
+               "words + <pad> <unk> <eos>; the embedding and the output layer are that wide)", config.path);
+    data::WordOptions o;
+    o.seq_len = config.input[0];
+    o.validation = r.number("validation", 0.05);
+    if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
+    o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
+    if (o.max_vocab < 4) r.fail_key("max_vocab", "must be at least 4 (<pad> <unk> <eos> and one word)");
+    o.max_words = r.integer("max_words", 0);
+    o.lower_case = r.boolean("lower_case", true);
+    const std::string split = r.string("split", "lines");
+    if (split == "sentences") o.split = data::WordSplit::Sentences;
+    else if (split != "lines") r.fail_key("split", fmt::format("must be lines or sentences, got \"{}\"", split));
+    if (!r.has("files")) r.fail_key("source", "words needs files = [...] (text files or folders of them)");
+    auto corpus = std::make_shared<const data::WordCorpus>(strings(t, "files"), o);
+    d.train = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Train);
+    if (corpus->train_pieces() < corpus->pieces()) {
+      d.test = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Validation);
+    }
   } else {
-    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic or text, got \"{}\"", source));
+    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text or words, got \"{}\"", source));
   }
 
   // The data must fit the model.

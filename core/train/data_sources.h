@@ -9,6 +9,11 @@
 //   source = "text"       files = [...] (UTF-8 files or folders of them), validation (fraction, 0.05),
 //                         max_vocab (default [model] classes), max_chars; [model] input = [T]:
 //                         sequences of T characters with next-character labels (core/data/text.h)
+//   source = "words"      files = [...], validation (fraction of the sequences, 0.05), max_vocab
+//                         (default [model] classes: the top words + <pad> <unk> <eos>), max_words,
+//                         lower_case (true), split = "lines" | "sentences"; [model] input = [T]: one
+//                         line or sentence per sample, padded to T, next-word labels, -100 past the
+//                         end (core/data/words.h)
 // plus, for every source, workers (threads decoding ahead, default 2).
 #pragma once
 
