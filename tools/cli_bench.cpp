@@ -20,6 +20,10 @@
 //
 // Data: one batch of uniform(-1, 1) inputs of the config's [model] input shape and labels
 // i mod classes, made once on the device (no dataset files, no loader in the timed loop).
+// Token models (the first layer an Embedding, so "data" is int32; tools/model_builder.h): ids
+// uniform in [0, num_embeddings) of shape (N, T...) and N·T labels uniform in [0, classes), as the
+// text source feeds them; throughput is then also reported in tokens/s = N·T per step / time
+// (sequences/s is the images/s figure; JSON: train_tokens_per_s, forward_tokens_per_s).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -28,6 +32,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <variant>
 #include <vector>
 
 #include "core/allocator.h"
@@ -68,20 +73,39 @@ int run_bench_train(const BenchArgs& a) {
   Net& net = built.net;
   Shape x_shape{batch};
   for (int64_t d : config.input) x_shape.push_back(d);
-  net.setup({{"data", x_shape}, {"label", Shape{batch}}});
+  // Token model: int32 ids, one label per position.
+  const bool tokens = !config.layers.empty() && config.layers.front().type == "Embedding";
+  const int64_t per_sample = tokens ? x_shape.numel() / batch : 1;  // T (positions per sequence)
+  const int64_t n_labels = batch * per_sample;
+  net.setup({{"data", x_shape}, {"label", Shape{n_labels}}});
   net.init_parameters(a.seed);
   Solver solver(config.solver, net);
   const double lr = config.solver.lr;
 
   // Synthetic batch, made once.
-  std::vector<float> xs(static_cast<size_t>(x_shape.numel()));
   std::mt19937 rng(static_cast<uint32_t>(a.seed));
-  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
-  for (float& v : xs) v = uni(rng);
-  std::vector<int32_t> ys(static_cast<size_t>(batch));
-  for (int64_t i = 0; i < batch; ++i) ys[static_cast<size_t>(i)] = static_cast<int32_t>(i % config.classes);
-  const Tensor x = Tensor::from_host(xs, x_shape, device);
-  const Tensor y = Tensor::from_host(ys, Shape{batch}, device);
+  std::vector<int32_t> ys(static_cast<size_t>(n_labels));
+  Tensor x;
+  if (tokens) {
+    int64_t vocab = config.classes;
+    const auto& params = config.layers.front().params;
+    if (auto it = params.find("num_embeddings"); it != params.end() && std::holds_alternative<int64_t>(it->second))
+      vocab = std::get<int64_t>(it->second);
+    KILN_CHECK(vocab >= 1, "{}: the Embedding needs num_embeddings >= 1", config.path);
+    std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(vocab - 1));
+    std::vector<int32_t> ids(static_cast<size_t>(x_shape.numel()));
+    for (int32_t& v : ids) v = id(rng);
+    x = Tensor::from_host(ids, x_shape, device);
+    std::uniform_int_distribution<int32_t> label(0, static_cast<int32_t>(config.classes - 1));
+    for (int32_t& v : ys) v = label(rng);
+  } else {
+    std::vector<float> xs(static_cast<size_t>(x_shape.numel()));
+    std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+    for (float& v : xs) v = uni(rng);
+    x = Tensor::from_host(xs, x_shape, device);
+    for (int64_t i = 0; i < batch; ++i) ys[static_cast<size_t>(i)] = static_cast<int32_t>(i % config.classes);
+  }
+  const Tensor y = Tensor::from_host(ys, Shape{n_labels}, device);
   const std::map<std::string, const Tensor*> feeds{{"data", &x}, {"label", &y}};
 
   CachingAllocator& alloc = allocator_for(device);
@@ -158,6 +182,8 @@ int run_bench_train(const BenchArgs& a) {
   const double n = static_cast<double>(a.iters);
   const double train_ips = static_cast<double>(batch) * n / train_s;
   const double fwd_ips = static_cast<double>(batch) * n / fwd_s;
+  const double train_tps = train_ips * static_cast<double>(per_sample);
+  const double fwd_tps = fwd_ips * static_cast<double>(per_sample);
   if (a.json) {
     nlohmann::json j;
     j["config"] = config.path;
@@ -171,6 +197,13 @@ int run_bench_train(const BenchArgs& a) {
     j["train_ms_per_iter"] = 1e3 * train_s / n;
     j["forward_images_per_s"] = fwd_ips;
     j["forward_ms_per_iter"] = 1e3 * fwd_s / n;
+    if (tokens) {
+      j["sequence_length"] = per_sample;
+      j["train_sequences_per_s"] = train_ips;
+      j["train_tokens_per_s"] = train_tps;
+      j["forward_sequences_per_s"] = fwd_ips;
+      j["forward_tokens_per_s"] = fwd_tps;
+    }
     j["final_loss"] = std::isfinite(final_loss) ? nlohmann::json(final_loss) : nlohmann::json(nullptr);
     j["peak_device_bytes"] = device_peak;
     j["peak_activation_bytes_train"] = train_act_peak;
@@ -189,8 +222,15 @@ int run_bench_train(const BenchArgs& a) {
 
   fmt::print("{} on {}: batch {}, {} parameters, {} timed iterations after {} warm-up\n", config.name, device.str(), batch,
              net.parameter_count(), a.iters, a.warmup);
-  fmt::print("  training  (forward+backward+update) {:9.1f} images/s  {:9.3f} ms/iter\n", train_ips, 1e3 * train_s / n);
-  fmt::print("  inference (forward only)            {:9.1f} images/s  {:9.3f} ms/iter\n", fwd_ips, 1e3 * fwd_s / n);
+  if (tokens) {
+    fmt::print("  training  (forward+backward+update) {:9.1f} tokens/s  {:9.1f} sequences/s of {}  {:9.3f} ms/iter\n",
+               train_tps, train_ips, per_sample, 1e3 * train_s / n);
+    fmt::print("  inference (forward only)            {:9.1f} tokens/s  {:9.1f} sequences/s of {}  {:9.3f} ms/iter\n",
+               fwd_tps, fwd_ips, per_sample, 1e3 * fwd_s / n);
+  } else {
+    fmt::print("  training  (forward+backward+update) {:9.1f} images/s  {:9.3f} ms/iter\n", train_ips, 1e3 * train_s / n);
+    fmt::print("  inference (forward only)            {:9.1f} images/s  {:9.3f} ms/iter\n", fwd_ips, 1e3 * fwd_s / n);
+  }
   fmt::print("  peak device memory {} ; peak activations {} (training), {} (inference); last loss {:.4f}\n",
              format_bytes(device_peak), format_bytes(train_act_peak), format_bytes(infer_act_peak), final_loss);
   fmt::print("\nper layer, ms per iteration (averaged over {} observed steps{}):\n", a.iters,
@@ -220,8 +260,8 @@ void add_bench_command(CLI::App& app, Action* action) {
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks (kernel tables: kiln_kernel_bench)");
   bench->require_subcommand(1);
   auto args = std::make_shared<BenchArgs>();
-  CLI::App* cmd = bench->add_subcommand("train", "Training and inference images/s of a config's net on synthetic data, "
-                                                  "per-layer times, peak memory");
+  CLI::App* cmd = bench->add_subcommand("train", "Training and inference images/s (tokens/s for token models) of "
+                                                  "a config's net on synthetic data, per-layer times, peak memory");
   cmd->add_option("config", args->config, "Model config (TOML); its [data] section is not used")->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();

@@ -331,5 +331,32 @@ TEST(KilnTrain, SigintSavesACheckpointAndResumeContinues) {
   EXPECT_TRUE(contains(r.output, fmt::format("after {} steps", step + 3))) << r.output;
 }
 
+// `kiln bench train` on a token model (the DyNet RNNLM config, models/rnnlm_dynet.toml): int32
+// synthetic ids and a label per position, throughput in tokens/s = batch * T / step time.
+double json_number(const std::string& output, const std::string& key) {
+  const size_t at = output.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::stod(output.substr(at + key.size() + 3));
+}
+
+TEST(KilnBench, TokenModelReportsTokensPerSecond) {
+  const std::string config = std::string(KILN_SOURCE_DIR) + "/models/rnnlm_dynet.toml";
+  const auto r = kiln("bench train " + config + " --device cpu --batch 2 --iters 2 --warmup 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const double tokens = json_number(r.output, "train_tokens_per_s");
+  const double sequences = json_number(r.output, "train_sequences_per_s");
+  EXPECT_GT(tokens, 0) << r.output;
+  EXPECT_GT(sequences, 0) << r.output;
+  EXPECT_NEAR(tokens / sequences, 32.0, 1e-6) << r.output;  // T = 32 tokens per sequence
+  EXPECT_EQ(json_number(r.output, "sequence_length"), 32.0) << r.output;
+  EXPECT_GT(json_number(r.output, "forward_tokens_per_s"), 0) << r.output;
+  EXPECT_GT(json_number(r.output, "final_loss"), 0) << r.output;  // ~ln(10000) on random labels
+
+  const auto table = kiln("bench train " + config + " --device cpu --batch 1 --iters 1 --warmup 0");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_TRUE(contains(table.output, "tokens/s")) << table.output;
+  EXPECT_TRUE(contains(table.output, "sequences/s of 32")) << table.output;
+}
+
 }  // namespace
 }  // namespace kiln::train_test
