@@ -29,6 +29,10 @@ namespace kiln::data {
 
 enum class Task : uint8_t { Classification, Regression };
 
+// The label of a position that does not count (sequence padding): SoftmaxCrossEntropy's default
+// ignore_label, left out of the loss and the accuracy.
+constexpr int32_t kIgnoreLabel = -100;
+
 // What the loader tells a dataset about one draw of a sample.
 struct SampleContext {
   uint64_t seed = 0;

@@ -132,7 +132,7 @@ Batch DataLoader::load(Position position) const {
     }
     for (int64_t j = 0; labels && j < per_label; ++j) {
       const int32_t label = labels[i * per_label + j];
-      if (tokens && label == -100) continue;  // a padded position (SoftmaxCrossEntropy's ignore label)
+      if (tokens && label == kIgnoreLabel) continue;  // a padded position
       KILN_CHECK(label >= 0 && label < dataset_->num_classes(), "{}: sample {} has label {}, outside 0..{}",
                  dataset_->describe(), index, label, dataset_->num_classes() - 1);
     }

@@ -47,7 +47,6 @@
 
 namespace kiln::data {
 
-constexpr int32_t kIgnoreLabel = -100;  // SoftmaxCrossEntropy's default ignore_label
 
 // Words and punctuation tokens (UTF-8) of a text; see the header comment.
 std::vector<std::string> tokenize_words(std::u32string_view text, bool lower_case);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -67,6 +68,12 @@ struct Feeds {
   std::map<std::string, const Tensor*> map() const { return {{"data", &x}, {"label", &y}}; }
 };
 
+// Labels that count in the loss and the accuracy: all but the ignored ones (padding of sequences).
+int64_t counted_labels(const Tensor& host_labels) {
+  const int32_t* y = host_labels.data<int32_t>();
+  return std::count_if(y, y + host_labels.numel(), [](int32_t label) { return label != data::kIgnoreLabel; });
+}
+
 EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers) {
   data::LoaderOptions lo;
   lo.batch_size = batch;
@@ -85,15 +92,16 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
     const data::Batch b = loader.next();
     const Feeds feeds(b, net.device());
     net.forward(feeds.map());
-    loss_sum += static_cast<double>(net.output(built.loss).to_host()[0]) * b.size();
+    const int64_t counted = counted_labels(b.labels);
+    loss_sum += static_cast<double>(net.output(built.loss).to_host()[0]) * counted;  // the loss is a mean over them
     correct += train_ops::count_correct(net.output(built.logits), feeds.y, net.stream());
-    labels += feeds.y.numel();
+    labels += counted;
     r.samples += b.size();
   }
   net.set_training(was_training);
-  if (r.samples > 0) {
-    r.loss = loss_sum / r.samples;
-    r.accuracy = static_cast<double>(correct) / std::max<int64_t>(labels, 1);  // per token for sequences
+  if (labels > 0) {  // per label: per image, or per token of a sequence (padding excluded)
+    r.loss = loss_sum / labels;
+    r.accuracy = static_cast<double>(correct) / labels;
   }
   return r;
 }
@@ -230,7 +238,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   result.language_model = language_model;
   if (const auto* text = dynamic_cast<const data::TextDataset*>(data.train.get())) {
     const double h = text->corpus().unigram_entropy();
-    log::info("unigram baseline (the best loss without context): {:.4f} nats per character, perplexity {:.2f}", h,
+    log::info("unigram baseline (the best loss without context): {:.4f} nats per token, perplexity {:.2f}", h,
               std::exp(h));
   }
   const int64_t eval_batch = settings.eval_batch > 0 ? settings.eval_batch : settings.batch;
@@ -264,12 +272,13 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
     train_seconds += seconds_since(t0);
     images += batch.size();
     last_loss = loss;
-    window_loss += static_cast<double>(loss) * batch.size();
+    const auto counted = static_cast<double>(counted_labels(batch.labels));
+    window_loss += static_cast<double>(loss) * counted;
     window_correct += static_cast<double>(correct);
     window_samples += static_cast<double>(batch.size());
-    window_labels += static_cast<double>(feeds.y.numel());
-    epoch_loss += static_cast<double>(loss) * batch.size();
-    epoch_samples += static_cast<double>(batch.size());
+    window_labels += counted;
+    epoch_loss += static_cast<double>(loss) * counted;
+    epoch_samples += counted;
 
     const double ips = images / std::max(train_seconds, 1e-9);
     const int64_t epoch = batch.position.epoch;
@@ -279,16 +288,16 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
       const int width = 24, filled = static_cast<int>(width * in_epoch / steps_per_epoch);
       fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
                  settings.epochs, std::string(filled, '='), std::string(width - filled, ' '),
-                 100 * in_epoch / steps_per_epoch, window_loss / window_samples,
+                 100 * in_epoch / steps_per_epoch, window_loss / window_labels,
                  100 * window_correct / window_labels, ips, duration_text(eta));
     }
     if (progress.step % settings.log_every == 0) {
       if (!options.progress_bar) {
         log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
-                  progress.step, total_steps, window_loss / window_samples, 100 * window_correct / window_labels, lr,
+                  progress.step, total_steps, window_loss / window_labels, 100 * window_correct / window_labels, lr,
                   ips, duration_text(eta));
       }
-      metrics.row("train", epoch + 1, progress.step, lr, window_loss / window_samples,
+      metrics.row("train", epoch + 1, progress.step, lr, window_loss / window_labels,
                   window_correct / window_labels, {}, {}, ips, seconds_since(t_start));
       window_reset();
     }
@@ -298,7 +307,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
       std::optional<double> test_loss, test_acc;
       if (language_model && epoch_samples > 0) {
         const double mean = epoch_loss / epoch_samples;
-        log::info("epoch {}: train loss {:.4f}, perplexity {:.2f} (per character)", epoch + 1, mean, std::exp(mean));
+        log::info("epoch {}: train loss {:.4f}, perplexity {:.2f} (per token)", epoch + 1, mean, std::exp(mean));
       }
       epoch_loss = epoch_samples = 0;
       if (data.test && options.evaluate_each_epoch) {
@@ -308,7 +317,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
         result.test_loss = e.loss;
         result.test_accuracy = e.accuracy;
         if (language_model) {
-          log::info("epoch {}: validation loss {:.4f}, perplexity {:.2f}, next-character accuracy {:.2f}% ({} "
+          log::info("epoch {}: validation loss {:.4f}, perplexity {:.2f}, next-token accuracy {:.2f}% ({} "
                     "sequences)", epoch + 1, e.loss, std::exp(e.loss), 100 * e.accuracy, e.samples);
         } else {
           log::info("epoch {}: test loss {:.4f}, test accuracy {:.2f}% ({} samples)", epoch + 1, e.loss,
