@@ -31,7 +31,10 @@ BuiltNet build_model(const RunConfig& config, Device device) {
       }
       net.add(std::move(layer), inputs);
     } catch (const Error& e) {
-      fail(fmt::format("{}:{}: [[layer]] '{}': {}", config.path, line, spec.name, e.message()));
+      // Layer errors already name the layer ("layer 'conv1': ..."); add where it is in the file.
+      const std::string& m = e.message();
+      fail(m.starts_with("layer '") ? fmt::format("{}:{}: {}", config.path, line, m)
+                                    : fmt::format("{}:{}: layer '{}': {}", config.path, line, spec.name, m));
     }
     previous = spec.name;
   }

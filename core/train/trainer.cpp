@@ -169,6 +169,8 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   KILN_CHECK(!options.steps || *options.steps >= 1, "--steps must be >= 1");
 
   const Device device = select_device(options.device);
+  // The model first: a mistake in [[layer]] is reported before any data file is opened.
+  BuiltNet built = build(config, device);
   const DataSplits data = make_datasets(config);
   KILN_CHECK(data.train->task() == data::Task::Classification,
              "{}: kiln train supports classification data (labels); this data set is a regression one", config.path);
@@ -183,7 +185,6 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   const int64_t total_steps = std::min(settings.epochs * steps_per_epoch, options.steps.value_or(INT64_MAX));
 
-  BuiltNet built = build(config, device);
   Net& net = built.net;
   net.setup(input_shapes(config, *data.train, settings.batch));
   net.init_parameters(settings.seed);
@@ -350,8 +351,8 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device_name,
                                const NetBuilder& build) {
   const Device device = select_device(device_name);
-  const DataSplits data = make_datasets(config);
   BuiltNet built = build(config, device);
+  const DataSplits data = make_datasets(config);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
   built.net.setup(input_shapes(config, *data.train, batch));
   load_weights(weights, built.net);
