@@ -138,8 +138,7 @@ std::string Vocabulary::decode(const std::vector<int32_t>& ids) const {
 
 // ---------------------------------------------------------------------------------------------
 
-namespace {
-std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
+std::vector<std::string> expand_text_paths(const std::vector<std::string>& paths, std::string_view what) {
   namespace fs = std::filesystem;
   std::vector<std::string> files;
   for (const std::string& p : paths) {
@@ -150,22 +149,21 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
         if (entry.is_symlink() || !entry.is_regular_file() || entry.path().extension() == ".dat") continue;
         in_dir.push_back(entry.path().string());
       }
-      KILN_CHECK(!ec, "text: cannot list the folder '{}': {}", p, ec.message());
+      KILN_CHECK(!ec, "{}: cannot list the folder '{}': {}", what, p, ec.message());
       std::sort(in_dir.begin(), in_dir.end());
-      KILN_CHECK(!in_dir.empty(), "text: the folder '{}' has no text files", p);
+      KILN_CHECK(!in_dir.empty(), "{}: the folder '{}' has no text files", what, p);
       files.insert(files.end(), in_dir.begin(), in_dir.end());
     } else {
-      KILN_CHECK(fs::exists(p, ec), "text: '{}' does not exist (for the fortune files: apt-get install fortunes)", p);
+      KILN_CHECK(fs::exists(p, ec), "{}: '{}' does not exist (for the fortune files: apt-get install fortunes)", what, p);
       files.push_back(p);
     }
   }
   return files;
 }
-}  // namespace
 
 TextCorpus::TextCorpus(const std::vector<std::string>& paths, TextOptions options) {
   KILN_CHECK(!paths.empty(), "text: no files given");
-  const std::vector<std::string> files = expand_paths(paths);
+  const std::vector<std::string> files = expand_text_paths(paths, "text");
   std::u32string text;
   for (const std::string& f : files) {
     const std::vector<uint8_t> bytes = read_file(f);

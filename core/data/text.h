@@ -38,6 +38,10 @@ std::u32string decode_utf8(std::string_view bytes);
 std::string encode_utf8(char32_t code_point);
 std::string encode_utf8(std::u32string_view text);
 
+// The files behind `paths` (see "Files" above): each file as given, each folder's regular files
+// in name order. Errors start with `what` ("text", "words") and name the path.
+std::vector<std::string> expand_text_paths(const std::vector<std::string>& paths, std::string_view what);
+
 class Vocabulary {
  public:
   Vocabulary() = default;

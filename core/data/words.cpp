@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <map>
 
 #include "core/data/io.h"
@@ -29,26 +28,8 @@ bool is_apostrophe(char32_t c) { return c == U'\'' || c == 0x2019; }
 
 // Files and folders as in text.h: a folder's regular files (not links, not *.dat), in name order.
 std::u32string load_text(const std::vector<std::string>& paths, std::string* name) {
-  namespace fs = std::filesystem;
   KILN_CHECK(!paths.empty(), "words: no files given");
-  std::vector<std::string> files;
-  for (const std::string& p : paths) {
-    std::error_code ec;
-    if (fs::is_directory(p, ec)) {
-      std::vector<std::string> in_dir;
-      for (const auto& entry : fs::directory_iterator(p, ec)) {
-        if (entry.is_symlink() || !entry.is_regular_file() || entry.path().extension() == ".dat") continue;
-        in_dir.push_back(entry.path().string());
-      }
-      KILN_CHECK(!ec, "words: cannot list the folder '{}': {}", p, ec.message());
-      std::sort(in_dir.begin(), in_dir.end());
-      KILN_CHECK(!in_dir.empty(), "words: the folder '{}' has no text files", p);
-      files.insert(files.end(), in_dir.begin(), in_dir.end());
-    } else {
-      KILN_CHECK(fs::exists(p, ec), "words: '{}' does not exist (for the fortune files: apt-get install fortunes)", p);
-      files.push_back(p);
-    }
-  }
+  const std::vector<std::string> files = expand_text_paths(paths, "words");
   std::u32string text;
   for (const std::string& f : files) {
     const std::vector<uint8_t> bytes = read_file(f);
