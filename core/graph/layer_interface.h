@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/error.h"
 #include "core/shape.h"
 #include "core/stream.h"
 #include "core/tensor.h"
@@ -116,6 +117,17 @@ class Layer {
   virtual void set_seed(uint64_t /*seed*/) {}
   virtual std::map<std::string, uint64_t> rng_state() const { return {}; }
   virtual void set_rng_state(const std::map<std::string, uint64_t>& /*state*/) {}
+
+  // State carried from one forward to the next: a stateful recurrent layer's final h and c, which
+  // become the next forward's initial states (truncated back-propagation through time: values
+  // flow on, gradients stop at the chunk boundary). reset_state() forgets it, so the next forward
+  // starts from zeros; carried_state() names the tensors ("h", "c"; empty before the first
+  // forward) so a checkpoint can store them, and set_carried_state() puts them back.
+  virtual void reset_state() {}
+  virtual std::map<std::string, const Tensor*> carried_state() const { return {}; }
+  virtual void set_carried_state(const std::string& key, Tensor /*value*/) {
+    throw Error("layer '" + name_ + "' (" + type() + ") carries no state '" + key + "'");
+  }
 
   // One line of description for Net::summary(): "5x5, stride 1, pad 0, 20 channels".
   virtual std::string describe() const { return ""; }

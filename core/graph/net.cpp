@@ -472,6 +472,27 @@ void Net::set_rng_state(const std::map<std::string, uint64_t>& state) {
   for (const auto& [name, s] : per_layer) layer(name).set_rng_state(s);
 }
 
+void Net::reset_state() {
+  for (Node& n : impl_->nodes)
+    if (n.layer) n.layer->reset_state();
+}
+
+std::map<std::string, const Tensor*> Net::carried_state() const {
+  std::map<std::string, const Tensor*> out;
+  for (const Node& n : impl_->nodes)
+    if (n.layer)
+      for (const auto& [k, t] : n.layer->carried_state()) out[n.name + "." + k] = t;
+  return out;
+}
+
+void Net::set_carried_state(const std::map<std::string, Tensor>& state) {
+  for (const auto& [key, t] : state) {
+    const size_t dot = key.rfind('.');
+    KILN_CHECK(dot != std::string::npos, "set_carried_state: key '{}' is not '<layer>.<key>'", key);
+    layer(key.substr(0, dot)).set_carried_state(key.substr(dot + 1), t.to(device_));
+  }
+}
+
 std::string Net::summary() const {
   std::string out = fmt::format("{:<16} {:<20} {:<24} {:<20} {:>10}\n", "layer", "type", "inputs", "output", "params");
   for (int i : impl_->input_nodes) {

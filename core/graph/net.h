@@ -105,6 +105,13 @@ class Net {
   std::map<std::string, uint64_t> rng_state() const;
   void set_rng_state(const std::map<std::string, uint64_t>& state);
 
+  // State carried between forwards by stateful layers (core/graph/layer_interface.h), named
+  // "<layer>.<key>": reset_state() makes every layer start its next forward from zeros;
+  // carried_state() / set_carried_state() are for checkpoints (host copies go in and out).
+  void reset_state();
+  std::map<std::string, const Tensor*> carried_state() const;
+  void set_carried_state(const std::map<std::string, Tensor>& state);
+
   // A table: layer, type, inputs, output shape, parameters.
   std::string summary() const;
 
