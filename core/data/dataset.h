@@ -71,6 +71,15 @@ class Dataset {
   // Token data: writes sample `index`'s ids (sample_shape().numel() int32) to `x` and its
   // labels_per_sample() labels to `labels`. Thread-safe. The default throws (not token data).
   virtual void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const;
+
+  // Token data: what each id stands for, in id order, so a checkpoint can carry it and `kiln
+  // sample` can decode without the training text. kind "characters" (each token one character,
+  // UTF-8) or "words" (<pad> <unk> <eos> first; text joins them with spaces). Empty otherwise.
+  struct TokenVocabulary {
+    std::string kind;
+    std::vector<std::string> tokens;
+  };
+  virtual TokenVocabulary token_vocabulary() const { return {}; }
 };
 
 // Samples [begin, end) of another dataset (a validation split, a quick subset).

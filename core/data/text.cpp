@@ -234,4 +234,10 @@ void TextDataset::get_tokens(int64_t index, const SampleContext&, int32_t* x, in
   if (labels) std::copy(ids + 1, ids + seq_len_ + 1, labels);
 }
 
+Dataset::TokenVocabulary TextDataset::token_vocabulary() const {
+  TokenVocabulary v{"characters", {}};
+  for (char32_t c : corpus_->vocabulary().symbols()) v.tokens.push_back(encode_utf8(c));
+  return v;
+}
+
 }  // namespace kiln::data

@@ -105,6 +105,7 @@ class TextDataset final : public Dataset {
   int64_t labels_per_sample() const override { return seq_len_; }
   void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const override;
   const TextCorpus& corpus() const { return *corpus_; }
+  TokenVocabulary token_vocabulary() const override;
 
  private:
   std::shared_ptr<const TextCorpus> corpus_;

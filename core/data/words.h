@@ -129,6 +129,7 @@ class WordDataset final : public Dataset {
   int64_t labels_per_sample() const override { return corpus_->options().seq_len; }
   void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const override;
   const WordCorpus& corpus() const { return *corpus_; }
+  TokenVocabulary token_vocabulary() const override { return {"words", corpus_->vocabulary().words()}; }
   // The unpadded length (inputs) of sample i, and the bucketed batch order of this split.
   int64_t length(int64_t index) const;
   std::vector<std::vector<int64_t>> bucketed_batches(int64_t batch, uint64_t seed, int64_t epoch) const;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/data/dataset.h"
 #include "core/graph/net.h"
 #include "core/train/solver.h"
 
@@ -22,6 +23,7 @@ struct TrainProgress {
   int64_t batch = 0;
   uint64_t seed = 0;
   uint64_t model_hash = 0;
+  data::Dataset::TokenVocabulary vocabulary;  // token data: what the ids stand for (kiln sample)
 };
 
 void save_checkpoint(const std::string& path, Net& net, Solver& solver, const TrainProgress& progress);

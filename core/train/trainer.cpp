@@ -201,6 +201,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   TrainProgress progress;
   progress.seed = settings.seed;
   progress.model_hash = config.model_hash;
+  progress.vocabulary = data.train->token_vocabulary();
   if (!options.resume.empty()) {
     progress = load_checkpoint(options.resume, net, solver, config.model_hash);
     KILN_CHECK(progress.seed == settings.seed,
