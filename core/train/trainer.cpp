@@ -207,6 +207,12 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
     KILN_CHECK(progress.seed == settings.seed,
                "'{}' was trained with seed {}, this run has seed {}: resume with --seed {}", options.resume, progress.seed,
                settings.seed, progress.seed);
+    const data::Dataset::TokenVocabulary vocabulary = data.train->token_vocabulary();
+    KILN_CHECK(progress.vocabulary.tokens.empty() || progress.vocabulary.tokens == vocabulary.tokens,
+               "'{}' was trained with another vocabulary ({} {}) than this run's data ({} {}): the token ids would "
+               "mean other tokens", options.resume, progress.vocabulary.tokens.size(), progress.vocabulary.kind,
+               vocabulary.tokens.size(), vocabulary.kind);
+    progress.vocabulary = vocabulary;
     loader.seek({progress.epoch, progress.batch});
     log::info("resuming from {} at step {} (epoch {}, batch {})", options.resume, progress.step, progress.epoch + 1,
               progress.batch);
