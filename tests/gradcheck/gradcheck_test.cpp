@@ -17,6 +17,7 @@
 #include "cpu_fallback/gemm.h"
 #include "cpu_fallback/lrn.h"
 #include "cpu_fallback/pool2d.h"
+#include "cpu_fallback/rnn.h"
 #include "cpu_fallback/softmax_xent.h"
 #include "tests/reference/compare.h"
 
@@ -181,6 +182,46 @@ TEST(Gradcheck, Dropout) {
   };
   cpu::dropout_backward(s, g.data(), dx.data(), stream);
   EXPECT_TRUE(check_gradient(x, dx, objective, 1e-2f, 1e-4, 1e-3, "dropout dx", 300));
+}
+
+TEST(Gradcheck, RnnCell) {
+  // h = act(xg + hg + b_ih + b_hh) with xg rows strided: dxg = dhg = da (0 in xg's gaps),
+  // db_ih = db_hh = colsum(da).
+  const Stream stream = Stream::default_for(Device::cpu());
+  for (RnnActivation act : {RnnActivation::Tanh, RnnActivation::Relu}) {
+    SCOPED_TRACE(act == RnnActivation::Relu ? "relu" : "tanh");
+    const RnnCellShape s{.n = 4, .h = 7, .x_stride = 10, .activation = act};
+    const int N = s.n, H = s.h;
+    const int64_t xs = s.xg_stride();
+    auto hg = random_floats(s.cells(), 18), b_ih = random_floats(H, 19), b_hh = random_floats(H, 20);
+    auto xg = random_floats((N - 1) * xs + H, 21);
+    // Pre-activations at least 0.2 from relu's kink at 0 (eps is 1e-3): xg = target - the rest.
+    const auto target = random_floats(s.cells(), 22, -2.0f, 2.0f);
+    for (int r = 0; r < N; ++r)
+      for (int j = 0; j < H; ++j) {
+        float t = target[r * H + j];
+        if (std::fabs(t) < 0.2f) t += t < 0 ? -0.2f : 0.2f;
+        xg[r * xs + j] = t - hg[r * H + j] - b_ih[j] - b_hh[j];
+      }
+    const auto g = random_floats(s.cells(), 23);
+    std::vector<float> h(static_cast<size_t>(s.cells())), da(h.size());
+    auto objective = [&] {
+      cpu::rnn_cell_forward(s, xg.data(), hg.data(), b_ih.data(), b_hh.data(), h.data(), stream);
+      return weighted_sum(g, h);
+    };
+    objective();
+    cpu::rnn_cell_backward(s, h.data(), g.data(), da.data(), stream);
+    std::vector<float> dxg(xg.size(), 0.0f), db(H, 0.0f);
+    for (int r = 0; r < N; ++r)
+      for (int j = 0; j < H; ++j) {
+        dxg[r * xs + j] = da[r * H + j];
+        db[j] += da[r * H + j];
+      }
+    EXPECT_TRUE(check_gradient(xg, dxg, objective, 1e-3f, 2e-4, 2e-3, "rnn dxg", 1000));
+    EXPECT_TRUE(check_gradient(hg, da, objective, 1e-3f, 2e-4, 2e-3, "rnn dhg", 1000));
+    EXPECT_TRUE(check_gradient(b_ih, db, objective, 1e-3f, 2e-4, 2e-3, "rnn db_ih", 1000));
+    EXPECT_TRUE(check_gradient(b_hh, db, objective, 1e-3f, 2e-4, 2e-3, "rnn db_hh", 1000));
+  }
 }
 
 }  // namespace

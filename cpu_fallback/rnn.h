@@ -1,0 +1,26 @@
+// CPU plain RNN cell. Semantics in kernels/shapes/rnn.h; same signatures as kernels/rnn.cuh.
+#pragma once
+
+#include "core/stream.h"
+#include "kernels/shapes/rnn.h"
+
+namespace kiln::cpu {
+
+// h WRITTEN = act(xg + hg + b_ih + b_hh). hg, b_ih, b_hh may be nullptr (zero); h may alias a
+// packed xg.
+void rnn_cell_forward(const RnnCellShape& shape,
+                      const float* xg,    // (N, H), rows x_stride apart
+                      const float* hg,    // (N, H) or nullptr
+                      const float* b_ih,  // (H) or nullptr
+                      const float* b_hh,  // (H) or nullptr
+                      float* h,           // (N, H)
+                      const Stream& stream);
+
+// da WRITTEN = dh * act'(pre-activation), from the output h. da may alias dh.
+void rnn_cell_backward(const RnnCellShape& shape,
+                       const float* h,   // (N, H)
+                       const float* dh,  // (N, H)
+                       float* da,        // (N, H)
+                       const Stream& stream);
+
+}  // namespace kiln::cpu
