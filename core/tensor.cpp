@@ -184,4 +184,23 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 #endif
 }
 
+void copy_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes, size_t rows,
+             Device device, [[maybe_unused]] const Stream& stream) {
+  KILN_CHECK(row_bytes <= dst_pitch && row_bytes <= src_pitch, "copy_2d: rows of {} bytes exceed a pitch ({}, {})",
+             row_bytes, dst_pitch, src_pitch);
+  if (rows == 0 || row_bytes == 0) return;
+  if (device.is_cpu()) {
+    for (size_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, row_bytes);
+    return;
+  }
+#if KILN_WITH_DEVICE
+  set_current_device(device);
+  KILN_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDeviceToDevice,
+                                    static_cast<cudaStream_t>(stream.native())));
+#else
+  fail(fmt::format("cannot copy on {}: this kiln was built without GPU support", device.str()));
+#endif
+}
+
 }  // namespace kiln

@@ -108,4 +108,10 @@ class Tensor {
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
                 const Stream* stream = nullptr);
 
+// Copies `rows` rows of `row_bytes` bytes whose starts are `src_pitch` / `dst_pitch` bytes apart,
+// on one device (cudaMemcpy2DAsync: one call however many rows, e.g. gathering the (T*N, H)
+// halves of a bidirectional layer's (T*N, 2H) output), ordered on `stream`.
+void copy_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes, size_t rows,
+             Device device, const Stream& stream);
+
 }  // namespace kiln

@@ -118,15 +118,31 @@ std::unique_ptr<Layer> make_concat(SpecReader& r) {
   return std::make_unique<Concat>(r.name());
 }
 
-std::unique_ptr<Layer> make_lstm(SpecReader& r) {
-  LstmOptions o;
+// The keys LSTM and RNN share (layers/recurrent.h).
+RecurrentOptions recurrent_options(SpecReader& r, RecurrentMode mode) {
+  RecurrentOptions o;
+  o.mode = mode;
   o.hidden_size = r.require_positive("hidden_size");
   o.input_size = r.get_positive("input_size", 0, /*allow_zero=*/true);
   o.num_layers = r.get_positive("num_layers", 1);
   o.batch_first = r.get_bool("batch_first", true);
   o.bias = r.get_bool("bias", true);
+  o.bidirectional = r.get_bool("bidirectional", false);
+  o.stateful = r.get_bool("stateful", false);
+  return o;
+}
+
+std::unique_ptr<Layer> make_lstm(SpecReader& r) {
+  RecurrentOptions o = recurrent_options(r, RecurrentMode::Lstm);
   o.forget_bias = static_cast<float>(r.get_double("forget_bias", 0.0));
-  return std::make_unique<Lstm>(r.name(), o);
+  return std::make_unique<Recurrent>(r.name(), o);
+}
+
+std::unique_ptr<Layer> make_rnn(SpecReader& r) {
+  const std::string nonlinearity = r.get_string("nonlinearity", "tanh");
+  if (nonlinearity != "tanh" && nonlinearity != "relu") r.bad("nonlinearity", "\"tanh\" or \"relu\"");
+  return std::make_unique<Recurrent>(
+      r.name(), recurrent_options(r, nonlinearity == "relu" ? RecurrentMode::RnnRelu : RecurrentMode::RnnTanh));
 }
 
 std::unique_ptr<Layer> make_embedding(SpecReader& r) {
@@ -154,6 +170,7 @@ constexpr Entry kLayers[] = {
     {"Flatten", make_flatten},
     {"LRN", make_lrn},
     {"LSTM", make_lstm},
+    {"RNN", make_rnn},
     {"LeakyReLU", make_activation<Activation::leaky_relu>},
     {"Linear", make_linear},
     {"MSELoss", make_mse},

@@ -32,16 +32,14 @@ void Add::backward(const BackwardArgs& a) {
 
 // ---- Concat along axis 1 ----
 // Row n of the output is [input 0 row n, input 1 row n, ...], each row being C_i * inner contiguous
-// values: one device copy per (input, n), on the stream.
+// values: one strided device copy (copy_2d) per input, on the stream.
 
 namespace {
 void copy_rows(const Tensor& src, int64_t src_stride, int64_t src_offset, Tensor& dst, int64_t dst_stride,
                int64_t dst_offset, int64_t rows, int64_t row_elems, const Stream& stream) {
-  const char* s = static_cast<const char*>(src.raw_data());
-  char* d = static_cast<char*>(dst.raw_data());
-  for (int64_t n = 0; n < rows; ++n)
-    copy_bytes(d + (n * dst_stride + dst_offset) * 4, dst.device(), s + (n * src_stride + src_offset) * 4, src.device(),
-               static_cast<size_t>(row_elems) * 4, &stream);
+  copy_2d(static_cast<float*>(dst.raw_data()) + dst_offset, static_cast<size_t>(dst_stride) * 4,
+          static_cast<const float*>(src.raw_data()) + src_offset, static_cast<size_t>(src_stride) * 4,
+          static_cast<size_t>(row_elems) * 4, static_cast<size_t>(rows), dst.device(), stream);
 }
 }  // namespace
 

@@ -244,7 +244,7 @@ TEST(LstmLayer, NamesShapesAndErrors) {
                 (void)l->output_shape({Shape{2, 7, 3}, Shape{1, 2, 4}, Shape{1, 2, 4}},
                                       {DType::F32, DType::F32, DType::F32});
               }),
-              ::testing::HasSubstr("expects h0 (num_layers, N, H) = (2, 2, 4), got (1, 2, 4)"));
+              ::testing::HasSubstr("expects h0 (num_layers * directions, N, H) = (2, 2, 4), got (1, 2, 4)"));
 }
 
 TEST(EmbeddingLayer, GradcheckAndLookup) {
@@ -341,45 +341,65 @@ Golden load_golden(const std::string& path) {
   return ::testing::AssertionSuccess();
 }
 
-void check_golden(Device device) {
-  const Golden g = load_golden(std::string(KILN_LSTM_GOLDEN_DIR) + "/lstm2.txt");
+void check_golden(Device device, const std::string& file, layers::RecurrentOptions options) {
+  const Golden g = load_golden(std::string(KILN_LSTM_GOLDEN_DIR) + "/" + file);
+  const bool lstm = options.mode == layers::RecurrentMode::Lstm;
   const Stream stream = Stream::default_for(device);
-  layers::Lstm lstm("lstm", layers::LstmOptions{.input_size = 0, .hidden_size = 4, .num_layers = 2});
-  Tensor x = g.tensor("x", device), h0 = g.tensor("h0", device), c0 = g.tensor("c0", device);
-  const std::vector<Shape> shapes = {x.shape(), h0.shape(), c0.shape()};
-  (void)lstm.output_shape(shapes, {DType::F32, DType::F32, DType::F32});
-  lstm.setup(shapes, device);
-  for (Parameter& p : lstm.parameters()) {
+  options.hidden_size = 4;
+  options.num_layers = 2;
+  layers::Recurrent net("rnn", options);
+  std::vector<std::string> names = {"x", "h0"};
+  if (lstm) names.push_back("c0");
+  std::vector<Tensor> in;
+  std::vector<Shape> shapes;
+  std::vector<DType> dtypes;
+  for (const std::string& name : names) {
+    in.push_back(g.tensor(name, device));
+    shapes.push_back(in.back().shape());
+    dtypes.push_back(DType::F32);
+  }
+  std::vector<const Tensor*> inputs;
+  for (const Tensor& t : in) inputs.push_back(&t);
+  (void)net.output_shape(shapes, dtypes);
+  net.setup(shapes, device);
+  for (Parameter& p : net.parameters()) {
     p.value.copy_from(g.tensor(p.name, Device::cpu()));
     p.grad.fill_zero();
   }
-  Tensor y = lstm.forward({&x, &h0, &c0}, stream);
-  EXPECT_TRUE(near(y.to_host(), g.v("output"), "output"));
-  EXPECT_TRUE(near(lstm.final_h().to_host(), g.v("h_n"), "h_n"));
-  EXPECT_TRUE(near(lstm.final_c().to_host(), g.v("c_n"), "c_n"));
+  Tensor y = net.forward(inputs, stream);
+  EXPECT_TRUE(near(y.to_host(), g.v("output"), file + " output"));
+  EXPECT_TRUE(near(net.final_h().to_host(), g.v("h_n"), file + " h_n"));
+  if (lstm) EXPECT_TRUE(near(net.final_c().to_host(), g.v("c_n"), file + " c_n"));
 
   Tensor r = g.tensor("r", device);
-  Tensor dx = Tensor::empty(x.shape(), device), dh0 = Tensor::empty(h0.shape(), device),
-         dc0 = Tensor::empty(c0.shape(), device);
+  std::vector<Tensor> grads;
+  for (const Tensor& t : in) grads.push_back(Tensor::empty(t.shape(), device));
   BackwardArgs a;
-  a.inputs = {&x, &h0, &c0};
+  a.inputs = inputs;
   a.grad_output = &r;
-  a.grad_inputs = {&dx, &dh0, &dc0};
+  for (Tensor& t : grads) a.grad_inputs.push_back(&t);
   a.stream = &stream;
-  lstm.backward(a);
-  EXPECT_TRUE(near(dx.to_host(), g.v("grad.x"), "grad.x"));
-  EXPECT_TRUE(near(dh0.to_host(), g.v("grad.h0"), "grad.h0"));
-  EXPECT_TRUE(near(dc0.to_host(), g.v("grad.c0"), "grad.c0"));
-  for (const Parameter& p : lstm.parameters())
-    EXPECT_TRUE(near(p.grad.to_host(), g.v("grad." + p.name), "grad." + p.name));
+  net.backward(a);
+  for (size_t i = 0; i < names.size(); ++i)
+    EXPECT_TRUE(near(grads[i].to_host(), g.v("grad." + names[i]), file + " grad." + names[i]));
+  for (const Parameter& p : net.parameters())
+    EXPECT_TRUE(near(p.grad.to_host(), g.v("grad." + p.name), file + " grad." + p.name));
 }
 
-TEST(LstmGolden, MatchesPyTorchOnCpu) { check_golden(Device::cpu()); }
+void check_goldens(Device device) {
+  using layers::RecurrentMode;
+  check_golden(device, "lstm2.txt", {});
+  check_golden(device, "bilstm2.txt", {.batch_first = false, .bidirectional = true});
+  check_golden(device, "rnn_tanh2.txt", {.mode = RecurrentMode::RnnTanh});
+  check_golden(device, "birnn_relu2.txt", {.mode = RecurrentMode::RnnRelu, .bidirectional = true});
+}
+
+TEST(RecurrentGolden, MatchesPyTorchOnCpu) { check_goldens(Device::cpu()); }
 
 #if KILN_WITH_DEVICE
-TEST(LstmGolden, MatchesPyTorchOnDevice) {
+TEST(RecurrentGolden, MatchesPyTorchOnDevice) {
   KILN_REQUIRE_DEVICE();
-  check_golden(Device::cuda(0));
+  check_goldens(Device::cuda(0));
 }
 #endif
 

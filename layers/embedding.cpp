@@ -1,0 +1,82 @@
+// Embedding and TimeFlatten (declared and documented in layers/recurrent.h).
+#include <fmt/format.h>
+
+#include "cpu_fallback/embedding.h"
+#include "layers/layer.h"
+#include "layers/recurrent.h"
+#if KILN_WITH_DEVICE
+#include "kernels/embedding.cuh"
+#endif
+
+namespace kiln::layers {
+
+// ---- Embedding ----
+
+Embedding::Embedding(std::string name, int num_embeddings, int embedding_dim, Init weight_init)
+    : Layer(std::move(name)), v_(num_embeddings), d_(embedding_dim), init_(weight_init) {}
+
+Shape Embedding::output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const {
+  if (inputs.size() != 1) layer_error(*this, fmt::format("expects 1 input (token ids), got {}", inputs.size()));
+  check_dtypes(*this, dtypes, {0});
+  Shape out = inputs[0];
+  out.push_back(d_);
+  return out;
+}
+
+void Embedding::setup(const std::vector<Shape>&, Device device) {
+  if (!params_.empty()) return;
+  params_.push_back(Parameter{.name = "weight",
+                              .value = Tensor::empty(Shape{v_, d_}, device),
+                              .grad = Tensor::zeros(Shape{v_, d_}, device),
+                              .init = init_,
+                              .fan_in = v_,
+                              .fan_out = d_});
+}
+
+Tensor Embedding::forward(const std::vector<const Tensor*>& inputs, const Stream& stream) {
+  const Tensor& ids = *inputs[0];
+  Shape shape = ids.shape();
+  shape.push_back(d_);
+  Tensor y = Tensor::empty(shape, ids.device());
+  const EmbeddingShape s{.n = ids.numel(), .v = v_, .d = d_};
+  try {
+    KILN_DISPATCH(ids.device(), embedding_forward, s, ids.data<int32_t>(), params_[0].value.data<float>(),
+                  y.data<float>(), stream);
+  } catch (const Error& e) {
+    layer_error(*this, e.message());
+  }
+  return y;
+}
+
+void Embedding::backward(const BackwardArgs& a) {
+  const Tensor& ids = *a.inputs[0];
+  const EmbeddingShape s{.n = ids.numel(), .v = v_, .d = d_};
+  KILN_DISPATCH(ids.device(), embedding_backward, s, ids.data<int32_t>(), a.grad_output->data<float>(),
+                params_[0].grad.data<float>(), *a.stream);
+}
+
+std::string Embedding::describe() const { return fmt::format("{} tokens -> {}", v_, d_); }
+
+// ---- TimeFlatten ----
+
+Shape TimeFlatten::output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const {
+  if (inputs.size() != 1) layer_error(*this, fmt::format("expects 1 input, got {}", inputs.size()));
+  check_dtypes(*this, dtypes);
+  const Shape& x = inputs[0];
+  if (x.rank() < 2) layer_error(*this, fmt::format("expects an input of rank >= 2 (N, T, ...), got {}", x.str()));
+  Shape out{x[0] * x[1]};
+  for (int i = 2; i < x.rank(); ++i) out.push_back(x[i]);
+  return out;
+}
+
+Tensor TimeFlatten::forward(const std::vector<const Tensor*>& inputs, const Stream&) {
+  const Tensor& x = *inputs[0];
+  return x.reshape(output_shape({x.shape()}, {x.dtype()}));
+}
+
+void TimeFlatten::backward(const BackwardArgs& a) {
+  if (!a.grad_inputs[0]) return;
+  a.grad_inputs[0]->copy_from(*a.grad_output, a.stream);
+}
+
+}  // namespace kiln::layers
