@@ -31,6 +31,7 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_optim_cases(cases, sizes);
   add_reduce_cases(cases, sizes);
   add_lstm_cases(cases, sizes);
+  add_rnn_cases(cases, sizes);
   return cases;
 }
 

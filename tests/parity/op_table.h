@@ -101,5 +101,6 @@ void add_lrn_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_reduce_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes);  // LSTM cell, axis swap, embedding
+void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);   // plain RNN cell (tanh, relu)
 
 }  // namespace kiln::optable
