@@ -26,6 +26,8 @@ void Dataset::get_tokens(int64_t, const SampleContext&, int32_t*, int32_t*) cons
                    input_dtype() == DType::F32 ? "float" : "int32"));
 }
 
+std::vector<std::vector<int64_t>> Dataset::batch_plan(int64_t, uint64_t, int64_t, bool) const { return {}; }
+
 // ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -52,6 +54,7 @@ class Subset final : public Dataset {
     KILN_CHECK(index >= 0 && index < size(), "sample {} is out of range for {}", index, describe());
     base_->get_tokens(begin_ + index, ctx, x, labels);
   }
+  int64_t sequence_length(int64_t index) const override { return base_->sequence_length(begin_ + index); }
 
  private:
   std::shared_ptr<const Dataset> base_;

@@ -14,6 +14,13 @@
 // int32 ids instead of floats, through get_tokens(), and may carry one label per position
 // (labels_per_sample() > 1: the next-token targets of a sequence). Image and feature sources keep
 // the defaults (F32 input through get(), one label per sample) and need not know about this.
+//
+// Drawing order. Most datasets hold independent samples that the DataLoader may draw in any order.
+// Two optional hooks change that, both off by default:
+//   streams() > 0   the samples continue each other (truncated back-propagation through time):
+//                   they must be drawn in index order in batches of exactly streams() samples;
+//   batch_plan()    the dataset groups its samples into batches itself (length bucketing of
+//                   variable-length sequences, with sequence_length() saying how long each is).
 #pragma once
 
 #include <cstdint>
@@ -80,6 +87,25 @@ class Dataset {
     std::vector<std::string> tokens;
   };
   virtual TokenVocabulary token_vocabulary() const { return {}; }
+
+  // Stream data: S > 0 when the samples are S interleaved streams, sample i being chunk i / S of
+  // stream i % S, so that row s of batch b continues row s of batch b - 1 (a stateful recurrent
+  // layer carries its state across them). size() is a multiple of S. The DataLoader draws such a
+  // dataset in index order in batches of exactly S, never shuffled. 0 (the default): independent
+  // samples.
+  virtual int64_t streams() const { return 0; }
+
+  // The batches of one epoch as the dataset wants them drawn: lists of at most `batch` sample
+  // indices, every index exactly once, ceil(size() / batch) lists of which at most one is shorter
+  // than `batch`. A function of its arguments only (so a loader position names the same batch on
+  // resume); `shuffle` false asks for a fixed order (evaluation). Empty (the default): no plan,
+  // the DataLoader cuts its own (shuffled) order into batches. A planned batch of token sequences
+  // is trimmed to its longest sample (DataLoader, loader.h).
+  virtual std::vector<std::vector<int64_t>> batch_plan(int64_t batch, uint64_t seed, int64_t epoch,
+                                                       bool shuffle) const;
+  // Token sequences: the positions of sample `index` that hold tokens (the rest is padding with
+  // kIgnoreLabel labels); the default is the whole sample_shape().numel().
+  virtual int64_t sequence_length(int64_t /*index*/) const { return sample_shape().numel(); }
 };
 
 // Samples [begin, end) of another dataset (a validation split, a quick subset).

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include "core/error.h"
@@ -10,7 +11,25 @@ namespace kiln::data {
 
 namespace {
 constexpr uint32_t kShuffleTag = 0x73687566u;  // "shuf": word 3 of the shuffling counter
+
+// A dataset's batch plan must keep the loader's contract: every sample once, batches of 1 to
+// `batch`, as many as the loader cuts without one (so batches_per_epoch() holds for every epoch).
+void check_plan(const std::vector<std::vector<int64_t>>& plan, const Dataset& dataset, int64_t batch) {
+  const int64_t n = dataset.size();
+  KILN_CHECK(static_cast<int64_t>(plan.size()) == (n + batch - 1) / batch,
+             "DataLoader: {} planned {} batches of {} samples for {} samples", dataset.describe(), plan.size(), batch, n);
+  std::vector<bool> seen(static_cast<size_t>(n), false);
+  for (const std::vector<int64_t>& b : plan) {
+    KILN_CHECK(!b.empty() && static_cast<int64_t>(b.size()) <= batch, "DataLoader: {} planned a batch of {} (batch {})",
+               dataset.describe(), b.size(), batch);
+    for (int64_t i : b) {
+      KILN_CHECK(i >= 0 && i < n && !seen[static_cast<size_t>(i)],
+                 "DataLoader: {} planned sample {} twice or out of range", dataset.describe(), i);
+      seen[static_cast<size_t>(i)] = true;
+    }
+  }
 }
+}  // namespace
 
 std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> order(static_cast<size_t>(n));
@@ -30,6 +49,12 @@ std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
+std::vector<int64_t> identity_order(int64_t n) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  return order;
+}
+
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)), options_(options) {
   KILN_CHECK(dataset_ != nullptr, "DataLoader: no dataset");
@@ -39,6 +64,12 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
   KILN_CHECK(options_.prefetch >= 1, "DataLoader: prefetch {} must be at least 1", options_.prefetch);
   const int64_t n = dataset_->size();
   KILN_CHECK(n > 0, "DataLoader: {} has no samples", dataset_->describe());
+  if (const int64_t streams = dataset_->streams(); streams > 0) {
+    KILN_CHECK(options_.batch_size == streams && n % streams == 0,
+               "DataLoader: {} is laid out in {} streams: its batch size must be {}, not {}", dataset_->describe(),
+               streams, streams, options_.batch_size);
+    options_.shuffle = false;  // the samples continue each other in index order
+  }
   batches_per_epoch_ = options_.drop_last ? n / options_.batch_size
                                           : (n + options_.batch_size - 1) / options_.batch_size;
   KILN_CHECK(batches_per_epoch_ > 0,
@@ -69,43 +100,77 @@ Position DataLoader::position() const {
   return position_of(consume_);
 }
 
-std::vector<int64_t> DataLoader::order(int64_t epoch) const { return *cached_order(epoch); }
+std::vector<int64_t> DataLoader::order(int64_t epoch) const { return cached_order(epoch)->samples; }
 
-std::shared_ptr<const std::vector<int64_t>> DataLoader::cached_order(int64_t epoch) const {
+std::shared_ptr<const DataLoader::EpochOrder> DataLoader::cached_order(int64_t epoch) const {
   std::lock_guard lock(order_mutex_);
   auto it = orders_.find(epoch);
   if (it != orders_.end()) return it->second;
-  std::shared_ptr<const std::vector<int64_t>> order;
-  if (options_.shuffle) {
-    order = std::make_shared<const std::vector<int64_t>>(shuffled_order(dataset_->size(), options_.seed, epoch));
-  } else {
-    std::vector<int64_t> identity(static_cast<size_t>(dataset_->size()));
-    std::iota(identity.begin(), identity.end(), int64_t{0});
-    order = std::make_shared<const std::vector<int64_t>>(std::move(identity));
-  }
+  std::shared_ptr<const EpochOrder> order = make_order(epoch);
   if (orders_.size() >= 3) orders_.erase(orders_.begin());  // keep the latest few epochs
   orders_[epoch] = order;
   return order;
+}
+
+std::shared_ptr<const DataLoader::EpochOrder> DataLoader::make_order(int64_t epoch) const {
+  auto e = std::make_shared<EpochOrder>();
+  const int64_t n = dataset_->size(), batch = options_.batch_size;
+  const std::vector<std::vector<int64_t>> plan = dataset_->batch_plan(batch, options_.seed, epoch, options_.shuffle);
+  if (plan.empty()) {
+    e->samples = options_.shuffle ? shuffled_order(n, options_.seed, epoch) : identity_order(n);
+    for (int64_t b = 0; b <= batches_per_epoch_; ++b) e->begins.push_back(std::min(b * batch, n));
+    return e;
+  }
+  check_plan(plan, *dataset_, batch);
+  e->planned = true;
+  e->begins.push_back(0);
+  for (const std::vector<int64_t>& b : plan) {
+    if (options_.drop_last && static_cast<int64_t>(b.size()) < batch) continue;
+    e->samples.insert(e->samples.end(), b.begin(), b.end());
+    e->begins.push_back(static_cast<int64_t>(e->samples.size()));
+  }
+  KILN_CHECK(static_cast<int64_t>(e->begins.size()) == batches_per_epoch_ + 1,
+             "DataLoader: {} planned more than one batch smaller than {}", dataset_->describe(), batch);
+  return e;
+}
+
+int64_t DataLoader::trimmed_length(const EpochOrder& order, int64_t begin, int64_t end) const {
+  const Shape sample = dataset_->sample_shape();
+  if (!order.planned || dataset_->input_dtype() != DType::I32 || sample.rank() != 1 ||
+      dataset_->labels_per_sample() != sample[0]) {
+    return 0;
+  }
+  int64_t longest = 1;
+  for (int64_t k = begin; k < end; ++k) {
+    const int64_t index = order.samples[static_cast<size_t>(k)];
+    const int64_t len = dataset_->sequence_length(index);
+    KILN_CHECK(len >= 1 && len <= sample[0], "{}: sample {} has sequence length {}, outside 1..{}",
+               dataset_->describe(), index, len, sample[0]);
+    longest = std::max(longest, len);
+  }
+  return longest;
 }
 
 Batch DataLoader::load(Position position) const {
   KILN_CHECK(position.epoch >= 0 && position.batch >= 0 && position.batch < batches_per_epoch_,
              "DataLoader: position (epoch {}, batch {}) is out of range ({} batches per epoch)",
              position.epoch, position.batch, batches_per_epoch_);
-  const std::shared_ptr<const std::vector<int64_t>> order = cached_order(position.epoch);
-  const int64_t begin = position.batch * options_.batch_size;
-  const int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_->size());
-  const int64_t n = end - begin;
+  const std::shared_ptr<const EpochOrder> order = cached_order(position.epoch);
+  const int64_t begin = order->begins[static_cast<size_t>(position.batch)];
+  const int64_t n = order->begins[static_cast<size_t>(position.batch) + 1] - begin;
 
   const Shape sample = dataset_->sample_shape();
-  Shape xs{n};
-  for (int64_t d : sample) xs.push_back(d);
   const int64_t per = sample.numel();
   const bool regression = dataset_->task() == Task::Regression;
   const int64_t t = dataset_->target_dim();
 
   const bool tokens = dataset_->input_dtype() == DType::I32;
   const int64_t per_label = regression ? 0 : dataset_->labels_per_sample();
+  // A trimmed batch keeps the first `steps` positions of each sequence; rows built full length.
+  const int64_t steps = trimmed_length(*order, begin, begin + n);
+  const int64_t row = steps > 0 ? steps : per, label_row = steps > 0 ? steps : per_label;
+  Shape xs{n};
+  for (int64_t d : steps > 0 ? Shape{steps} : sample) xs.push_back(d);
 
   Batch b;
   b.position = position;
@@ -119,19 +184,27 @@ Batch DataLoader::load(Position position) const {
     b.targets = Tensor::empty(Shape{n, t}, Device::cpu(), DType::F32);
     targets = b.targets.data<float>();
   } else {
-    b.labels = Tensor::empty(per_label == 1 ? Shape{n} : Shape{n, per_label}, Device::cpu(), DType::I32);
+    b.labels = Tensor::empty(steps == 0 && per_label == 1 ? Shape{n} : Shape{n, label_row}, Device::cpu(), DType::I32);
     labels = b.labels.data<int32_t>();
   }
+  std::vector<int32_t> full_x(steps > 0 ? per : 0), full_y(steps > 0 ? per : 0);
   const SampleContext ctx{options_.seed, position.epoch, options_.train};
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t index = (*order)[begin + i];
-    if (tokens) {
+    const int64_t index = order->samples[static_cast<size_t>(begin + i)];
+    if (steps > 0) {
+      dataset_->get_tokens(index, ctx, full_x.data(), full_y.data());
+      KILN_CHECK(std::all_of(full_y.begin() + steps, full_y.end(), [](int32_t y) { return y == kIgnoreLabel; }),
+                 "{}: sample {} has labels past its sequence length {}", dataset_->describe(), index,
+                 dataset_->sequence_length(index));
+      std::copy(full_x.begin(), full_x.begin() + steps, ids + i * row);
+      std::copy(full_y.begin(), full_y.begin() + steps, labels + i * label_row);
+    } else if (tokens) {
       dataset_->get_tokens(index, ctx, ids + i * per, labels + i * per_label);
     } else {
       dataset_->get(index, ctx, x + i * per, labels ? labels + i : nullptr, targets ? targets + i * t : nullptr);
     }
-    for (int64_t j = 0; labels && j < per_label; ++j) {
-      const int32_t label = labels[i * per_label + j];
+    for (int64_t j = 0; labels && j < label_row; ++j) {
+      const int32_t label = labels[i * label_row + j];
       if (tokens && label == kIgnoreLabel) continue;  // a padded position
       KILN_CHECK(label >= 0 && label < dataset_->num_classes(), "{}: sample {} has label {}, outside 0..{}",
                  dataset_->describe(), index, label, dataset_->num_classes() - 1);

@@ -3,13 +3,28 @@
 //
 // Batches. Epoch e visits the samples in order(e): 0, 1, ... without shuffling, else a Philox
 // Fisher-Yates permutation keyed by (seed, e), identical on every machine. Batch b of epoch e
-// holds order(e)[b*B, (b+1)*B); the last one is smaller unless drop_last. A batch is
+// holds order(e)[b*B, (b+1)*B); the last one is smaller unless drop_last (but see "Planned
+// batches" and "Stream data" below). A batch is
 //   x       (N, C, H, W) or (N, F) float32, or (N, T) int32 for token data (Dataset::input_dtype)
 //   labels  (N) int32             (classification; (N, L) when the dataset has L > 1 labels per
 //                                  sample, e.g. the next-token targets of a sequence)
 //   targets (N, T) float32        (regression)
 // and depends on nothing but (dataset, options, epoch, b): not on the worker count, not on which
 // thread built it, not on what was read before (augmentation is keyed by (seed, epoch, sample)).
+//
+// Planned batches (length bucketing). A dataset whose Dataset::batch_plan() is not empty chooses
+// its batches itself: batch b of epoch e is its plan's b-th list (the plan depends only on (seed,
+// e, shuffle), so positions stay exact). With drop_last the plan's one short batch is left out.
+// A planned batch of token sequences (I32 samples (T), one label per position) is trimmed to its
+// longest sample: x and labels (N, T_b) with T_b = max Dataset::sequence_length() <= T, so a
+// recurrent net runs T_b steps; the positions cut off must be padding (kIgnoreLabel labels). The
+// net sees a new input shape from batch to batch (kiln::Net re-infers its shapes).
+//
+// Stream data (Dataset::streams() = S > 0, truncated back-propagation through time). The samples
+// continue each other across batches, so the loader draws them in index order whatever
+// LoaderOptions::shuffle says (options() reports shuffle = false) and the batch size must be S:
+// batch b holds samples b*S .. b*S+S-1, row s continuing row s of batch b - 1 (size() is a
+// multiple of S, so no batch is partial).
 //
 // Position. next() returns the batch at position() = (epoch, batch) and advances, rolling over
 // to (epoch + 1, 0) after the last batch of an epoch. Save position() with a checkpoint and
@@ -62,6 +77,8 @@ struct Batch {
 
 // The sample order of one epoch: a permutation of 0..n-1 from Philox keyed by (seed, epoch).
 std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, int64_t epoch);
+// 0, 1, ..., n-1: the order without shuffling.
+std::vector<int64_t> identity_order(int64_t n);
 
 class DataLoader {
  public:
@@ -71,6 +88,7 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   const Dataset& dataset() const { return *dataset_; }
+  // The options in effect (shuffle is false for stream data).
   const LoaderOptions& options() const { return options_; }
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
   // Samples seen per epoch (size() unless drop_last drops a partial batch).
@@ -84,7 +102,8 @@ class DataLoader {
   Batch next();
   // Any batch, built on the calling thread (what next() would return at that position).
   Batch load(Position position) const;
-  // The sample indices of epoch `epoch`, in visiting order.
+  // The sample indices of epoch `epoch`, in visiting order (a dropped last batch left out only
+  // for planned batches).
   std::vector<int64_t> order(int64_t epoch) const;
 
  private:
@@ -92,7 +111,16 @@ class DataLoader {
     Batch batch;
     std::exception_ptr error;
   };
-  std::shared_ptr<const std::vector<int64_t>> cached_order(int64_t epoch) const;
+  // One epoch's drawing order.
+  struct EpochOrder {
+    std::vector<int64_t> samples;  // sample indices in visiting order
+    std::vector<int64_t> begins;   // batch b = samples[begins[b], begins[b + 1])
+    bool planned = false;          // from Dataset::batch_plan: token batches are trimmed
+  };
+  std::shared_ptr<const EpochOrder> cached_order(int64_t epoch) const;
+  std::shared_ptr<const EpochOrder> make_order(int64_t epoch) const;
+  // The trimmed length of a planned token batch (its longest sample); 0: not trimmed.
+  int64_t trimmed_length(const EpochOrder& order, int64_t begin, int64_t end) const;
   Position position_of(int64_t seq) const;
   void start_workers();
   void stop_workers();
@@ -104,7 +132,7 @@ class DataLoader {
 
   // Permutations of the last epochs used (workers straddle an epoch boundary).
   mutable std::mutex order_mutex_;
-  mutable std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;
+  mutable std::map<int64_t, std::shared_ptr<const EpochOrder>> orders_;
 
   // The prefetch queue. Batches are numbered by seq = epoch * batches_per_epoch + batch.
   mutable std::mutex mutex_;

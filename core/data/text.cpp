@@ -205,22 +205,27 @@ double TextCorpus::unigram_entropy() const {
 
 // ---------------------------------------------------------------------------------------------
 
-TextDataset::TextDataset(std::shared_ptr<const TextCorpus> corpus, TextSplit split, int64_t seq_len)
-    : corpus_(std::move(corpus)), split_(split), seq_len_(seq_len) {
+TextDataset::TextDataset(std::shared_ptr<const TextCorpus> corpus, TextSplit split, int64_t seq_len,
+                         int64_t streams)
+    : corpus_(std::move(corpus)), split_(split), seq_len_(seq_len), streams_(streams) {
   KILN_CHECK(corpus_ != nullptr, "TextDataset: no corpus");
   KILN_CHECK(seq_len_ >= 1, "TextDataset: sequence length {} must be >= 1", seq_len_);
+  KILN_CHECK(streams_ >= 0, "TextDataset: streams {} must be >= 0", streams_);
   const int64_t n = static_cast<int64_t>(corpus_->ids().size());
   begin_ = split_ == TextSplit::Train ? 0 : corpus_->train_end();
   end_ = split_ == TextSplit::Train ? corpus_->train_end() : n;
-  size_ = std::max<int64_t>(end_ - begin_ - 1, 0) / seq_len_;
-  KILN_CHECK(size_ > 0, "text: the {} split of {} has {} characters, too few for one sequence of {} (+1)",
-             split_ == TextSplit::Train ? "training" : "validation", corpus_->name(), end_ - begin_, seq_len_);
+  const int64_t s = std::max<int64_t>(streams_, 1);  // no streams: one stream, the same samples
+  stream_len_ = (end_ - begin_) / s;
+  size_ = s * (std::max<int64_t>(stream_len_ - 1, 0) / seq_len_);
+  KILN_CHECK(size_ > 0, "text: the {} split of {} has {} characters, too few for {} stream(s) of one sequence of {} "
+             "(+1) each (at most {})", split_ == TextSplit::Train ? "training" : "validation", corpus_->name(),
+             end_ - begin_, s, seq_len_, max_streams(end_ - begin_, seq_len_));
 }
 
 std::string TextDataset::describe() const {
-  return fmt::format("text {} ({}): {} sequences of {} characters, vocabulary {}", corpus_->name(),
+  return fmt::format("text {} ({}): {} sequences of {} characters{}, vocabulary {}", corpus_->name(),
                      split_ == TextSplit::Train ? "train" : "validation", size_, seq_len_,
-                     corpus_->vocabulary().size());
+                     streams_ > 0 ? fmt::format(" in {} streams", streams_) : "", corpus_->vocabulary().size());
 }
 
 void TextDataset::get(int64_t, const SampleContext&, float*, int32_t*, float*) const {
@@ -229,7 +234,8 @@ void TextDataset::get(int64_t, const SampleContext&, float*, int32_t*, float*) c
 
 void TextDataset::get_tokens(int64_t index, const SampleContext&, int32_t* x, int32_t* labels) const {
   KILN_CHECK(index >= 0 && index < size_, "sample {} is out of range for {}", index, describe());
-  const int32_t* ids = corpus_->ids().data() + begin_ + index * seq_len_;
+  const int64_t s = std::max<int64_t>(streams_, 1);
+  const int32_t* ids = corpus_->ids().data() + begin_ + index % s * stream_len_ + index / s * seq_len_;
   std::copy(ids, ids + seq_len_, x);
   if (labels) std::copy(ids + 1, ids + seq_len_ + 1, labels);
 }

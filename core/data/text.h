@@ -20,6 +20,14 @@
 // Split. The first (1 - validation) of the ids train, the rest validate (a contiguous tail, so
 // no validation sequence overlaps a training one). Sequences do not overlap: a split of L ids
 // gives (L - 1) / T samples (the last target needs one id past the input).
+//
+// Streams (truncated back-propagation through time; PyTorch's word_language_model "batchify").
+// With streams = S > 0 the split's L ids are cut into S contiguous streams of L / S ids each (the
+// remainder dropped), and sample i is sequence i / S of stream i % S: drawn in index order in
+// batches of S (Dataset::streams()), row s of batch b + 1 starts with the id that was the last
+// label of row s of batch b, so a stateful LSTM carries its state on in the same text. A stream of
+// L / S ids gives (L / S - 1) / T sequences, so the split must hold at least S * (T + 1) ids
+// (max_streams()). streams = 0 is the layout above (the same samples as S = 1).
 #pragma once
 
 #include <cstdint>
@@ -91,10 +99,13 @@ class TextCorpus {
 
 enum class TextSplit : uint8_t { Train, Validation };
 
-// Sequences of seq_len ids from one split of a corpus, with next-id targets.
+// Sequences of seq_len ids from one split of a corpus, with next-id targets; with streams > 0,
+// laid out in that many streams (see "Streams" above).
 class TextDataset final : public Dataset {
  public:
-  TextDataset(std::shared_ptr<const TextCorpus> corpus, TextSplit split, int64_t seq_len);
+  TextDataset(std::shared_ptr<const TextCorpus> corpus, TextSplit split, int64_t seq_len, int64_t streams = 0);
+  // The most streams a split of `ids` ids holds with sequences of seq_len: ids / (seq_len + 1).
+  static int64_t max_streams(int64_t ids, int64_t seq_len) { return ids / (seq_len + 1); }
 
   int64_t size() const override { return size_; }
   Shape sample_shape() const override { return Shape{seq_len_}; }
@@ -106,12 +117,15 @@ class TextDataset final : public Dataset {
   void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const override;
   const TextCorpus& corpus() const { return *corpus_; }
   TokenVocabulary token_vocabulary() const override;
+  int64_t streams() const override { return streams_; }
 
  private:
   std::shared_ptr<const TextCorpus> corpus_;
   TextSplit split_;
   int64_t seq_len_;
+  int64_t streams_ = 0;
   int64_t begin_ = 0, end_ = 0;  // the split's ids
+  int64_t stream_len_ = 0;       // ids per stream (the whole split without streams)
   int64_t size_ = 0;
 };
 

@@ -207,11 +207,11 @@ double WordCorpus::unigram_entropy() const {
 // ---------------------------------------------------------------------------------------------
 
 std::vector<std::vector<int64_t>> bucketed_batches(const std::vector<int64_t>& lengths, int64_t batch, uint64_t seed,
-                                                   int64_t epoch) {
+                                                   int64_t epoch, bool shuffle) {
   KILN_CHECK(batch >= 1, "bucketed_batches: batch {} must be >= 1", batch);
   const int64_t n = static_cast<int64_t>(lengths.size());
-  std::vector<int64_t> order = shuffled_order(n, seed, epoch);
-  const int64_t pool = batch * 50;
+  std::vector<int64_t> order = shuffle ? shuffled_order(n, seed, epoch) : identity_order(n);
+  const int64_t pool = shuffle ? batch * 50 : std::max<int64_t>(n, 1);
   for (int64_t b = 0; b < n; b += pool) {
     const auto first = order.begin() + b, last = order.begin() + std::min(n, b + pool);
     std::stable_sort(first, last, [&](int64_t i, int64_t j) {
@@ -222,6 +222,7 @@ std::vector<std::vector<int64_t>> bucketed_batches(const std::vector<int64_t>& l
   for (int64_t b = 0; b < n; b += batch) {
     batches.emplace_back(order.begin() + b, order.begin() + std::min(n, b + batch));
   }
+  if (!shuffle) return batches;
   // Shuffle the batches with another stream of the same (seed, epoch).
   const std::vector<int64_t> perm =
       shuffled_order(static_cast<int64_t>(batches.size()), seed ^ 0x9E3779B97F4A7C15ull, epoch);
@@ -251,13 +252,13 @@ void WordDataset::get(int64_t, const SampleContext&, float*, int32_t*, float*) c
   fail(fmt::format("{} serves int32 token ids (get_tokens), not floats", describe()));
 }
 
-int64_t WordDataset::length(int64_t index) const {
+int64_t WordDataset::sequence_length(int64_t index) const {
   KILN_CHECK(index >= 0 && index < size_, "sample {} is out of range for {}", index, describe());
   return corpus_->length(begin_ + index);
 }
 
 void WordDataset::get_tokens(int64_t index, const SampleContext&, int32_t* x, int32_t* labels) const {
-  const int64_t len = length(index);
+  const int64_t len = sequence_length(index);
   const int64_t T = corpus_->options().seq_len;
   const int32_t* ids = corpus_->ids(begin_ + index);
   std::copy(ids, ids + len, x);
@@ -268,10 +269,12 @@ void WordDataset::get_tokens(int64_t index, const SampleContext&, int32_t* x, in
   }
 }
 
-std::vector<std::vector<int64_t>> WordDataset::bucketed_batches(int64_t batch, uint64_t seed, int64_t epoch) const {
+std::vector<std::vector<int64_t>> WordDataset::batch_plan(int64_t batch, uint64_t seed, int64_t epoch,
+                                                          bool shuffle) const {
+  if (!corpus_->options().bucket) return {};
   std::vector<int64_t> lengths(static_cast<size_t>(size_));
-  for (int64_t i = 0; i < size_; ++i) lengths[static_cast<size_t>(i)] = length(i);
-  return data::bucketed_batches(lengths, batch, seed, epoch);
+  for (int64_t i = 0; i < size_; ++i) lengths[static_cast<size_t>(i)] = sequence_length(i);
+  return bucketed_batches(lengths, batch, seed, epoch, shuffle);
 }
 
 }  // namespace kiln::data

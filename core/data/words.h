@@ -25,12 +25,15 @@
 //
 // Fixed length and masking. Every sample has shape (T) (the [model] input): a sequence shorter
 // than T is padded with <pad> inputs and kIgnoreLabel labels, which SoftmaxCrossEntropy leaves out
-// of the loss and the accuracy. So the trainer's (N, T) int32 batches work unchanged, whatever
-// order the DataLoader draws.
+// of the loss and the accuracy. So (N, T) int32 batches are correct in any order the DataLoader
+// draws; with bucketing it also trims them (below).
 //
-// Bucketing. bucketed_batches() is the length-bucketed batch order (batches of sequences of
-// similar length, each padded only to its own longest: less wasted compute); the DataLoader does
-// not use it yet (it draws a uniform shuffle, and the fixed T plus masking keep that correct).
+// Bucketing (bucket, on by default). The dataset plans its own batches (Dataset::batch_plan):
+// bucketed_batches() groups sequences of similar length, and the DataLoader trims each batch to
+// its longest sequence, x and labels (N, T_b) with T_b <= T, so the LSTM runs T_b steps instead of
+// T: on lines of very different lengths most of the padding, and its compute, is gone. Training
+// batches are shuffled (by seed and epoch, so resuming is exact); evaluation batches (no shuffle)
+// are sorted by length. bucket = false: every sample is (T), drawn in the loader's uniform shuffle.
 //
 // Split. The last `validation` fraction of the sequences (a contiguous tail) validate.
 #pragma once
@@ -76,6 +79,7 @@ struct WordOptions {
   bool lower_case = true;
   WordSplit split = WordSplit::Lines;
   int64_t max_words = 0;     // > 0: only the first max_words tokens (quick runs)
+  bool bucket = true;        // batches of similar lengths, trimmed (see "Bucketing")
 };
 
 class WordCorpus {
@@ -111,9 +115,11 @@ class WordCorpus {
 
 // Batches of sample indices 0..lengths.size()-1 grouped by length: the samples are shuffled
 // (Philox keyed by seed, epoch), sorted by length within pools of 50 batches, cut into batches of
-// `batch`, and the batches shuffled. Every index appears once; deterministic for (seed, epoch).
+// `batch`, and the batches shuffled. Every index appears once; deterministic for (seed, epoch);
+// ceil(n / batch) batches, the one short batch (if any) among them. shuffle = false: all samples
+// sorted by length (stable), cut in that order, seed and epoch unused.
 std::vector<std::vector<int64_t>> bucketed_batches(const std::vector<int64_t>& lengths, int64_t batch, uint64_t seed,
-                                                   int64_t epoch);
+                                                   int64_t epoch, bool shuffle = true);
 
 // Sequences of one split of a word corpus, padded to T, next-word labels masked past the end.
 class WordDataset final : public Dataset {
@@ -130,9 +136,11 @@ class WordDataset final : public Dataset {
   void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const override;
   const WordCorpus& corpus() const { return *corpus_; }
   TokenVocabulary token_vocabulary() const override { return {"words", corpus_->vocabulary().words()}; }
-  // The unpadded length (inputs) of sample i, and the bucketed batch order of this split.
-  int64_t length(int64_t index) const;
-  std::vector<std::vector<int64_t>> bucketed_batches(int64_t batch, uint64_t seed, int64_t epoch) const;
+  // The unpadded length (inputs) of sample i.
+  int64_t sequence_length(int64_t index) const override;
+  // With options().bucket: this split's bucketed_batches(); else none (the loader's order).
+  std::vector<std::vector<int64_t>> batch_plan(int64_t batch, uint64_t seed, int64_t epoch,
+                                               bool shuffle) const override;
 
  private:
   std::shared_ptr<const WordCorpus> corpus_;

@@ -47,10 +47,31 @@ std::vector<std::string> strings(const ConfigTable& t, const std::string& key) {
   TableReader(t).fail_key(key, "must be a file name or a list of file names");
 }
 
+// The text source laid out in streams (text.h): batch streams for training, eval_batch for
+// validation; a batch that does not fit a split is an error naming the key to lower.
+void make_text_streams(const RunConfig& config, const std::shared_ptr<const data::TextCorpus>& corpus, int64_t batch,
+                       int64_t eval_batch, DataSplits* d) {
+  const int64_t T = config.input[0];
+  auto fits = [&](int64_t ids, int64_t streams, const char* split, const char* key) {
+    if (streams <= data::TextDataset::max_streams(ids, T)) return;
+    fail(fmt::format("{}: [data] streams = true cuts the {} split ({} characters) into {} = {} streams of at least "
+                     "T + 1 = {} characters each: lower [train] {} to at most {} (or [model] input)", config.path,
+                     split, ids, key, streams, T + 1, key, data::TextDataset::max_streams(ids, T)));
+  };
+  const int64_t n = static_cast<int64_t>(corpus->ids().size());
+  fits(corpus->train_end(), batch, "training", "batch");
+  d->train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, T, batch);
+  if (corpus->train_end() == n) return;
+  fits(n - corpus->train_end(), eval_batch, "validation", "eval_batch");
+  d->test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, T, eval_batch);
+}
+
 }  // namespace
 
-DataSplits make_datasets(const RunConfig& config) {
+DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_batch) {
   const ConfigTable& t = config.data;
+  if (batch <= 0) batch = config.train.batch;
+  if (eval_batch <= 0) eval_batch = config.train.eval_batch > 0 ? config.train.eval_batch : batch;
   const TableReader r(t);
   if (t.values.empty()) fail(fmt::format("{}: missing [data] section (source = \"idx\", ...)", config.path));
   const std::string source = r.required_string("source");
@@ -125,7 +146,7 @@ DataSplits make_datasets(const RunConfig& config) {
       d.test = std::make_shared<data::SyntheticDataset>(o);
     }
   } else if (source == "text") {
-    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_chars"});
+    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_chars", "streams"});
     KILN_CHECK(config.input.size() == 1, "{}: source = \"text\" needs [model] input = [T] (the sequence length)",
                config.path);
     KILN_CHECK(classes > 0, "{}: source = \"text\" needs [model] classes = the vocabulary size (at least the number "
@@ -137,12 +158,16 @@ DataSplits make_datasets(const RunConfig& config) {
     o.max_chars = r.integer("max_chars", 0);
     if (!r.has("files")) r.fail_key("source", "text needs files = [...] (text files or folders of them)");
     auto corpus = std::make_shared<const data::TextCorpus>(strings(t, "files"), o);
-    d.train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, config.input[0]);
-    if (corpus->train_end() < static_cast<int64_t>(corpus->ids().size())) {
-      d.test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, config.input[0]);
+    if (r.boolean("streams", false)) {
+      make_text_streams(config, corpus, batch, eval_batch, &d);
+    } else {
+      d.train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, config.input[0]);
+      if (corpus->train_end() < static_cast<int64_t>(corpus->ids().size())) {
+        d.test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, config.input[0]);
+      }
     }
   } else if (source == "words") {
-    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_words", "lower_case", "split"});
+    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_words", "lower_case", "split", "bucket"});
     KILN_CHECK(config.input.size() == 1, "{}: source = \"words\" needs [model] input = [T] (the sequence length)",
                config.path);
     KILN_CHECK(classes > 0, "{}: source = \"words\" needs [model] classes = the vocabulary size (the most frequent "
@@ -155,6 +180,7 @@ DataSplits make_datasets(const RunConfig& config) {
     if (o.max_vocab < 4) r.fail_key("max_vocab", "must be at least 4 (<pad> <unk> <eos> and one word)");
     o.max_words = r.integer("max_words", 0);
     o.lower_case = r.boolean("lower_case", true);
+    o.bucket = r.boolean("bucket", true);
     const std::string split = r.string("split", "lines");
     if (split == "sentences") o.split = data::WordSplit::Sentences;
     else if (split != "lines") r.fail_key("split", fmt::format("must be lines or sentences, got \"{}\"", split));

@@ -7,16 +7,23 @@
 //                         "regression", target_columns, standardize
 //   source = "synthetic"  size, test_size, seed (shape and classes from [model])
 //   source = "text"       files = [...] (UTF-8 files or folders of them), validation (fraction, 0.05),
-//                         max_vocab (default [model] classes), max_chars; [model] input = [T]:
-//                         sequences of T characters with next-character labels (core/data/text.h)
+//                         max_vocab (default [model] classes), max_chars, streams (false);
+//                         [model] input = [T]: sequences of T characters with next-character
+//                         labels (core/data/text.h). streams = true: the training split cut into
+//                         `batch` contiguous streams (the validation split into eval_batch), so
+//                         row s of each batch continues row s of the one before (truncated
+//                         back-propagation through time with a stateful LSTM); drawn in order,
+//                         never shuffled, and a batch too big for the split is an error
 //   source = "words"      files = [...], validation (fraction of the sequences, 0.05), max_vocab
 //                         (default [model] classes: the top words + <pad> <unk> <eos>), max_words,
-//                         lower_case (true), split = "lines" | "sentences"; [model] input = [T]: one
-//                         line or sentence per sample, padded to T, next-word labels, -100 past the
-//                         end (core/data/words.h)
+//                         lower_case (true), split = "lines" | "sentences", bucket (true);
+//                         [model] input = [T]: one line or sentence per sample, padded to T,
+//                         next-word labels, -100 past the end (core/data/words.h). bucket = true:
+//                         batches of lines of similar length, each trimmed to its longest (N, T_b)
 // plus, for every source, workers (threads decoding ahead, default 2).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "core/config/config.h"
@@ -30,6 +37,9 @@ struct DataSplits {
 };
 
 // Opens the datasets; errors name the config file, line and key, or the data file and the problem.
-DataSplits make_datasets(const RunConfig& config);
+// `batch` and `eval_batch` are the training and evaluation batch sizes in effect (0: the config's
+// [train] batch and eval_batch, eval_batch defaulting to batch); only stream data (text with
+// streams = true) depends on them.
+DataSplits make_datasets(const RunConfig& config, int64_t batch = 0, int64_t eval_batch = 0);
 
 }  // namespace kiln

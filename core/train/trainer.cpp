@@ -74,9 +74,12 @@ int64_t counted_labels(const Tensor& host_labels) {
   return std::count_if(y, y + host_labels.numel(), [](int32_t label) { return label != data::kIgnoreLabel; });
 }
 
+// Loss and accuracy over `dataset` in batches of `batch` (stream data: of its streams). Stateful
+// layers start from zeros and are left at zeros, so evaluation neither sees nor disturbs the
+// state carried between training batches.
 EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers) {
   data::LoaderOptions lo;
-  lo.batch_size = batch;
+  lo.batch_size = dataset.streams() > 0 ? dataset.streams() : batch;
   lo.shuffle = false;
   lo.train = false;
   lo.workers = workers;
@@ -85,6 +88,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   Net& net = built.net;
   const bool was_training = net.training();
   net.set_training(false);
+  net.reset_state();
   EvalResult r;
   double loss_sum = 0;
   int64_t correct = 0, labels = 0;
@@ -99,6 +103,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
     r.samples += b.size();
   }
   net.set_training(was_training);
+  net.reset_state();
   if (labels > 0) {  // per label: per image, or per token of a sequence (padding excluded)
     r.loss = loss_sum / labels;
     r.accuracy = static_cast<double>(correct) / labels;
@@ -171,7 +176,8 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   const Device device = select_device(options.device);
   // The model first: a mistake in [[layer]] is reported before any data file is opened.
   BuiltNet built = build(config, device);
-  const DataSplits data = make_datasets(config);
+  const int64_t eval_batch = settings.eval_batch > 0 ? settings.eval_batch : settings.batch;
+  const DataSplits data = make_datasets(config, settings.batch, eval_batch);
   KILN_CHECK(data.train->task() == data::Task::Classification,
              "{}: kiln train supports classification data (labels); this data set is a regression one", config.path);
 
@@ -182,6 +188,10 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   lo.seed = settings.seed;
   lo.workers = data.workers;
   data::DataLoader loader(data.train, lo);
+  if (data.train->streams() > 0 && settings.shuffle) {
+    log::info("{}: [data] streams = true: batches continue each other row by row, so they are drawn in order "
+              "(no shuffling)", config.path);
+  }
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   const int64_t total_steps = std::min(settings.epochs * steps_per_epoch, options.steps.value_or(INT64_MAX));
 
@@ -249,11 +259,13 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
     log::info("unigram baseline (the best loss without context): {:.4f} nats per token, perplexity {:.2f}", h,
               std::exp(h));
   }
-  const int64_t eval_batch = settings.eval_batch > 0 ? settings.eval_batch : settings.batch;
 
   while (progress.step < total_steps) {
     const auto t0 = Clock::now();
     const data::Batch batch = loader.next();
+    // Stateful layers start each epoch from zeros; a run resumed mid-epoch keeps the state its
+    // checkpoint restored.
+    if (batch.position.batch == 0) net.reset_state();
     const Feeds feeds(batch, device);
     net.zero_grad();
     net.forward(feeds.map());
@@ -359,8 +371,8 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
                                const NetBuilder& build) {
   const Device device = select_device(device_name);
   BuiltNet built = build(config, device);
-  const DataSplits data = make_datasets(config);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
+  const DataSplits data = make_datasets(config, config.train.batch, batch);
   built.net.setup(input_shapes(config, *data.train, batch));
   load_weights(weights, built.net);
   return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers);

@@ -11,6 +11,13 @@
 //   metrics.png               loss and accuracy (`kiln train` only, where matplotlib is installed)
 //
 // The learning-rate schedule spans the planned epochs; --steps only stops a run early.
+//
+// Sequence data. Batches may change shape from step to step (length-bucketed words: (N, T_b),
+// T_b <= T; the net re-infers its shapes), and losses and accuracies count only real positions
+// (not padding). Stream data (text with streams = true, truncated back-propagation through time):
+// the loader draws batches in order without shuffling, and Net::reset_state() zeroes the state of
+// stateful layers at the start of every epoch and before and after every evaluation, but not
+// when a run resumes mid-epoch (the state is then the one the checkpoint restored, if any).
 #pragma once
 
 #include <cstdint>

@@ -41,7 +41,7 @@ std::string grammar_lines() {
   return text;
 }
 
-std::string word_lm_config(const std::string& corpus, int seq_len, int epochs) {
+std::string word_lm_config(const std::string& corpus, int seq_len, int epochs, bool bucket = true) {
   return fmt::format(R"([model]
 name = "wordlm"
 input = [{}]
@@ -75,6 +75,7 @@ name = "loss"
 source = "words"
 files = ["{}"]
 validation = 0.1
+bucket = {}
 workers = 0
 
 [solver]
@@ -89,7 +90,7 @@ clip_grad_norm = 5.0
 log_every = 20
 eval_batch = 1000
 )",
-                     seq_len, corpus, epochs);
+                     seq_len, corpus, bucket, epochs);
 }
 
 TEST(WordLm, ValidationLossFallsWellBelowTheUnigramBaseline) {
@@ -122,13 +123,13 @@ TEST(WordLm, ValidationLossFallsWellBelowTheUnigramBaseline) {
 
 TEST(WordLm, PaddedPositionsDoNotCountInTheLoss) {
   // The same weights evaluated with every line padded to 16 and to 32 positions (no line is
-  // longer than 16 words): one evaluation batch each, so equal losses mean the extra padding,
-  // labelled -100, is ignored.
+  // longer than 16 words; bucket = false, so batches are not trimmed): one evaluation batch each,
+  // so equal losses mean the extra padding, labelled -100, is ignored.
   TempDir dir;
   const std::string corpus = dir.path("corpus.txt");
   write_file(corpus, grammar_lines());
-  const std::string config16 = write_config(dir, "w16.toml", word_lm_config(corpus, 16, 1));
-  const std::string config32 = write_config(dir, "w32.toml", word_lm_config(corpus, 32, 1));
+  const std::string config16 = write_config(dir, "w16.toml", word_lm_config(corpus, 16, 1, false));
+  const std::string config32 = write_config(dir, "w32.toml", word_lm_config(corpus, 32, 1, false));
   TrainOptions options;
   options.out_dir = dir.path("out");
   options.steps = 5;

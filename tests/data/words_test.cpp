@@ -63,7 +63,7 @@ TEST(Words, LinesPaddedWithMaskedLabelsAndLongLinesCutIntoPieces) {
   ds.get_tokens(0, SampleContext{}, x, y);  // "a b ." + <eos>
   EXPECT_EQ((std::vector<int32_t>(x, x + 4)), (std::vector<int32_t>{id("a"), id("b"), id("."), pad}));
   EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("b"), id("."), eos, kIgnoreLabel}));
-  EXPECT_EQ(ds.length(0), 3);
+  EXPECT_EQ(ds.sequence_length(0), 3);
   ds.get_tokens(1, SampleContext{}, x, y);  // "c d e f", labels continue into the next piece
   EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("d"), id("e"), id("f"), id("g")}));
   ds.get_tokens(2, SampleContext{}, x, y);  // "g h" + <eos>
@@ -142,6 +142,7 @@ TEST(Words, LoaderBuildsInt32BatchesWithMaskedPadding) {
   WordOptions o;
   o.validation = 0;
   o.seq_len = 6;
+  o.bucket = false;  // every batch (N, T); bucketed batches: lm_batching_test.cpp
   std::string text;
   for (int i = 0; i < 40; ++i) {
     for (int k = 0; k <= i % 5; ++k) text += fmt::format("w{} ", k);
