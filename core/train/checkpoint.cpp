@@ -20,9 +20,9 @@ struct Target {
 };
 
 // Checks that `file` has exactly the tensors of `targets` (plus those `ignore` accepts) with the
-// same shapes, then copies them in. Lists every problem at once.
+// same shapes. Lists every problem at once.
 template <class Ignore>
-void apply(const std::string& path, const SafetensorsFile& file, const std::vector<Target>& targets, Ignore ignore) {
+void check_fit(const std::string& path, const SafetensorsFile& file, const std::vector<Target>& targets, Ignore ignore) {
   std::vector<std::string> problems;
   std::set<std::string> wanted;
   for (const Target& t : targets) {
@@ -44,9 +44,39 @@ void apply(const std::string& path, const SafetensorsFile& file, const std::vect
                      fmt::join(problems.begin(), problems.begin() + static_cast<long>(shown), "; "),
                      problems.size() > shown ? fmt::format("; and {} more", problems.size() - shown) : ""));
   }
+}
+
+// Copies the (checked) tensors of `file` into `targets`.
+void copy_in(const SafetensorsFile& file, const std::vector<Target>& targets) {
   for (const Target& t : targets) {
     const auto& values = file.tensors.at(t.name).values;
     copy_bytes(t.tensor->raw_data(), t.tensor->device(), values.data(), Device::cpu(), values.size() * 4);
+  }
+}
+
+constexpr const char* kStatePrefix = "state.";
+constexpr const char* kOptimizerPrefix = "optimizer.";
+
+bool is_state(const std::string& name) { return name.starts_with(kStatePrefix); }
+
+// The carried-state tensors of a checkpoint, named as Net::set_carried_state takes them.
+std::map<std::string, Tensor> carried_state_of(const SafetensorsFile& file) {
+  std::map<std::string, Tensor> out;
+  const size_t prefix = std::char_traits<char>::length(kStatePrefix);
+  for (const auto& [name, entry] : file.tensors)
+    if (is_state(name)) out[name.substr(prefix)] = Tensor::from_host(entry.values, entry.shape);
+  return out;
+}
+
+// Forgets the net's carried state, then puts the checkpoint's in; a state the net cannot take
+// (a layer that does not exist or carries no such state) leaves it at zeros and names the file.
+void restore_carried_state(const std::string& path, const SafetensorsFile& file, Net& net) {
+  net.reset_state();
+  try {
+    net.set_carried_state(carried_state_of(file));
+  } catch (const Error& e) {
+    net.reset_state();
+    fail(fmt::format("'{}' does not fit this model: {}", path, e.message()));
   }
 }
 
@@ -68,14 +98,39 @@ uint64_t parse_u64(const std::map<std::string, std::string>& meta, const char* k
   fail(fmt::format("'{}': metadata '{}' = '{}' is not a number", path, key, it->second));
 }
 
+std::string vocabulary_json(const data::Dataset::TokenVocabulary& v) {
+  return nlohmann::json{{"kind", v.kind}, {"tokens", v.tokens}}.dump();
+}
+
+// The "vocabulary" metadata (empty when absent); `path` names the file in errors.
+data::Dataset::TokenVocabulary parse_vocabulary(const std::map<std::string, std::string>& meta, const std::string& path) {
+  auto it = meta.find("vocabulary");
+  if (it == meta.end()) return {};
+  data::Dataset::TokenVocabulary v;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(it->second);
+    v.kind = j.at("kind").get<std::string>();
+    v.tokens = j.at("tokens").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    fail(fmt::format("'{}': metadata 'vocabulary' is not JSON {{\"kind\": \"characters\" | \"words\", \"tokens\": "
+                     "[strings]}}", path));
+  }
+  if (v.kind != "characters" && v.kind != "words")
+    fail(fmt::format("'{}': metadata 'vocabulary' has kind \"{}\", not \"characters\" or \"words\"", path, v.kind));
+  if (v.tokens.empty()) fail(fmt::format("'{}': metadata 'vocabulary' has no tokens", path));
+  return v;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, Net& net, Solver& solver, const TrainProgress& progress) {
   std::vector<NamedTensor> tensors;
   for (const Net::ParamRef& p : net.parameters()) tensors.push_back({p.name, &p.param->value});
-  for (const Solver::StateRef& s : solver.state()) tensors.push_back({"optimizer." + s.name, s.tensor});
+  for (const Solver::StateRef& s : solver.state()) tensors.push_back({kOptimizerPrefix + s.name, s.tensor});
+  for (const auto& [name, t] : net.carried_state())
+    if (t != nullptr && t->defined()) tensors.push_back({kStatePrefix + name, t});
   nlohmann::json rng = net.rng_state();
-  const std::map<std::string, std::string> meta = {
+  std::map<std::string, std::string> meta = {
       {"format", kFormat},
       {"version", kVersion},
       {"model_hash", fmt::format("{:#018x}", progress.model_hash)},
@@ -86,6 +141,7 @@ void save_checkpoint(const std::string& path, Net& net, Solver& solver, const Tr
       {"seed", std::to_string(progress.seed)},
       {"rng", rng.dump()},
   };
+  if (!progress.vocabulary.tokens.empty()) meta["vocabulary"] = vocabulary_json(progress.vocabulary);
   write_safetensors(path, tensors, meta);
 }
 
@@ -119,9 +175,12 @@ TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver,
   } catch (const nlohmann::json::exception&) {
     fail(fmt::format("'{}': metadata 'rng' is not a JSON object of numbers", path));
   }
+  p.vocabulary = parse_vocabulary(meta, path);
   std::vector<Target> targets = parameter_targets(net);
-  for (const Solver::StateRef& s : solver.state()) targets.push_back({"optimizer." + s.name, s.tensor});
-  apply(path, file, targets, [](const std::string&) { return false; });
+  for (const Solver::StateRef& s : solver.state()) targets.push_back({kOptimizerPrefix + s.name, s.tensor});
+  check_fit(path, file, targets, is_state);
+  restore_carried_state(path, file, net);
+  copy_in(file, targets);
   solver.set_steps(solver_steps);
   net.set_rng_state(rng);
   return p;
@@ -129,7 +188,13 @@ TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver,
 
 void load_weights(const std::string& path, Net& net) {
   const SafetensorsFile file = read_safetensors(path);
-  apply(path, file, parameter_targets(net), [](const std::string& name) { return name.starts_with("optimizer."); });
+  const std::vector<Target> targets = parameter_targets(net);
+  check_fit(path, file, targets, [](const std::string& name) { return name.starts_with(kOptimizerPrefix) || is_state(name); });
+  copy_in(file, targets);
+}
+
+data::Dataset::TokenVocabulary read_checkpoint_vocabulary(const std::string& path) {
+  return parse_vocabulary(read_safetensors(path).metadata, path);
 }
 
 }  // namespace kiln
