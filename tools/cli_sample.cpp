@@ -146,13 +146,15 @@ std::vector<int32_t> encode_prompt(const Tokens& t, const std::string& prompt) {
     ids.push_back(it == t.word_ids.end() ? WordVocabulary::kUnk : it->second);
   }
   const auto unknown = std::count(ids.begin(), ids.end(), WordVocabulary::kUnk);
-  if (unknown > 0) log::info("{} of the prompt's {} words are not in the vocabulary: read as <unk>", unknown, ids.size());
+  if (unknown > 0)
+    log::info("{} of the prompt's {} words are not in the vocabulary: read as <unk>", unknown, ids.size());
   if (ids.empty()) ids.push_back(WordVocabulary::kEos);
   return ids;
 }
 
 bool closing_punctuation(std::string_view w) {
-  static const std::set<std::string_view> kClosing = {".", ",", "!", "?", ";", ":", ")", "]", "}", "'", "%", "…", "’", "”"};
+  static const std::set<std::string_view> kClosing = {".", ",", "!", "?", ";", ":", ")",
+                                                      "]", "}", "'", "%", "…", "’", "”"};
   return kClosing.count(w) != 0;
 }
 
@@ -179,7 +181,8 @@ int32_t draw(const std::vector<float>& logits, int first, int end, double temper
   const double top = *std::max_element(lo, hi);
   std::vector<double> p(static_cast<size_t>(end));
   double sum = 0;
-  for (int i = first; i < end; ++i) sum += p[static_cast<size_t>(i)] = std::exp((logits[static_cast<size_t>(i)] - top) / temperature);
+  for (int i = first; i < end; ++i)
+    sum += p[static_cast<size_t>(i)] = std::exp((logits[static_cast<size_t>(i)] - top) / temperature);
   const double u = static_cast<double>(uniform_from_u32(philox_u32(seed, 0, step))) * sum;
   double acc = 0;
   for (int i = first; i < end; ++i) {
@@ -214,7 +217,8 @@ std::string build_step_net(const RunConfig& config, Net& net, std::vector<Recurr
     if (layer->is_loss()) continue;
     std::vector<std::string> inputs = spec.inputs.empty() ? std::vector<std::string>{previous} : spec.inputs;
     if (const auto* rnn = dynamic_cast<const layers::Recurrent*>(layer.get())) {
-      KILN_CHECK(rnn->options().batch_first, "{}: kiln sample needs batch_first recurrent layers ('{}')", config.path, spec.name);
+      KILN_CHECK(rnn->options().batch_first, "{}: kiln sample needs batch_first recurrent layers ('{}')", config.path,
+                 spec.name);
       KILN_CHECK(!rnn->options().bidirectional, "{}: kiln sample generates left to right, but '{}' is bidirectional",
                  config.path, spec.name);
       if (!rnn->options().stateful && inputs.size() == 1) add_state_inputs(*rnn, spec.name, net, inputs, states);
@@ -271,7 +275,8 @@ int run_sample(const SampleArgs& a) {
     for (RecurrentState& s : states) {
       const auto& rnn = dynamic_cast<const layers::Recurrent&>(net.layer(s.layer));
       s.h = Tensor::from_host(std::span<const float>(rnn.final_h().to_host()), s.shape, device);
-      if (!s.c_input.empty()) s.c = Tensor::from_host(std::span<const float>(rnn.final_c().to_host()), s.shape, device);
+      if (!s.c_input.empty())
+        s.c = Tensor::from_host(std::span<const float>(rnn.final_c().to_host()), s.shape, device);
     }
     return net.output(logits).to_host();
   };
@@ -281,7 +286,8 @@ int run_sample(const SampleArgs& a) {
   const int first = tokens.words ? WordVocabulary::kPad + 1 : 0;  // <pad> is never drawn
   std::string text = a.prompt;
   for (int64_t i = 0; i < a.length; ++i) {
-    const int32_t id = draw(out, first, tokens.size(), a.temperature, static_cast<uint64_t>(a.seed), static_cast<uint64_t>(i));
+    const int32_t id =
+        draw(out, first, tokens.size(), a.temperature, static_cast<uint64_t>(a.seed), static_cast<uint64_t>(i));
     append_token(tokens, id, text);
     if (i + 1 < a.length) out = step(id);
   }

@@ -22,7 +22,8 @@ struct Target {
 // Checks that `file` has exactly the tensors of `targets` (plus those `ignore` accepts) with the
 // same shapes. Lists every problem at once.
 template <class Ignore>
-void check_fit(const std::string& path, const SafetensorsFile& file, const std::vector<Target>& targets, Ignore ignore) {
+void check_fit(const std::string& path, const SafetensorsFile& file, const std::vector<Target>& targets,
+               Ignore ignore) {
   std::vector<std::string> problems;
   std::set<std::string> wanted;
   for (const Target& t : targets) {
@@ -103,7 +104,8 @@ std::string vocabulary_json(const data::Dataset::TokenVocabulary& v) {
 }
 
 // The "vocabulary" metadata (empty when absent); `path` names the file in errors.
-data::Dataset::TokenVocabulary parse_vocabulary(const std::map<std::string, std::string>& meta, const std::string& path) {
+data::Dataset::TokenVocabulary parse_vocabulary(const std::map<std::string, std::string>& meta,
+                                                const std::string& path) {
   auto it = meta.find("vocabulary");
   if (it == meta.end()) return {};
   data::Dataset::TokenVocabulary v;
@@ -189,7 +191,8 @@ TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver,
 void load_weights(const std::string& path, Net& net) {
   const SafetensorsFile file = read_safetensors(path);
   const std::vector<Target> targets = parameter_targets(net);
-  check_fit(path, file, targets, [](const std::string& name) { return name.starts_with(kOptimizerPrefix) || is_state(name); });
+  check_fit(path, file, targets,
+            [](const std::string& name) { return name.starts_with(kOptimizerPrefix) || is_state(name); });
   copy_in(file, targets);
 }
 

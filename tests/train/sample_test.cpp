@@ -98,22 +98,28 @@ TrainProgress load(const std::string& path, Net& net) {
   return load_checkpoint(path, net, solver, 42);
 }
 
-// Rewrites a safetensors file with metadata `key` set to `value` (removed when empty).
-void set_metadata(const std::string& path, const std::string& key, const std::string& value) {
-  SafetensorsFile f = read_safetensors(path);
+// Writes `f` to `path`, less the tensors whose names start with `drop` (none when empty).
+void write_back(const SafetensorsFile& f, const std::string& path, const std::string& drop = "") {
   std::vector<Tensor> tensors;
   tensors.reserve(f.tensors.size());
   std::vector<NamedTensor> named;
   for (const auto& [name, e] : f.tensors) {
+    if (!drop.empty() && name.starts_with(drop)) continue;
     tensors.push_back(Tensor::from_host(std::span<const float>(e.values), e.shape));
     named.push_back({name, &tensors.back()});
   }
+  write_safetensors(path, named, f.metadata);
+}
+
+// Rewrites a safetensors file with metadata `key` set to `value` (removed when empty).
+void set_metadata(const std::string& path, const std::string& key, const std::string& value) {
+  SafetensorsFile f = read_safetensors(path);
   if (value.empty()) {
     f.metadata.erase(key);
   } else {
     f.metadata[key] = value;
   }
-  write_safetensors(path, named, f.metadata);
+  write_back(f, path);
 }
 
 TEST(CheckpointState, VocabularyAndCarriedStateRoundTrip) {
@@ -194,7 +200,9 @@ std::string tiny_grammar(int lines) {
   return text;
 }
 
-std::string tiny_lm_config(const std::string& source, const std::string& corpus) {
+// `lstm` and `data`: more keys of those sections.
+std::string tiny_lm_config(const std::string& source, const std::string& corpus, const std::string& lstm = "",
+                           const std::string& data = "", int epochs = 1) {
   return fmt::format(R"([model]
 name = "tinylm"
 input = [8]
@@ -210,7 +218,7 @@ embedding_dim = 8
 type = "LSTM"
 name = "lstm"
 hidden_size = 16
-
+{}
 [[layer]]
 type = "TimeFlatten"
 name = "flatten"
@@ -229,18 +237,18 @@ source = "{}"
 files = ["{}"]
 validation = 0.1
 workers = 0
-
+{}
 [solver]
 type = "adam"
 lr = 0.01
 
 [train]
-epochs = 1
+epochs = {}
 batch = 8
 seed = 3
-log_every = 100
+log_every = 1
 )",
-                     source, corpus);
+                     lstm, source, corpus, data, epochs);
 }
 
 struct TrainedLm {
@@ -358,6 +366,49 @@ TEST(Sample, BadWeightsFileGivesOneErrorLine) {
   EXPECT_EQ(b.exit_code, 1) << b.output;
   EXPECT_TRUE(contains(b.output, broken + "': metadata 'vocabulary'")) << b.output;
   EXPECT_EQ(std::count(b.output.begin(), b.output.end(), '\n'), 1) << b.output;
+}
+
+// A stateful LSTM on text streams (truncated BPTT) stopped in mid-epoch: the checkpoint holds the
+// carried h and c, and resuming from it equals the uninterrupted run bit for bit (resuming from
+// zeros instead does not); kiln sample runs the stateful layer, carrying its state itself.
+TEST(Sample, StatefulLstmResumesExactlyAndSamples) {
+  TempDir dir;
+  const std::string corpus = dir.path("corpus.txt");
+  write_file(corpus, tiny_grammar(60));  // ~1300 training characters: 8 streams, ~20 steps per epoch
+  const std::string config = tiny_lm_config("text", corpus, "stateful = true\n", "streams = true\n", 2);
+  const TrainedLm lm{write_config(dir, "s.toml", config), corpus, ""};
+  // No evaluation: it resets the carried state, and at a --steps stop it runs before the checkpoint.
+  TrainOptions full;
+  full.out_dir = dir.path("full");
+  full.evaluate_each_epoch = false;
+  const TrainResult all = run_training(lm.config, full);
+  TrainOptions first = full;
+  first.out_dir = dir.path("part");
+  first.steps = all.steps / 2 + 3;  // in the middle of the second epoch
+  const std::string stopped = dir.path("stopped.safetensors");
+  std::filesystem::copy_file(run_training(lm.config, first).checkpoint, stopped);
+  const SafetensorsFile saved = read_safetensors(stopped);
+  ASSERT_TRUE(saved.tensors.count("state.lstm.h") && saved.tensors.count("state.lstm.c"));
+  EXPECT_EQ(saved.tensors.at("state.lstm.h").shape, (Shape{1, 8, 16}));
+
+  auto resume = [&](const std::string& from, const std::string& out) {
+    TrainOptions second = full;
+    second.out_dir = out;
+    second.resume = from;
+    EXPECT_EQ(run_training(lm.config, second).steps, all.steps);
+    return read_safetensors(out + "/checkpoint.safetensors").tensors.at("decoder.weight").values;
+  };
+  const std::vector<float> expected = read_safetensors(all.checkpoint).tensors.at("decoder.weight").values;
+  EXPECT_EQ(resume(stopped, dir.path("part")), expected);
+
+  // Without its state the same checkpoint resumes from zeros, and the run drifts.
+  write_back(saved, dir.path("stateless.safetensors"), "state.");
+  EXPECT_NE(resume(dir.path("stateless.safetensors"), dir.path("zeros")), expected);
+
+  const auto a = sample(lm, all.checkpoint, "--prompt 'the ' --length 30 --seed 2");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_EQ(data::decode_utf8(a.output).size(), 4u + 30u + 1u) << a.output;
+  EXPECT_EQ(sample(lm, all.checkpoint, "--prompt 'the ' --length 30 --seed 2").output, a.output);
 }
 
 }  // namespace
