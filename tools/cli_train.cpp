@@ -34,7 +34,7 @@ int run_train(const TrainArgs& a) {
                          ? fmt::format("test accuracy {:.2f}% (test loss {:.4f})", 100 * *r.test_accuracy, *r.test_loss)
                          : std::string("no test set");
   if (r.language_model && r.test_loss) {
-    test = fmt::format("validation loss {:.4f}, perplexity {:.2f}, next-character accuracy {:.2f}%", *r.test_loss,
+    test = fmt::format("validation loss {:.4f}, perplexity {:.2f}, next-token accuracy {:.2f}%", *r.test_loss,
                        std::exp(*r.test_loss), 100 * *r.test_accuracy);
   }
   fmt::print("{}{}: {} after {} steps in {:.1f} s, {:.0f} images/s; checkpoint {}\n",

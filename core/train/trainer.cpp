@@ -75,8 +75,8 @@ int64_t counted_labels(const Tensor& host_labels) {
 }
 
 // Loss and accuracy over `dataset` in batches of `batch` (stream data: of its streams). Stateful
-// layers start from zeros and are left at zeros, so evaluation neither sees nor disturbs the
-// state carried between training batches.
+// layers start from zeros and get the state carried between training batches back afterwards, so
+// evaluation neither sees nor disturbs it.
 EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers) {
   data::LoaderOptions lo;
   lo.batch_size = dataset.streams() > 0 ? dataset.streams() : batch;
@@ -88,6 +88,10 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   Net& net = built.net;
   const bool was_training = net.training();
   net.set_training(false);
+  // The training batches' carried state, put back afterwards (a run stopped right after this
+  // evaluation checkpoints it and resumes exactly).
+  std::map<std::string, Tensor> carried;
+  for (const auto& [name, state] : net.carried_state()) carried[name] = state->clone();
   net.reset_state();
   EvalResult r;
   double loss_sum = 0;
@@ -104,6 +108,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   }
   net.set_training(was_training);
   net.reset_state();
+  net.set_carried_state(carried);
   if (labels > 0) {  // per label: per image, or per token of a sequence (padding excluded)
     r.loss = loss_sum / labels;
     r.accuracy = static_cast<double>(correct) / labels;

@@ -377,10 +377,10 @@ TEST(Sample, StatefulLstmResumesExactlyAndSamples) {
   write_file(corpus, tiny_grammar(60));  // ~1300 training characters: 8 streams, ~20 steps per epoch
   const std::string config = tiny_lm_config("text", corpus, "stateful = true\n", "streams = true\n", 2);
   const TrainedLm lm{write_config(dir, "s.toml", config), corpus, ""};
-  // No evaluation: it resets the carried state, and at a --steps stop it runs before the checkpoint.
+  // Evaluation (after every epoch, and at the --steps stop just before the checkpoint) must leave
+  // the carried state as it found it.
   TrainOptions full;
   full.out_dir = dir.path("full");
-  full.evaluate_each_epoch = false;
   const TrainResult all = run_training(lm.config, full);
   TrainOptions first = full;
   first.out_dir = dir.path("part");
