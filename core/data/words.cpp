@@ -163,13 +163,15 @@ void WordCorpus::init(std::u32string text) {
   unknown_rate_ = train_words.empty() ? 0.0 : static_cast<double>(unknown) / static_cast<double>(train_words.size());
   train_words = {};
 
-  // Ids and pieces of at most T inputs.
+  // Ids and pieces of at most T inputs. Sequences are separated by one <eos>, which is both the
+  // last label of a sequence and the first input of the next.
+  ids_.push_back(WordVocabulary::kEos);
   for (int64_t s = 0; s < n; ++s) {
     const auto& seq = seqs[static_cast<size_t>(s)];
-    const int64_t start = static_cast<int64_t>(ids_.size());
+    const int64_t start = static_cast<int64_t>(ids_.size()) - 1;  // the <eos> before it
     for (const std::string& w : seq) ids_.push_back(vocab_.id(w));
     ids_.push_back(WordVocabulary::kEos);
-    const int64_t inputs = static_cast<int64_t>(seq.size());
+    const int64_t inputs = static_cast<int64_t>(seq.size()) + 1;
     for (int64_t k = 0; k < inputs; k += o.seq_len) {
       starts_.push_back(start + k);
       lens_.push_back(std::min(o.seq_len, inputs - k));

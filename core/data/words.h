@@ -15,9 +15,10 @@
 //
 // Sequences. split = Lines: each non-empty line is a sequence. Sentences: a sequence ends after
 // ".", "!" or "?" and at every blank line (a paragraph; the fortunes' "%" separator lines are
-// dropped in both modes). Every sequence gets <eos> appended, so the model learns where lines end:
-// a sequence w1..wn gives x = w1..wn, labels = w2..wn <eos>. A sequence longer than T is cut into
-// pieces of T inputs (each piece's labels continue into the next piece's first word).
+// dropped in both modes). <eos> marks both ends, so the model learns how lines begin and where
+// they end: a sequence w1..wn gives x = <eos> w1..wn, labels = w1..wn <eos> (n + 1 positions; a
+// sampler starts a line by feeding <eos>). A sequence longer than T - 1 words is cut into pieces
+// of T inputs (each piece's labels continue into the next piece's first input).
 //
 // Vocabulary. ids 0 = <pad>, 1 = <unk>, 2 = <eos>, then the max_vocab - 3 most frequent words of
 // the training split in order of count, ties broken by the word's bytes (alphabetically):
@@ -107,7 +108,7 @@ class WordCorpus {
   std::string name_;
   WordOptions options_;
   WordVocabulary vocab_;
-  std::vector<int32_t> ids_;             // sequences back to back, each followed by <eos>
+  std::vector<int32_t> ids_;             // <eos>, then each sequence followed by <eos>
   std::vector<int64_t> starts_, lens_;   // piece i: inputs ids_[starts_[i] .. + lens_[i]), labels one later
   int64_t train_pieces_ = 0;
   double unknown_rate_ = 0;

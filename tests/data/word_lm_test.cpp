@@ -122,24 +122,25 @@ TEST(WordLm, ValidationLossFallsWellBelowTheUnigramBaseline) {
 }
 
 TEST(WordLm, PaddedPositionsDoNotCountInTheLoss) {
-  // The same weights evaluated with every line padded to 16 and to 32 positions (no line is
-  // longer than 16 words; bucket = false, so batches are not trimmed): one evaluation batch each,
-  // so equal losses mean the extra padding, labelled -100, is ignored.
+  // The same weights evaluated with every line padded to 20 and to 32 positions (no line is
+  // longer than 16 words, 17 inputs with the leading <eos>; bucket = false, so batches are not
+  // trimmed): one evaluation batch each, so equal losses mean the extra padding, labelled -100, is
+  // ignored.
   TempDir dir;
   const std::string corpus = dir.path("corpus.txt");
   write_file(corpus, grammar_lines());
-  const std::string config16 = write_config(dir, "w16.toml", word_lm_config(corpus, 16, 1, false));
+  const std::string config20 = write_config(dir, "w20.toml", word_lm_config(corpus, 20, 1, false));
   const std::string config32 = write_config(dir, "w32.toml", word_lm_config(corpus, 32, 1, false));
   TrainOptions options;
   options.out_dir = dir.path("out");
   options.steps = 5;
-  const TrainResult r = run_training(config16, options);
-  const EvalResult e16 = evaluate_checkpoint(load_config(config16), r.checkpoint, "cpu", cli::build_model);
+  const TrainResult r = run_training(config20, options);
+  const EvalResult e20 = evaluate_checkpoint(load_config(config20), r.checkpoint, "cpu", cli::build_model);
   const EvalResult e32 = evaluate_checkpoint(load_config(config32), r.checkpoint, "cpu", cli::build_model);
-  EXPECT_EQ(e16.samples, 150);
+  EXPECT_EQ(e20.samples, 150);
   EXPECT_EQ(e32.samples, 150);
-  EXPECT_GT(e16.loss, 0.5);
-  EXPECT_NEAR(e16.loss, e32.loss, 1e-4 * e16.loss);
+  EXPECT_GT(e20.loss, 0.5);
+  EXPECT_NEAR(e20.loss, e32.loss, 1e-4 * e20.loss);
 }
 
 TEST(WordLm, KilnTrainRunsTheWordSource) {

@@ -48,7 +48,8 @@ TEST(Words, LinesPaddedWithMaskedLabelsAndLongLinesCutIntoPieces) {
   o.validation = 0;
   o.seq_len = 4;
   o.max_vocab = 100;
-  // Line 2 has 6 tokens: pieces of 4 and 2 inputs. The "%" line and the blank line are dropped.
+  // Line 2 has 6 tokens, 7 inputs with the leading <eos>: pieces of 4 and 3 inputs. The "%" line
+  // and the blank line are dropped.
   auto corpus = std::make_shared<const WordCorpus>(u32("a b.\n%\n\nc d e f g h\n"), "t", o);
   EXPECT_EQ(corpus->pieces(), 3);
   WordDataset ds(corpus, TextSplit::Train);
@@ -60,15 +61,16 @@ TEST(Words, LinesPaddedWithMaskedLabelsAndLongLinesCutIntoPieces) {
   auto id = [&](const char* w) { return v.id(w); };
   const int32_t pad = WordVocabulary::kPad, eos = WordVocabulary::kEos;
   int32_t x[4], y[4];
-  ds.get_tokens(0, SampleContext{}, x, y);  // "a b ." + <eos>
-  EXPECT_EQ((std::vector<int32_t>(x, x + 4)), (std::vector<int32_t>{id("a"), id("b"), id("."), pad}));
-  EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("b"), id("."), eos, kIgnoreLabel}));
-  EXPECT_EQ(ds.sequence_length(0), 3);
-  ds.get_tokens(1, SampleContext{}, x, y);  // "c d e f", labels continue into the next piece
-  EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("d"), id("e"), id("f"), id("g")}));
-  ds.get_tokens(2, SampleContext{}, x, y);  // "g h" + <eos>
-  EXPECT_EQ((std::vector<int32_t>(x, x + 4)), (std::vector<int32_t>{id("g"), id("h"), pad, pad}));
-  EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("h"), eos, kIgnoreLabel, kIgnoreLabel}));
+  ds.get_tokens(0, SampleContext{}, x, y);  // <eos> "a b ." -> "a b ." <eos>
+  EXPECT_EQ((std::vector<int32_t>(x, x + 4)), (std::vector<int32_t>{eos, id("a"), id("b"), id(".")}));
+  EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("a"), id("b"), id("."), eos}));
+  EXPECT_EQ(ds.sequence_length(0), 4);
+  ds.get_tokens(1, SampleContext{}, x, y);  // <eos> "c d e", labels continue into the next piece
+  EXPECT_EQ((std::vector<int32_t>(x, x + 4)), (std::vector<int32_t>{eos, id("c"), id("d"), id("e")}));
+  EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("c"), id("d"), id("e"), id("f")}));
+  ds.get_tokens(2, SampleContext{}, x, y);  // "f g h" -> "g h" <eos>
+  EXPECT_EQ((std::vector<int32_t>(x, x + 4)), (std::vector<int32_t>{id("f"), id("g"), id("h"), pad}));
+  EXPECT_EQ((std::vector<int32_t>(y, y + 4)), (std::vector<int32_t>{id("g"), id("h"), eos, kIgnoreLabel}));
   float f = 0;
   EXPECT_THROW(ds.get(0, SampleContext{}, &f, y, nullptr), Error);
 }
@@ -80,10 +82,10 @@ TEST(Words, SentencesSplitAtStopsAndParagraphs) {
   o.split = WordSplit::Sentences;
   const WordCorpus corpus(u32("One two. Three\nfour! Five\n\nsix\n"), "t", o);
   ASSERT_EQ(corpus.pieces(), 4);  // "one two ." "three four !" "five" "six"
-  EXPECT_EQ(corpus.length(0), 3);
-  EXPECT_EQ(corpus.length(1), 3);
-  EXPECT_EQ(corpus.length(2), 1);
-  EXPECT_EQ(corpus.length(3), 1);
+  EXPECT_EQ(corpus.length(0), 4);  // <eos> one two .
+  EXPECT_EQ(corpus.length(1), 4);
+  EXPECT_EQ(corpus.length(2), 2);
+  EXPECT_EQ(corpus.length(3), 2);
 }
 
 TEST(Words, ValidationIsTheTailAndTheVocabularyComesFromTraining) {
@@ -98,11 +100,11 @@ TEST(Words, ValidationIsTheTailAndTheVocabularyComesFromTraining) {
   ASSERT_EQ(valid.size(), 1);
   int32_t x[8], y[8];
   valid.get_tokens(0, SampleContext{}, x, y);
-  EXPECT_EQ(x[0], WordVocabulary::kUnk);
+  EXPECT_EQ(x[0], WordVocabulary::kEos);
+  EXPECT_EQ(x[1], WordVocabulary::kUnk);
   EXPECT_EQ(corpus->unknown_rate(), 0.0);
-  // Training labels: b <eos> c <eos> c <eos> → p(<eos>) = 1/2, p(c) = 1/3, p(b) = 1/6.
-  EXPECT_NEAR(corpus->unigram_entropy(), -(0.5 * std::log(0.5) + std::log(1 / 3.0) / 3 + std::log(1 / 6.0) / 6),
-              1e-12);
+  // Training labels: a b <eos> b c <eos> a c <eos> → p(<eos>) = 1/3, p(a) = p(b) = p(c) = 2/9.
+  EXPECT_NEAR(corpus->unigram_entropy(), -(std::log(1 / 3.0) / 3 + 3 * (2 / 9.0) * std::log(2 / 9.0)), 1e-12);
 }
 
 TEST(Words, BucketedBatchesHaveSimilarLengthsCoverEverySampleOnceAndAreDeterministic) {
