@@ -135,10 +135,6 @@ class Recurrent : public Layer {
   Tensor start_h_, start_c_;    // the carried states the last training forward started from
 };
 
-// The LSTM's former name (the class computes every mode).
-using Lstm = Recurrent;
-using LstmOptions = RecurrentOptions;
-
 class Embedding : public Layer {
  public:
   Embedding(std::string name, int num_embeddings, int embedding_dim, Init weight_init);
