@@ -476,6 +476,20 @@ INSTANTIATE_TEST_SUITE_P(Models, AlexNetConfig,
                          ::testing::Values(AlexCase{"alexnet.toml", 60965224}, AlexCase{"alexnet_owt.toml", 61100840}),
                          [](const auto& info) { return std::string(info.param.file).substr(0, std::string(info.param.file).find('.')); });
 
+// The shipped language-model configs parse and build (their data, the fortunes, is not needed):
+// token input, one label per position, logits over the vocabulary.
+TEST(LanguageModelConfigs, ParseAndBuild) {
+  for (const char* file : {"char_lstm.toml", "char_lstm_tbptt.toml", "word_lstm.toml", "rnnlm_dynet.toml"}) {
+    SCOPED_TRACE(file);
+    const RunConfig config = load_config(std::string(KILN_SOURCE_DIR) + "/models/" + file);
+    BuiltNet built = cli::build_model(config, Device::cpu());
+    const int64_t n = 2, t = config.input.at(0);
+    built.net.setup({{"data", Shape{n, t}}, {"label", Shape{n * t}}});
+    EXPECT_EQ(built.net.shape_of(built.logits), (Shape{n * t, config.classes}));
+    EXPECT_GT(built.net.parameter_count(), 100000);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A scaled-down AlexNet (LRN, groups = 2, dropout): its loss falls on the CPU, and in device builds
 // cuda:0 trains it from the same seed with the same losses.
