@@ -11,7 +11,7 @@
 // vocabulary is an error naming it); an empty prompt starts from a newline (the start of a line),
 // which is not printed. Words: the prompt is split as the training text was
 // (kiln::data::tokenize_words, lower-cased as [data] lower_case says, default true), words outside
-// the vocabulary read as <unk>; an empty prompt starts from <eos> (the start of a line). Generated
+// the vocabulary read as <unk>; <eos> is fed first, as it starts every training line. Generated
 // words are joined by single spaces, with none before closing punctuation (. , ! ? ; : ) ] } ' and
 // the like) or after an opening bracket; <eos> prints as a newline and <pad> is never drawn. Each
 // line starts from zero states, as each training line did (stateful layers excepted).
@@ -137,7 +137,7 @@ Tokens make_tokens(const RunConfig& config, const std::string& source, const std
   return t;
 }
 
-// The ids the prompt feeds (see the header comment for the empty prompt).
+// The ids the prompt feeds (see the header comment).
 std::vector<int32_t> encode_prompt(const Tokens& t, const std::string& prompt) {
   if (!t.words) return t.chars.encode(data::decode_utf8(prompt.empty() ? std::string("\n") : prompt));
   std::vector<int32_t> ids;
@@ -148,7 +148,7 @@ std::vector<int32_t> encode_prompt(const Tokens& t, const std::string& prompt) {
   const auto unknown = std::count(ids.begin(), ids.end(), WordVocabulary::kUnk);
   if (unknown > 0)
     log::info("{} of the prompt's {} words are not in the vocabulary: read as <unk>", unknown, ids.size());
-  if (ids.empty()) ids.push_back(WordVocabulary::kEos);
+  ids.insert(ids.begin(), WordVocabulary::kEos);  // a line starts with <eos>, as in training
   return ids;
 }
 
