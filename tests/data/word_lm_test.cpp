@@ -42,55 +42,13 @@ std::string grammar_lines() {
 }
 
 std::string word_lm_config(const std::string& corpus, int seq_len, int epochs, bool bucket = true) {
-  return fmt::format(R"([model]
-name = "wordlm"
-input = [{}]
-classes = 32
-
-[[layer]]
-type = "Embedding"
-name = "embed"
-num_embeddings = 32
-embedding_dim = 16
-
-[[layer]]
-type = "LSTM"
-name = "lstm"
-hidden_size = 64
-
-[[layer]]
-type = "TimeFlatten"
-name = "flatten"
-
-[[layer]]
-type = "Linear"
-name = "decoder"
-out_features = 32
-
-[[layer]]
-type = "SoftmaxCrossEntropy"
-name = "loss"
-
-[data]
-source = "words"
-files = ["{}"]
-validation = 0.1
-bucket = {}
-workers = 0
-
-[solver]
-type = "adam"
-lr = 0.01
-
-[train]
-epochs = {}
-batch = 16
-seed = 3
-clip_grad_norm = 5.0
-log_every = 20
-eval_batch = 1000
-)",
-                     seq_len, corpus, bucket, epochs);
+  return lm_config(
+      {.seq_len = seq_len,
+       .hidden = 64,
+       .data = fmt::format("source = \"words\"\nfiles = [\"{}\"]\nvalidation = 0.1\nbucket = {}\nworkers = 0\n",
+                           corpus, bucket),
+       .train = fmt::format("epochs = {}\nbatch = 16\nseed = 3\nclip_grad_norm = 5.0\nlog_every = 20\neval_batch = 1000\n",
+                            epochs)});
 }
 
 TEST(WordLm, ValidationLossFallsWellBelowTheUnigramBaseline) {

@@ -35,53 +35,11 @@ std::string grammar_text() {
 }
 
 std::string char_lm_config(const std::string& corpus) {
-  return fmt::format(R"([model]
-name = "charlm"
-input = [32]
-classes = 32
-
-[[layer]]
-type = "Embedding"
-name = "embed"
-num_embeddings = 32
-embedding_dim = 16
-
-[[layer]]
-type = "LSTM"
-name = "lstm"
-hidden_size = 64
-
-[[layer]]
-type = "TimeFlatten"
-name = "flatten"
-
-[[layer]]
-type = "Linear"
-name = "decoder"
-out_features = 32
-
-[[layer]]
-type = "SoftmaxCrossEntropy"
-name = "loss"
-
-[data]
-source = "text"
-files = ["{}"]
-validation = 0.1
-workers = 0
-
-[solver]
-type = "adam"
-lr = 0.01
-
-[train]
-epochs = 20
-batch = 16
-seed = 3
-clip_grad_norm = 5.0
-log_every = 20
-)",
-                     corpus);
+  return lm_config({.name = "charlm",
+                    .seq_len = 32,
+                    .hidden = 64,
+                    .data = fmt::format("source = \"text\"\nfiles = [\"{}\"]\nvalidation = 0.1\nworkers = 0\n", corpus),
+                    .train = "epochs = 20\nbatch = 16\nseed = 3\nclip_grad_norm = 5.0\nlog_every = 20\n"});
 }
 
 TEST(CharLm, ValidationLossFallsWellBelowTheUnigramBaselineAndSamplingWorks) {

@@ -2,6 +2,7 @@
 // trainer in-process with the same model builder as `kiln train`.
 #pragma once
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -92,6 +93,27 @@ inline std::string write_config(const TempDir& dir, const std::string& name, con
   const std::string path = dir.path(name);
   write_file(path, text);
   return path;
+}
+
+// A small language model: Embedding (vocab x embed) -> LSTM (hidden, plus the `lstm` keys) ->
+// TimeFlatten -> Linear (vocab) -> SoftmaxCrossEntropy on sequences of T, trained with Adam
+// (lr 0.01); `data` and `train` are the bodies of those sections (one "key = value" per line).
+struct LmConfig {
+  std::string name = "lm";
+  int64_t seq_len = 32;
+  int vocab = 32, embed = 16, hidden = 32;
+  std::string lstm{}, data{}, train{};
+};
+inline std::string lm_config(const LmConfig& c) {
+  return fmt::format(
+      "[model]\nname = \"{}\"\ninput = [{}]\nclasses = {}\n\n"
+      "[[layer]]\ntype = \"Embedding\"\nname = \"embed\"\nnum_embeddings = {}\nembedding_dim = {}\n\n"
+      "[[layer]]\ntype = \"LSTM\"\nname = \"lstm\"\nhidden_size = {}\n{}\n"
+      "[[layer]]\ntype = \"TimeFlatten\"\nname = \"flatten\"\n\n"
+      "[[layer]]\ntype = \"Linear\"\nname = \"decoder\"\nout_features = {}\n\n"
+      "[[layer]]\ntype = \"SoftmaxCrossEntropy\"\nname = \"loss\"\n\n"
+      "[data]\n{}\n[solver]\ntype = \"adam\"\nlr = 0.01\n\n[train]\n{}",
+      c.name, c.seq_len, c.vocab, c.vocab, c.embed, c.hidden, c.lstm, c.vocab, c.data, c.train);
 }
 
 inline TrainResult run_training(const std::string& config_path, TrainOptions options) {

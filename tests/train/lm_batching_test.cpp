@@ -16,18 +16,9 @@
 namespace kiln::train_test {
 namespace {
 
-// An Embedding → LSTM → TimeFlatten → Linear → SoftmaxCrossEntropy model of 32 classes on
-// sequences of T, with `data` and `train` the bodies of those sections.
+// The shared small model (tests/train/helpers.h), hidden 32, on sequences of T.
 std::string lm_config(int64_t T, const std::string& data, const std::string& train) {
-  return fmt::format(
-      "[model]\nname = \"lm\"\ninput = [{}]\nclasses = 32\n\n"
-      "[[layer]]\ntype = \"Embedding\"\nname = \"embed\"\nnum_embeddings = 32\nembedding_dim = 16\n\n"
-      "[[layer]]\ntype = \"LSTM\"\nname = \"lstm\"\nhidden_size = 32\n\n"
-      "[[layer]]\ntype = \"TimeFlatten\"\nname = \"flatten\"\n\n"
-      "[[layer]]\ntype = \"Linear\"\nname = \"decoder\"\nout_features = 32\n\n"
-      "[[layer]]\ntype = \"SoftmaxCrossEntropy\"\nname = \"loss\"\n\n"
-      "[data]\n{}\n[solver]\ntype = \"adam\"\nlr = 0.01\n\n[train]\n{}",
-      T, data, train);
+  return train_test::lm_config({.seq_len = T, .data = data, .train = train});
 }
 
 // 400 lines of one to three clauses ("the cat saw a dog , and ..."): 5, 11 or 17 tokens, so lines

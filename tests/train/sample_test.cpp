@@ -203,52 +203,14 @@ std::string tiny_grammar(int lines) {
 // `lstm` and `data`: more keys of those sections.
 std::string tiny_lm_config(const std::string& source, const std::string& corpus, const std::string& lstm = "",
                            const std::string& data = "", int epochs = 1) {
-  return fmt::format(R"([model]
-name = "tinylm"
-input = [8]
-classes = 16
-
-[[layer]]
-type = "Embedding"
-name = "embed"
-num_embeddings = 16
-embedding_dim = 8
-
-[[layer]]
-type = "LSTM"
-name = "lstm"
-hidden_size = 16
-{}
-[[layer]]
-type = "TimeFlatten"
-name = "flatten"
-
-[[layer]]
-type = "Linear"
-name = "decoder"
-out_features = 16
-
-[[layer]]
-type = "SoftmaxCrossEntropy"
-name = "loss"
-
-[data]
-source = "{}"
-files = ["{}"]
-validation = 0.1
-workers = 0
-{}
-[solver]
-type = "adam"
-lr = 0.01
-
-[train]
-epochs = {}
-batch = 8
-seed = 3
-log_every = 1
-)",
-                     lstm, source, corpus, data, epochs);
+  return lm_config(
+      {.seq_len = 8,
+       .vocab = 16,
+       .embed = 8,
+       .hidden = 16,
+       .lstm = lstm,
+       .data = fmt::format("source = \"{}\"\nfiles = [\"{}\"]\nvalidation = 0.1\nworkers = 0\n{}", source, corpus, data),
+       .train = fmt::format("epochs = {}\nbatch = 8\nseed = 3\nlog_every = 1\n", epochs)});
 }
 
 struct TrainedLm {
