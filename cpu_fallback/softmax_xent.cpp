@@ -1,5 +1,6 @@
 // CPU fused softmax cross-entropy, one row at a time (parallel over rows), the row's max
-// subtracted before exp and the sum of exponentials accumulated in double.
+// subtracted before exp and the sum of exponentials accumulated in double; backward computes each
+// exponential once.
 #include "cpu_fallback/softmax_xent.h"
 
 #include <cmath>
@@ -29,11 +30,22 @@ struct RowStats {
   double sum;  // sum_j exp(x_j - max)
 };
 
-RowStats row_stats(const float* x, int c) {
+float row_max(const float* x, int c) {
   float m = x[0];
   for (int j = 1; j < c; ++j) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+// exp in float (as the GPU kernels; glibc's expf is correctly rounded in practice and several
+// times faster than exp), summed in double. `e`, if given, receives the exponentials.
+RowStats row_stats(const float* x, int c, float* e = nullptr) {
+  const float m = row_max(x, c);
   double sum = 0.0;
-  for (int j = 0; j < c; ++j) sum += std::exp(static_cast<double>(x[j] - m));
+  for (int j = 0; j < c; ++j) {
+    const float v = std::exp(x[j] - m);
+    if (e) e[j] = v;
+    sum += v;
+  }
   return {m, sum};
 }
 
@@ -78,12 +90,12 @@ void softmax_xent_backward(const SoftmaxXentShape& s, const float* logits, const
       for (int j = 0; j < s.c; ++j) d[j] = 0.0f;
       continue;
     }
-    const RowStats st = row_stats(x, s.c);
-    const double inv = 1.0 / st.sum;
-    for (int j = 0; j < s.c; ++j) {
-      const double pj = std::exp(static_cast<double>(x[j] - st.max)) * inv;
-      d[j] = static_cast<float>((pj - (j == l ? 1.0 : 0.0)) * scale);
-    }
+    // One exp per element: the exponentials go to d, then are scaled in place.
+    const RowStats st = row_stats(x, s.c, d);
+    const double k = scale / st.sum;
+    const double e_label = d[l];
+    for (int j = 0; j < s.c; ++j) d[j] = static_cast<float>(d[j] * k);
+    d[l] = static_cast<float>(e_label * k - scale);
   }
 }
 

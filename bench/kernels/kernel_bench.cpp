@@ -219,7 +219,7 @@ int run(int argc, char** argv) {
     if (smoke ? !ops_seen.insert(c.op).second : !c.bench) continue;
     const auto initial = optable::make_initial(c, 7);
     const auto reference = optable::run_cpu(c, initial);
-    double cpu_ms = 0;
+    [[maybe_unused]] double cpu_ms = 0;  // the GPU rows compare with it (device builds)
     if (time_cpu) {
       Row r(c.op, c.shape, "cpu");
       optable::HostBuffers work = initial;

@@ -369,7 +369,9 @@ void check_golden(Device device, const std::string& file, layers::RecurrentOptio
   Tensor y = net.forward(inputs, stream);
   EXPECT_TRUE(near(y.to_host(), g.v("output"), file + " output"));
   EXPECT_TRUE(near(net.final_h().to_host(), g.v("h_n"), file + " h_n"));
-  if (lstm) EXPECT_TRUE(near(net.final_c().to_host(), g.v("c_n"), file + " c_n"));
+  if (lstm) {
+    EXPECT_TRUE(near(net.final_c().to_host(), g.v("c_n"), file + " c_n"));
+  }
 
   Tensor r = g.tensor("r", device);
   std::vector<Tensor> grads;
