@@ -87,6 +87,10 @@ class Dataset {
     std::vector<std::string> tokens;
   };
   virtual TokenVocabulary token_vocabulary() const { return {}; }
+  // Token data: the entropy (nats per token) of the training labels' distribution, the loss of
+  // the best model that ignores context (the unigram baseline a language model must beat); < 0:
+  // not known.
+  virtual double unigram_entropy() const { return -1.0; }
 
   // Stream data: S > 0 when the samples are S interleaved streams, sample i being chunk i / S of
   // stream i % S, so that row s of batch b continues row s of batch b - 1 (a stateful recurrent

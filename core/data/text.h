@@ -117,6 +117,7 @@ class TextDataset final : public Dataset {
   void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const override;
   const TextCorpus& corpus() const { return *corpus_; }
   TokenVocabulary token_vocabulary() const override;
+  double unigram_entropy() const override { return corpus_->unigram_entropy(); }
   int64_t streams() const override { return streams_; }
 
  private:

@@ -137,6 +137,7 @@ class WordDataset final : public Dataset {
   void get_tokens(int64_t index, const SampleContext& ctx, int32_t* x, int32_t* labels) const override;
   const WordCorpus& corpus() const { return *corpus_; }
   TokenVocabulary token_vocabulary() const override { return {"words", corpus_->vocabulary().words()}; }
+  double unigram_entropy() const override { return corpus_->unigram_entropy(); }
   // The unpadded length (inputs) of sample i.
   int64_t sequence_length(int64_t index) const override;
   // With options().bucket: this split's bucketed_batches(); else none (the loader's order).

@@ -14,7 +14,6 @@
 
 #include "core/allocator.h"
 #include "core/data/loader.h"
-#include "core/data/text.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/train/checkpoint.h"
@@ -259,8 +258,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
   // Token data (a language model): loss is per token and perplexity = exp(loss) is reported too.
   const bool language_model = data.train->input_dtype() == DType::I32;
   result.language_model = language_model;
-  if (const auto* text = dynamic_cast<const data::TextDataset*>(data.train.get())) {
-    const double h = text->corpus().unigram_entropy();
+  if (const double h = data.train->unigram_entropy(); h >= 0) {
     log::info("unigram baseline (the best loss without context): {:.4f} nats per token, perplexity {:.2f}", h,
               std::exp(h));
   }
