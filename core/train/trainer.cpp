@@ -148,6 +148,17 @@ std::map<std::string, Shape> input_shapes(const RunConfig& config, const data::D
   return {{"data", x_shape}, {"label", Shape{batch * dataset.labels_per_sample()}}};
 }
 
+// The logits must have a column for every class of the data: a label past the last column is an
+// error on the CPU but only a NaN loss on the GPU, which would read as divergence.
+void check_logits_cover_classes(const RunConfig& config, const BuiltNet& built, const data::Dataset& dataset) {
+  const Shape& logits = built.net.shape_of(built.logits);
+  const int64_t columns = logits[logits.rank() - 1];
+  KILN_CHECK(columns >= dataset.num_classes(),
+             "{}: the model's output '{}' has {} classes but the data ({}) has {}: give the last layer before the "
+             "loss {} outputs", config.path, built.logits, columns, dataset.describe(), dataset.num_classes(),
+             dataset.num_classes());
+}
+
 }  // namespace
 
 bool plot_metrics(const std::string& out_dir) {
@@ -201,6 +212,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
 
   Net& net = built.net;
   net.setup(input_shapes(config, *data.train, settings.batch));
+  check_logits_cover_classes(config, built, *data.train);
   net.init_parameters(settings.seed);
   if (!options.weights.empty()) load_weights(options.weights, net);
   Solver solver(config.solver, net);
@@ -377,6 +389,7 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
   const DataSplits data = make_datasets(config, config.train.batch, batch);
   built.net.setup(input_shapes(config, *data.train, batch));
+  check_logits_cover_classes(config, built, *data.train);
   load_weights(weights, built.net);
   return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers);
 }

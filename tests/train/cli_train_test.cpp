@@ -88,6 +88,13 @@ TEST(KilnTrain, BadConfigsAreRefusedNamingFileAndLine) {
       tiny_cnn_config("source = \"idx\"\ntrain_images = \"" + dir.path("nope-images.idx") + "\"\ntrain_labels = \"" +
                       dir.path("nope-labels.idx") + "\"\n"));
   expect_refused(kiln(train_args(missing, dir.path("o5"))), {dir.path("nope-images.idx")});
+
+  // Logits narrower than the data's classes: on a GPU that would only be a NaN loss.
+  text = tiny_cnn_config();
+  text.replace(text.find("out_features = 4"), 16, "out_features = 3");
+  const std::string narrow = write_config(dir, "narrow.toml", text);
+  expect_refused(kiln(train_args(narrow, dir.path("o6"))),
+                 {narrow + ": the model's output 'fc' has 3 classes but the data", "has 4"});
 }
 
 // IDX bytes: magic 0x0000 08 <ndim>, big-endian dimensions, data.
