@@ -275,6 +275,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
               std::exp(h));
   }
 
+  bool warned_unrelated_state = false;
   while (progress.step < total_steps) {
     const auto t0 = Clock::now();
     const data::Batch batch = loader.next();
@@ -284,6 +285,12 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
     const Feeds feeds(batch, device);
     net.zero_grad();
     net.forward(feeds.map());
+    if (!warned_unrelated_state && data.train->streams() == 0 && !net.carried_state().empty()) {
+      log::warn("{}: a layer is stateful (it carries its state from batch to batch) but the training samples are "
+                "independent sequences, so it starts each batch from the end of unrelated text; set [data] streams "
+                "= true, or drop stateful", config.path);
+      warned_unrelated_state = true;
+    }
     const float loss = net.output(built.loss).to_host()[0];
     if (!std::isfinite(loss)) {
       fail(fmt::format("the loss is {} at step {} (epoch {}, batch {}): training stopped. {} Lower the learning rate "

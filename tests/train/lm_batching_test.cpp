@@ -144,5 +144,30 @@ TEST(LmBatching, CharLmTrainsOnStreams) {
   EXPECT_TRUE(contains(ev, "at most 35")) << ev;
 }
 
+// A stateful LSTM fed independent (shuffled) sequences carries state across unrelated text: the
+// trainer says so once; on streams it says nothing.
+TEST(LmBatching, StatefulLayerOnIndependentSequencesIsWarnedAbout) {
+  TempDir dir;
+  const std::string corpus = dir.path("text.txt");
+  write_file(corpus, clause_text());
+  auto run = [&](const std::string& data) {
+    const std::string config = write_config(
+        dir, "w.toml",
+        train_test::lm_config({.seq_len = 16, .lstm = "stateful = true\n", .data = data, .train = "batch = 8\n"}));
+    TrainOptions options;
+    options.out_dir = dir.path("out");
+    options.steps = 3;
+    options.evaluate_each_epoch = false;
+    ::testing::internal::CaptureStderr();
+    run_training(config, options);
+    return ::testing::internal::GetCapturedStderr();
+  };
+  const std::string independent =
+      run(fmt::format("source = \"text\"\nfiles = [\"{}\"]\nvalidation = 0.1\nworkers = 0\n", corpus));
+  EXPECT_EQ(count_of(independent, "is stateful"), 1) << independent;
+  EXPECT_TRUE(contains(independent, "set [data] streams = true")) << independent;
+  EXPECT_EQ(count_of(run(text_streams_data(corpus)), "is stateful"), 0);
+}
+
 }  // namespace
 }  // namespace kiln::train_test
