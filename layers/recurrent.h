@@ -24,7 +24,7 @@
 //                 from the final states of the previous one (zeros after reset_state(), at the
 //                 first forward, or when the batch size changed) and gradients stop there; the
 //                 trainer resets at every epoch and around evaluation, and checkpoints carry the
-//                 states. A stateful layer takes no h0/c0 inputs. Feed it [data] streams = true
+//                 states. A stateful layer takes no h0/c0 inputs and cannot be bidirectional. Feed it [data] streams = true
 //                 (core/train/data_sources.h), so row n of a batch continues row n of the last.
 //   Embedding     num_embeddings (required), embedding_dim (required), weight_init (default
 //                 normal with std 1, nn.Embedding's). Input: int32 ids of any shape S; output

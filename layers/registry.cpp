@@ -129,6 +129,9 @@ RecurrentOptions recurrent_options(SpecReader& r, RecurrentMode mode) {
   o.bias = r.get_bool("bias", true);
   o.bidirectional = r.get_bool("bidirectional", false);
   o.stateful = r.get_bool("stateful", false);
+  // The reverse direction reads each chunk from its end: no state of it carries to the next chunk.
+  if (o.stateful && o.bidirectional) r.bad("stateful", "false when bidirectional = true (the reverse direction "
+                                                      "reads each chunk from its end, so it has no state to carry)");
   return o;
 }
 

@@ -72,6 +72,8 @@ TEST(RecurrentLayer, NamesOfBidirectionalParametersFollowPyTorch) {
 TEST(RecurrentLayer, SpecErrors) {
   EXPECT_THAT(error_of([] { (void)make("RNN", "r", {{"hidden_size", 2}, {"nonlinearity", "sigmoid"}}); }),
               ::testing::HasSubstr("nonlinearity"));
+  EXPECT_THAT(error_of([] { (void)make("LSTM", "b", {{"hidden_size", 2}, {"stateful", true}, {"bidirectional", true}}); }),
+              ::testing::HasSubstr("layer 'b': 'stateful' must be false when bidirectional = true"));
   auto l = make("LSTM", "s", {{"hidden_size", 2}, {"stateful", true}});
   EXPECT_THAT(error_of([&] {
                 (void)l->output_shape({Shape{1, 3, 2}, Shape{1, 1, 2}, Shape{1, 1, 2}},
@@ -181,7 +183,7 @@ TEST(RecurrentLayer, CarriedStateRoundTripsThroughTheNet) {
   const std::vector<LayerSpec> specs = {{.type = "LSTM",
                                          .name = "lstm",
                                          .inputs = {"data"},
-                                         .params = {{"hidden_size", 3}, {"stateful", true}, {"bidirectional", true}}}};
+                                         .params = {{"hidden_size", 3}, {"stateful", true}, {"num_layers", 2}}}};
   auto build = [&] {
     Net net = layers::build_net({{"data", DType::F32}}, specs, Device::cpu());
     net.setup({{"data", Shape{2, 3, 4}}});
