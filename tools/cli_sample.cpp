@@ -13,8 +13,9 @@
 // (kiln::data::tokenize_words, lower-cased as [data] lower_case says, default true), words outside
 // the vocabulary read as <unk>; <eos> is fed first, as it starts every training line. Generated
 // words are joined by single spaces, with none before closing punctuation (. , ! ? ; : ) ] } ' and
-// the like) or after an opening bracket; <eos> prints as a newline and <pad> is never drawn. Each
-// line starts from zero states, as each training line did (stateful layers excepted).
+// the like) or after an opening bracket; <eos> prints as a newline and <pad> is never drawn (nor
+// <unk> with --no-unk). Each line starts from zero states, as each training line did (stateful
+// layers excepted).
 // --length counts tokens: characters, or words (a punctuation mark and <eos> count as one).
 //
 // How. The config's layers, without the loss, are built again as a one-step net: "data" is (1, 1)
@@ -56,6 +57,7 @@ struct SampleArgs {
   int64_t length = 200;
   double temperature = 1.0;
   int64_t seed = 1;
+  bool no_unk = false;  // word models: never draw <unk>
 };
 
 // The states of a recurrent layer that the sampler carries from step to step (a stateful layer
@@ -283,7 +285,10 @@ int run_sample(const SampleArgs& a) {
 
   std::vector<float> out;
   for (int32_t id : encode_prompt(tokens, a.prompt)) out = step(id);
-  const int first = tokens.words ? WordVocabulary::kPad + 1 : 0;  // <pad> is never drawn
+  KILN_CHECK(!a.no_unk || tokens.words, "--no-unk is for word-level models; '{}' is a character-level one",
+             a.config);
+  // <pad> is never drawn, nor <unk> with --no-unk (ids 0 and 1: the draw starts past them).
+  const int first = !tokens.words ? 0 : a.no_unk ? WordVocabulary::kUnk + 1 : WordVocabulary::kPad + 1;
   std::string text = a.prompt;
   for (int64_t i = 0; i < a.length; ++i) {
     const int32_t id =
@@ -311,6 +316,7 @@ void add_sample_command(CLI::App& app, Action* action) {
   cmd->add_option("--temperature", args->temperature, "Softmax temperature; 0: always the most likely")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", args->seed, "Random seed")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-unk", args->no_unk, "Word models: never draw <unk> (the words outside the vocabulary)");
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->callback([action, args] { *action = [args] { return run_sample(*args); }; });
 }

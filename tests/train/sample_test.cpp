@@ -263,6 +263,10 @@ TEST(Sample, CharacterModelReadsItsVocabularyFromTheCheckpoint) {
   const auto no_text = sample(lm, old, args);  // neither a stored vocabulary nor the text
   EXPECT_EQ(no_text.exit_code, 1) << no_text.output;
   EXPECT_TRUE(contains(no_text.output, "corpus.txt")) << no_text.output;
+
+  const auto no_unk = sample(lm, lm.checkpoint, args + " --no-unk");
+  EXPECT_EQ(no_unk.exit_code, 1) << no_unk.output;
+  EXPECT_TRUE(contains(no_unk.output, "--no-unk is for word-level models")) << no_unk.output;
 }
 
 // The generated part of a word sample: its tokens (with <unk> as one) and its lines.
@@ -305,6 +309,11 @@ TEST(Sample, WordModelGeneratesWordsOfItsVocabularyReproducibly) {
   EXPECT_FALSE(contains(hot.output, "<pad>")) << hot.output;
   EXPECT_EQ(sampled_tokens(hot.output, "").size(), 300u) << hot.output;
   EXPECT_TRUE(contains(hot.output, "<unk>")) << hot.output;  // every other token is drawn
+  // --no-unk leaves <unk> out too; it means nothing for a character model.
+  const auto known = sample(lm, lm.checkpoint, "--length 300 --temperature 100 --seed 1 --no-unk");
+  ASSERT_EQ(known.exit_code, 0) << known.output;
+  EXPECT_FALSE(contains(known.output, "<unk>")) << known.output;
+  EXPECT_EQ(sampled_tokens(known.output, "").size(), 300u) << known.output;
 }
 
 TEST(Sample, BadWeightsFileGivesOneErrorLine) {
