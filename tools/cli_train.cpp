@@ -52,7 +52,11 @@ int run_eval(const EvalArgs& a) {
   const RunConfig config = load_config(a.config);
   const EvalResult r = evaluate_checkpoint(config, a.weights, a.device, build_model);
   if (a.json) {
-    fmt::print("{{\"loss\": {:.6f}, \"accuracy\": {:.6f}, \"samples\": {}}}\n", r.loss, r.accuracy, r.samples);
+    fmt::print("{{\"loss\": {:.6f}, \"accuracy\": {:.6f}, \"samples\": {}{}}}\n", r.loss, r.accuracy, r.samples,
+               r.language_model ? fmt::format(", \"perplexity\": {:.6f}", std::exp(r.loss)) : "");
+  } else if (r.language_model) {
+    fmt::print("{}: loss {:.4f} per token (perplexity {:.2f}), next-token accuracy {:.2f}% on {} sequences\n",
+               config.name, r.loss, std::exp(r.loss), 100 * r.accuracy, r.samples);
   } else {
     fmt::print("{}: loss {:.4f}, accuracy {:.2f}% on {} samples\n", config.name, r.loss, 100 * r.accuracy, r.samples);
   }

@@ -93,6 +93,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   for (const auto& [name, state] : net.carried_state()) carried[name] = state->clone();
   net.reset_state();
   EvalResult r;
+  r.language_model = dataset.input_dtype() == DType::I32;
   double loss_sum = 0;
   int64_t correct = 0, labels = 0;
   for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {

@@ -74,6 +74,7 @@ struct EvalResult {
   double loss = 0;
   double accuracy = 0;
   int64_t samples = 0;
+  bool language_model = false;  // token data: loss and accuracy per token, perplexity = exp(loss)
 };
 // Loss and accuracy of `weights` on the config's test set (or its training set if it has none).
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device,

@@ -110,6 +110,11 @@ TEST(CharLm, KilnTrainReportsPerplexityAndSampleRefusesImageModels) {
   EXPECT_TRUE(contains(r.output, "validation loss")) << r.output;
   EXPECT_TRUE(contains(r.output, "unigram baseline")) << r.output;
   EXPECT_TRUE(contains(r.output, "charlm: validation loss")) << r.output;  // the summary line
+  const auto e = test::run_command(fmt::format("{} eval {} --weights {} --device cpu", kiln, config,
+                                               dir.path("out/checkpoint.safetensors")));
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  EXPECT_TRUE(contains(e.output, "per token (perplexity ")) << e.output;
+  EXPECT_TRUE(contains(e.output, "next-token accuracy")) << e.output;
 
   // A prompt character the training text never had is refused by name.
   const auto unknown = test::run_command(fmt::format("{} sample {} --weights {} --prompt 'the Z' --length 3", kiln,
