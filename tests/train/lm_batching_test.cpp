@@ -1,8 +1,9 @@
 // Language-model batching through the trainer: word lines in length-bucketed, trimmed batches
 // ([data] bucket = true) train, evaluate like full-length batches and resume exactly; text laid
 // out in streams ([data] streams = true, truncated back-propagation through time) trains, and a
-// batch too big for its split is one clear error. (A stateful LSTM on streams is tested with the
-// layer.)
+// batch too big for its split is one clear error; a stateful LSTM on independent sequences is warned
+// about; and (device builds) a stateful LSTM on streams and a bucketed word LM train on cuda:0 with
+// the CPU's losses, the stateful one resuming mid-epoch exactly there too.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "core/data/text.h"
 #include "core/data/words.h"
 #include "core/train/data_sources.h"
+#include "tests/common/device.h"
 #include "tests/train/helpers.h"
 
 namespace kiln::train_test {
@@ -168,6 +170,52 @@ TEST(LmBatching, StatefulLayerOnIndependentSequencesIsWarnedAbout) {
   EXPECT_TRUE(contains(independent, "set [data] streams = true")) << independent;
   EXPECT_EQ(count_of(run(text_streams_data(corpus)), "is stateful"), 0);
 }
+
+#if KILN_WITH_DEVICE
+// The losses of every step of `config` on the CPU and on cuda:0 (emulated in the emulate build).
+void expect_cuda_losses_equal_cpu(const TempDir& dir, const std::string& config, const std::string& tag) {
+  TrainOptions o;
+  o.steps = 12;
+  o.out_dir = dir.path(tag + "_cpu");
+  run_training(config, o);
+  o.out_dir = dir.path(tag + "_cuda");
+  o.device = "cuda:0";
+  run_training(config, o);
+  const auto cpu = train_losses(dir.path(tag + "_cpu/metrics.csv")), gpu = train_losses(dir.path(tag + "_cuda/metrics.csv"));
+  ASSERT_EQ(cpu.size(), 12u) << tag;
+  ASSERT_EQ(gpu.size(), cpu.size()) << tag;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const double a = std::stod(cpu[i].second), b = std::stod(gpu[i].second);
+    EXPECT_NEAR(b, a, 1e-5 + 1e-4 * std::abs(a)) << tag << " step " << cpu[i].first;
+  }
+}
+
+TEST(LmBatching, StatefulStreamsAndBucketedWordsTrainOnCudaWithTheCpuLosses) {
+  KILN_REQUIRE_DEVICE();
+  TempDir dir;
+  const std::string text = dir.path("text.txt"), lines = dir.path("lines.txt");
+  write_file(text, clause_text());
+  write_file(lines, clause_lines());
+  const std::string train = "epochs = 2\nbatch = 8\nseed = 2\nlog_every = 1\neval_batch = 4\n";
+  // 42 steps per epoch: the 12 steps stop in mid-epoch, after an evaluation, with carried state.
+  const std::string stateful = write_config(
+      dir, "s.toml", train_test::lm_config({.seq_len = 16, .lstm = "stateful = true\n", .data = text_streams_data(text), .train = train}));
+  expect_cuda_losses_equal_cpu(dir, stateful, "stateful");
+  expect_cuda_losses_equal_cpu(dir, write_config(dir, "w.toml", lm_config(12, words_data(lines, true), train)), "words");
+
+  // Resumed on cuda:0 from the mid-epoch checkpoint (carried state included): the uninterrupted run.
+  TrainOptions o;
+  o.device = "cuda:0";
+  o.steps = 16;
+  o.out_dir = dir.path("whole");
+  run_training(stateful, o);
+  o.out_dir = dir.path("stateful_cuda");
+  o.resume = dir.path("stateful_cuda/checkpoint.safetensors");
+  run_training(stateful, o);
+  EXPECT_EQ(read_safetensors(dir.path("stateful_cuda/checkpoint.safetensors")).tensors.at("decoder.weight").values,
+            read_safetensors(dir.path("whole/checkpoint.safetensors")).tensors.at("decoder.weight").values);
+}
+#endif
 
 }  // namespace
 }  // namespace kiln::train_test
