@@ -66,16 +66,8 @@ TEST(WordLm, ValidationLossFallsWellBelowTheUnigramBaseline) {
   const double unigram = words.unigram_entropy();
   ASSERT_GT(unigram, 2.0);
 
-  TrainOptions options;
-  options.out_dir = dir.path("out");
-  const TrainResult r = run_training(config, options);
-  EXPECT_TRUE(r.language_model);
+  const TrainResult r = train_language_model(dir, config, unigram);
   ASSERT_TRUE(r.test_loss.has_value());
-  RecordProperty("unigram_entropy", fmt::format("{:.4f}", unigram));
-  RecordProperty("validation_loss", fmt::format("{:.4f}", *r.test_loss));
-  fmt::print("unigram baseline {:.4f} nats per word (perplexity {:.2f}); validation loss {:.4f} (perplexity {:.2f}) "
-             "after {} steps, {:.1f} s\n",
-             unigram, std::exp(unigram), *r.test_loss, std::exp(*r.test_loss), r.steps, r.seconds);
   EXPECT_LT(*r.test_loss, 0.6 * unigram);
 }
 

@@ -55,16 +55,8 @@ TEST(CharLm, ValidationLossFallsWellBelowTheUnigramBaselineAndSamplingWorks) {
   ASSERT_GT(unigram, 2.0);  // ~2.8 nats: many letters, roughly evenly used
 
   // 10800 training characters / 32 = 337 sequences, 21 steps of 16 per epoch: 420 steps.
-  TrainOptions options;
-  options.out_dir = dir.path("out");
-  const TrainResult r = run_training(config, options);
-  EXPECT_TRUE(r.language_model);
+  const TrainResult r = train_language_model(dir, config, unigram);
   ASSERT_TRUE(r.test_loss.has_value());
-  RecordProperty("unigram_entropy", fmt::format("{:.4f}", unigram));
-  RecordProperty("validation_loss", fmt::format("{:.4f}", *r.test_loss));
-  fmt::print("unigram baseline {:.4f} nats (perplexity {:.2f}); validation loss {:.4f} (perplexity {:.2f}) after {} "
-             "steps, {:.1f} s\n",
-             unigram, std::exp(unigram), *r.test_loss, std::exp(*r.test_loss), r.steps, r.seconds);
   EXPECT_LT(*r.test_loss, 0.3 * unigram);  // the grammar itself has ~0.24 nats per character
 
   // Sampling from the trained weights: the requested number of characters, all from the

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +128,25 @@ inline TrainResult run_training(const std::string& config_path, TrainOptions opt
   if (options.device == "auto") options.device = "cpu";
   options.progress_bar = false;
   return train(load_config(config_path), options, cli::build_model);
+}
+
+// Trains the language model of `config` into DIR/out and reports its validation loss beside the
+// unigram baseline (test properties and one printed line).
+inline TrainResult train_language_model(const TempDir& dir, const std::string& config, double unigram) {
+  TrainOptions options;
+  options.out_dir = dir.path("out");
+  const TrainResult r = run_training(config, options);
+  EXPECT_TRUE(r.language_model);
+  if (!r.test_loss) {
+    ADD_FAILURE() << config << ": no validation loss";
+    return r;
+  }
+  ::testing::Test::RecordProperty("unigram_entropy", fmt::format("{:.4f}", unigram));
+  ::testing::Test::RecordProperty("validation_loss", fmt::format("{:.4f}", *r.test_loss));
+  fmt::print("unigram baseline {:.4f} nats per token (perplexity {:.2f}); validation loss {:.4f} (perplexity {:.2f}) "
+             "after {} steps, {:.1f} s\n",
+             unigram, std::exp(unigram), *r.test_loss, std::exp(*r.test_loss), r.steps, r.seconds);
+  return r;
 }
 
 // The "train" rows of DIR/metrics.csv as (step, train_loss text), in file order.
