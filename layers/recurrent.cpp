@@ -28,6 +28,17 @@ int checked_int(const Layer& l, int64_t v, const char* what) {
 
 enum { kWih = 0, kWhh = 1, kBih = 2, kBhh = 3 };
 
+// The pointwise cell of one step over N rows (packed projections).
+LstmCellShape lstm_cell_shape(const RecurrentOptions& o, int n) {
+  return {.n = n, .h = o.hidden_size, .x_stride = 0, .forget_bias = o.forget_bias};
+}
+RnnCellShape rnn_cell_shape(const RecurrentOptions& o, int n) {
+  return {.n = n,
+          .h = o.hidden_size,
+          .x_stride = 0,
+          .activation = o.mode == RecurrentMode::RnnRelu ? RnnActivation::Relu : RnnActivation::Tanh};
+}
+
 // The step a direction processes i-th: forward 0, 1, ..., T-1; reverse T-1, ..., 0.
 int step_at(int i, int dir, int T) { return dir == 0 ? i : T - 1 - i; }
 
@@ -138,11 +149,8 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
   Tensor hg_t = Tensor::empty(Shape{N, G}, dev);  // h_prev W_hh^T of one step
   float* hg = hg_t.data<float>();
   const GemmShape gh{.m = N, .n = G, .k = H, .trans_b = true};
-  const LstmCellShape ls{.n = N, .h = H, .x_stride = 0, .forget_bias = opt_.forget_bias};
-  const RnnCellShape rs{.n = N,
-                        .h = H,
-                        .x_stride = 0,
-                        .activation = opt_.mode == RecurrentMode::RnnRelu ? RnnActivation::Relu : RnnActivation::Tanh};
+  const LstmCellShape ls = lstm_cell_shape(opt_, N);
+  const RnnCellShape rs = rnn_cell_shape(opt_, N);
   for (int i = 0; i < T; ++i) {
     const int t = step_at(i, d, T), prev = i > 0 ? step_at(i - 1, d, T) : -1;
     const float* hprev = prev >= 0 ? y + prev * nh : h0;
@@ -238,11 +246,8 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
   float* da = da_t.data<float>();
   Tensor dc_t = lstm() ? Tensor::empty(Shape{N, H}, dev) : Tensor();  // dL/dc_t, updated in place
   float* dc = lstm() ? dc_t.data<float>() : nullptr;
-  const LstmCellShape ls{.n = N, .h = H, .x_stride = 0, .forget_bias = opt_.forget_bias};
-  const RnnCellShape rs{.n = N,
-                        .h = H,
-                        .x_stride = 0,
-                        .activation = opt_.mode == RecurrentMode::RnnRelu ? RnnActivation::Relu : RnnActivation::Tanh};
+  const LstmCellShape ls = lstm_cell_shape(opt_, N);
+  const RnnCellShape rs = rnn_cell_shape(opt_, N);
   const GemmShape rec{.m = N, .n = H, .k = G, .beta = 1.0f};  // dh_t += dA_next W_hh
 
   for (int i = T - 1; i >= 0; --i) {

@@ -485,11 +485,12 @@ std::map<std::string, const Tensor*> Net::carried_state() const {
   return out;
 }
 
-void Net::set_carried_state(const std::map<std::string, Tensor>& state) {
-  for (const auto& [key, t] : state) {
+void Net::set_carried_state(std::map<std::string, Tensor> state) {
+  for (auto& [key, t] : state) {
     const size_t dot = key.rfind('.');
     KILN_CHECK(dot != std::string::npos, "set_carried_state: key '{}' is not '<layer>.<key>'", key);
-    layer(key.substr(0, dot)).set_carried_state(key.substr(dot + 1), t.to(device_));
+    Tensor value = t.device() == device_ ? std::move(t) : t.to(device_);
+    layer(key.substr(0, dot)).set_carried_state(key.substr(dot + 1), std::move(value));
   }
 }
 

@@ -107,10 +107,11 @@ class Net {
 
   // State carried between forwards by stateful layers (core/graph/layer_interface.h), named
   // "<layer>.<key>": reset_state() makes every layer start its next forward from zeros;
-  // carried_state() / set_carried_state() are for checkpoints (host copies go in and out).
+  // carried_state() / set_carried_state() are for checkpoints and evaluation (tensors on another
+  // device than the net's are copied to it; the others are taken as they are).
   void reset_state();
   std::map<std::string, const Tensor*> carried_state() const;
-  void set_carried_state(const std::map<std::string, Tensor>& state);
+  void set_carried_state(std::map<std::string, Tensor> state);
 
   // A table: layer, type, inputs, output shape, parameters.
   std::string summary() const;

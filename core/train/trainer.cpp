@@ -108,7 +108,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   }
   net.set_training(was_training);
   net.reset_state();
-  net.set_carried_state(carried);
+  net.set_carried_state(std::move(carried));
   if (labels > 0) {  // per label: per image, or per token of a sequence (padding excluded)
     r.loss = loss_sum / labels;
     r.accuracy = static_cast<double>(correct) / labels;

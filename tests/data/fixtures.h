@@ -11,6 +11,7 @@
 
 #include "core/data/data.h"
 #include "core/error.h"
+#include "tests/common/error_of.h"
 
 namespace kiln::data::test {
 
@@ -38,16 +39,6 @@ std::vector<uint8_t> fixture_labels(int n, int classes);
 
 void write_text(const std::string& path, const std::string& text);
 
-// The message of the kiln::Error thrown by f (fails the test when nothing is thrown).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const kiln::Error& e) {
-    return e.message();
-  }
-  ADD_FAILURE() << "expected a kiln::Error";
-  return {};
-}
+using kiln::test::error_of;
 
 }  // namespace kiln::data::test

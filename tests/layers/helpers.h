@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tests/common/error_of.h"
 #include "core/graph/init.h"
 #include "core/graph/layer_interface.h"
 #include "layers/registry.h"
@@ -151,14 +152,6 @@ inline std::unique_ptr<Layer> make(const std::string& type, const std::string& n
   return layers::make_layer(LayerSpec{.type = type, .name = name, .inputs = {}, .params = std::move(params)});
 }
 
-// The message of the kiln::Error `f` throws ("" if none).
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.message();
-  }
-  return "";
-}
+using kiln::test::error_of;
 
 }  // namespace kiln::testing

@@ -198,7 +198,7 @@ TEST(RecurrentLayer, CarriedStateRoundTripsThroughTheNet) {
   for (const auto& [name, t] : a.carried_state()) state[name] = t->clone();
   ASSERT_EQ(state.size(), 2u);
   EXPECT_EQ(state.at("lstm.h").shape(), (Shape{2, 2, 3}));
-  b.set_carried_state(state);
+  b.set_carried_state(std::move(state));
   a.forward({{"data", &x}});
   b.forward({{"data", &x}});
   expect_near(b.output("lstm"), a.output("lstm"), "continued");

@@ -16,6 +16,7 @@
 
 #include "core/config/config.h"
 #include "core/error.h"
+#include "tests/common/error_of.h"
 #include "core/train/safetensors.h"
 #include "core/train/trainer.h"
 #include "tools/model_builder.h"
@@ -67,17 +68,7 @@ inline std::string read_file(const std::string& path) {
   return s.str();
 }
 
-// The message of the kiln::Error thrown by f (fails the test when nothing is thrown).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const kiln::Error& e) {
-    return e.message();
-  }
-  ADD_FAILURE() << "expected a kiln::Error";
-  return {};
-}
+using kiln::test::error_of;
 
 // A tiny CNN on synthetic (N, 1, 8, 8) images of 4 classes: conv 3x3 (4), ReLU, pool 2, fc 4.
 // `data`, `solver` and `train` are the bodies of those sections.
