@@ -1,16 +1,14 @@
-// Embedding and TimeFlatten (declared and documented in layers/recurrent.h).
+#include "layers/embedding.h"
+
 #include <fmt/format.h>
 
 #include "cpu_fallback/embedding.h"
 #include "layers/layer.h"
-#include "layers/recurrent.h"
 #if KILN_WITH_DEVICE
 #include "kernels/embedding.cuh"
 #endif
 
 namespace kiln::layers {
-
-// ---- Embedding ----
 
 Embedding::Embedding(std::string name, int num_embeddings, int embedding_dim, Init weight_init)
     : Layer(std::move(name)), v_(num_embeddings), d_(embedding_dim), init_(weight_init) {}
@@ -56,27 +54,5 @@ void Embedding::backward(const BackwardArgs& a) {
 }
 
 std::string Embedding::describe() const { return fmt::format("{} tokens -> {}", v_, d_); }
-
-// ---- TimeFlatten ----
-
-Shape TimeFlatten::output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const {
-  if (inputs.size() != 1) layer_error(*this, fmt::format("expects 1 input, got {}", inputs.size()));
-  check_dtypes(*this, dtypes);
-  const Shape& x = inputs[0];
-  if (x.rank() < 2) layer_error(*this, fmt::format("expects an input of rank >= 2 (N, T, ...), got {}", x.str()));
-  Shape out{x[0] * x[1]};
-  for (int i = 2; i < x.rank(); ++i) out.push_back(x[i]);
-  return out;
-}
-
-Tensor TimeFlatten::forward(const std::vector<const Tensor*>& inputs, const Stream&) {
-  const Tensor& x = *inputs[0];
-  return x.reshape(output_shape({x.shape()}, {x.dtype()}));
-}
-
-void TimeFlatten::backward(const BackwardArgs& a) {
-  if (!a.grad_inputs[0]) return;
-  a.grad_inputs[0]->copy_from(*a.grad_output, a.stream);
-}
 
 }  // namespace kiln::layers

@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
-#include "core/graph/init.h"
+#include "layers/init.h"
 
 namespace kiln::layers {
 
@@ -129,6 +130,22 @@ void check_dtypes(const Layer& layer, const std::vector<DType>& dtypes, const st
   }
 }
 
-std::string dims_str(const Shape& shape) { return shape.str(); }
+void expect_one_float(const Layer& layer, const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) {
+  if (inputs.size() != 1) layer_error(layer, fmt::format("expects 1 input, got {}", inputs.size()));
+  check_dtypes(layer, dtypes);
+}
+
+void expect_nchw(const Layer& layer, const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) {
+  expect_one_float(layer, inputs, dtypes);
+  const Shape& x = inputs[0];
+  if (x.rank() != 4) layer_error(layer, fmt::format("expects input (N, C, H, W), got {}", x.str()));
+  for (int64_t d : x)
+    if (d < 1 || d > INT_MAX) layer_error(layer, fmt::format("input {} has a dimension outside [1, 2^31)", x.str()));
+}
+
+int to_int(const Layer& layer, int64_t v, const char* what) {
+  if (v < 1 || v > INT_MAX) layer_error(layer, fmt::format("{}={} is outside [1, 2^31)", what, v));
+  return static_cast<int>(v);
+}
 
 }  // namespace kiln::layers

@@ -1,6 +1,6 @@
 // The concrete layers' shared toolkit. The contract itself (kiln::Layer, the gradient convention:
 // parameter gradients ACCUMULATE +=, input gradients are WRITTEN =) is in
-// core/graph/layer_interface.h; the layers are declared in layers/layers.h and built from a
+// layers/layer_interface.h; the layers are declared in layers/layers.h and built from a
 // LayerSpec by layers/registry.h.
 //
 //   SpecReader      typed access to a LayerSpec's parameters with errors naming the layer and the
@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/graph/layer_interface.h"
-#include "core/graph/layer_spec.h"
-#include "core/graph/tensor_ops.h"
+#include "layers/layer_interface.h"
+#include "core/config/layer_spec.h"
+#include "layers/tensor_ops.h"
 
 namespace kiln::layers {
 
@@ -61,8 +61,24 @@ class SpecReader {
 // Checks the number and dtypes of inputs: every input F32 unless listed in `int_inputs`.
 void check_dtypes(const Layer& layer, const std::vector<DType>& dtypes, const std::vector<int>& int_inputs = {});
 
-// The input's shape as "(N, C, H, W)" text for messages.
-std::string dims_str(const Shape& shape);
+// One float input, or a readable error (pointwise layers).
+void expect_one_float(const Layer& layer, const std::vector<Shape>& inputs, const std::vector<DType>& dtypes);
+
+// One (N, C, H, W) float input with every dimension in [1, 2^31), or a readable error.
+void expect_nchw(const Layer& layer, const std::vector<Shape>& inputs, const std::vector<DType>& dtypes);
+
+// `v` as an int when it is in [1, 2^31), else an error naming `what`.
+int to_int(const Layer& layer, int64_t v, const char* what);
+
+// Runs a shape struct's validate() and prefixes its message with the layer.
+template <class S>
+void validate_for(const Layer& layer, const S& shape) {
+  try {
+    shape.validate();
+  } catch (const Error& e) {
+    layer_error(layer, e.message());
+  }
+}
 
 }  // namespace kiln::layers
 

@@ -1,6 +1,7 @@
-// Recurrent-network layers: LSTM and RNN (one class, Recurrent), Embedding and TimeFlatten.
+// Recurrent-network layers: LSTM and RNN (one class, Recurrent). Embedding and TimeFlatten, which
+// language models put around them, are in layers/embedding.h and layers/time_flatten.h.
 // Contract and gradient convention (parameter gradients ACCUMULATE +=, input gradients are
-// WRITTEN =) in core/graph/layer_interface.h; built from a LayerSpec by the registry
+// WRITTEN =) in layers/layer_interface.h; built from a LayerSpec by the registry
 // (layers/registry.cpp).
 //
 // Spec keys:
@@ -25,12 +26,7 @@
 //                 first forward, or when the batch size changed) and gradients stop there; the
 //                 trainer resets at every epoch and around evaluation, and checkpoints carry the
 //                 states. A stateful layer takes no h0/c0 inputs and cannot be bidirectional. Feed it [data] streams = true
-//                 (core/train/data_sources.h), so row n of a batch continues row n of the last.
-//   Embedding     num_embeddings (required), embedding_dim (required), weight_init (default
-//                 normal with std 1, nn.Embedding's). Input: int32 ids of any shape S; output
-//                 S + (D). Parameter weight (V, D). Ids are not differentiable.
-//   TimeFlatten   (A, B, ...) -> (A*B, ...), zero-copy: turns the LSTM's (N, T, H) output into the
-//                 (N*T, H) rows a Linear and SoftmaxCrossEntropy take (labels then come as (N*T)).
+//                 (tools/train/data_sources.h), so row n of a batch continues row n of the last.
 //
 // How the layer computes (the cuDNN design): inside, sequences are time-major (T, N, .), so every
 // time step is a contiguous block (batch-first input and output are swapped once at each end,
@@ -52,7 +48,7 @@
 #include <string>
 #include <vector>
 
-#include "core/graph/layer_interface.h"
+#include "layers/layer_interface.h"
 
 namespace kiln::layers {
 
@@ -133,32 +129,6 @@ class Recurrent : public Layer {
   std::vector<LayerSaved> saved_;
   Tensor hn_, cn_;              // final states of the last forward (what a stateful layer carries)
   Tensor start_h_, start_c_;    // the carried states the last training forward started from
-};
-
-class Embedding : public Layer {
- public:
-  Embedding(std::string name, int num_embeddings, int embedding_dim, Init weight_init);
-  const char* type() const override { return "Embedding"; }
-  bool input_differentiable(int) const override { return false; }
-  Shape output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const override;
-  void setup(const std::vector<Shape>& inputs, Device device) override;
-  Tensor forward(const std::vector<const Tensor*>& inputs, const Stream& stream) override;
-  void backward(const BackwardArgs& args) override;
-  std::string describe() const override;
-
- private:
-  int v_, d_;
-  Init init_;
-};
-
-class TimeFlatten : public Layer {
- public:
-  explicit TimeFlatten(std::string name) : Layer(std::move(name)) {}
-  const char* type() const override { return "TimeFlatten"; }
-  Shape output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const override;
-  Tensor forward(const std::vector<const Tensor*>& inputs, const Stream& stream) override;
-  void backward(const BackwardArgs& args) override;
-  bool backward_needs_input(int) const override { return false; }
 };
 
 }  // namespace kiln::layers

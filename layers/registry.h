@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/graph/layer_spec.h"
-#include "core/graph/net.h"
+#include "core/config/layer_spec.h"
+#include "layers/net.h"
 
 namespace kiln::layers {
 

@@ -39,8 +39,8 @@
 #include "core/config/config.h"
 #include "core/device.h"
 #include "core/error.h"
-#include "core/train/solver.h"
-#include "core/train/trainer.h"
+#include "tools/train/solver.h"
+#include "tools/train/trainer.h"
 #include "tools/commands.h"
 #include "tools/model_builder.h"
 

@@ -2,7 +2,7 @@
 // text from a trained language model, character-level ([data] source = "text",
 // models/char_lstm.toml) or word-level (source = "words", models/word_lstm.toml).
 //
-// Vocabulary. The one `kiln train` stored in the checkpoint (core/train/checkpoint.h), so the
+// Vocabulary. The one `kiln train` stored in the checkpoint (tools/train/checkpoint.h), so the
 // training text is not needed; for a checkpoint without one (an older one, or plain safetensors)
 // it is rebuilt from the config's [data] files (deterministic: the same files give the same ids).
 // It must be of the config's kind and no larger than the model's output.
@@ -41,8 +41,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/philox.h"
-#include "core/train/checkpoint.h"
-#include "core/train/data_sources.h"
+#include "tools/train/checkpoint.h"
+#include "tools/train/data_sources.h"
 #include "layers/recurrent.h"
 #include "layers/registry.h"
 #include "tools/commands.h"

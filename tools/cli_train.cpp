@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "core/config/config.h"
-#include "core/train/trainer.h"
+#include "tools/train/trainer.h"
 #include "tools/commands.h"
 #include "tools/model_builder.h"
 

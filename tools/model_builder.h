@@ -1,10 +1,10 @@
-// A run config's model as a Net (core/train/trainer.h's BuiltNet): net inputs "data" (int32 ids when
+// A run config's model as a Net (tools/train/trainer.h's BuiltNet): net inputs "data" (int32 ids when
 // the first layer is an Embedding, else float) and "label",
 // the [[layer]] tables in order, and the loss layer fed (previous layer, "label") unless the
 // config names its inputs. Layer errors are prefixed with the config file and line.
 #pragma once
 
-#include "core/train/trainer.h"
+#include "tools/train/trainer.h"
 
 namespace kiln::cli {
 

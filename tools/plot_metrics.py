@@ -3,7 +3,7 @@
 
     python3 tools/plot_metrics.py DIR [--out FILE]
 
-metrics.csv is written by `kiln train` (core/train/trainer.cpp): one "train" row every log_every
+metrics.csv is written by `kiln train` (tools/train/trainer.cpp): one "train" row every log_every
 steps (the mean over those steps) and one "epoch" row per epoch (with the test loss and accuracy
 when there is a test set). Needs matplotlib (Debian: apt-get install python3-matplotlib).
 `kiln train` runs this script at the end of a run when matplotlib is installed.

@@ -18,7 +18,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/graph/layer_spec.h"
+#include "core/config/layer_spec.h"
 
 namespace kiln {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "core/device.h"
-#include "core/graph/net.h"
+#include "layers/net.h"
 #include "layers/registry.h"
 #include "tests/layers/helpers.h"
 #include "tests/layers/nets.h"

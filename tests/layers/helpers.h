@@ -16,8 +16,8 @@
 
 #include "core/error.h"
 #include "tests/common/error_of.h"
-#include "core/graph/init.h"
-#include "core/graph/layer_interface.h"
+#include "layers/init.h"
+#include "layers/layer_interface.h"
 #include "layers/registry.h"
 
 namespace kiln::testing {

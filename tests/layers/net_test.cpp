@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "core/graph/net.h"
+#include "layers/net.h"
 #include "layers/registry.h"
 #include "tests/layers/helpers.h"
 #include "tests/layers/nets.h"

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "core/graph/layer_spec.h"
+#include "core/config/layer_spec.h"
 
 namespace kiln::testing {
 

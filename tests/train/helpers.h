@@ -17,8 +17,8 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "tests/common/error_of.h"
-#include "core/train/safetensors.h"
-#include "core/train/trainer.h"
+#include "core/safetensors.h"
+#include "tools/train/trainer.h"
 #include "tools/model_builder.h"
 
 namespace kiln::train_test {

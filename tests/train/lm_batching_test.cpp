@@ -11,7 +11,7 @@
 
 #include "core/data/text.h"
 #include "core/data/words.h"
-#include "core/train/data_sources.h"
+#include "tools/train/data_sources.h"
 #include "tests/common/device.h"
 #include "tests/train/helpers.h"
 

@@ -1,4 +1,4 @@
-// Checkpoints carry what a language model needs after training (core/train/checkpoint.h): the
+// Checkpoints carry what a language model needs after training (tools/train/checkpoint.h): the
 // vocabulary (so `kiln sample` needs no training text) and the state stateful layers carry between
 // steps (so a resumed truncated-BPTT run continues exactly); and `kiln sample` on word-level
 // models (tools/cli_sample.cpp).
@@ -11,8 +11,8 @@
 
 #include "core/data/text.h"
 #include "core/data/words.h"
-#include "core/train/checkpoint.h"
-#include "core/train/solver.h"
+#include "tools/train/checkpoint.h"
+#include "tools/train/solver.h"
 #include "tests/common/run_command.h"
 #include "tests/train/helpers.h"
 

@@ -12,8 +12,8 @@
 
 #include "core/data/jpeg.h"
 #include "core/device.h"
-#include "core/train/checkpoint.h"
-#include "core/train/solver.h"
+#include "tools/train/checkpoint.h"
+#include "tools/train/solver.h"
 #include "layers/registry.h"
 #include "tests/train/helpers.h"
 

@@ -1,0 +1,167 @@
+#include "core/safetensors.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace kiln {
+namespace {
+
+constexpr uint64_t kMaxHeader = 100u << 20;  // as the reference implementation: 100 MB
+
+void write_all(int fd, const void* data, size_t bytes, const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(fd, p, bytes);
+    if (n < 0) fail(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const NamedTensor& t : tensors) {
+    KILN_CHECK(t.tensor->dtype() == DType::F32, "safetensors: '{}' is not float32", t.name);
+    KILN_CHECK(!header.contains(t.name), "safetensors: two tensors named '{}'", t.name);
+    const uint64_t bytes = t.tensor->nbytes();
+    header[t.name] = {{"dtype", "F32"},
+                      {"shape", std::vector<int64_t>(t.tensor->shape().begin(), t.tensor->shape().end())},
+                      {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.resize((text.size() + 7) / 8 * 8, ' ');  // align the data to 8 bytes, as the spec allows
+  const uint64_t n = text.size();
+  uint8_t length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(n >> (8 * i));
+
+  const std::filesystem::path target(path);
+  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) fail(fmt::format("cannot create '{}': {}", tmp, std::strerror(errno)));
+  try {
+    write_all(fd, length, 8, tmp);
+    write_all(fd, text.data(), text.size(), tmp);
+    for (const NamedTensor& t : tensors) {
+      const std::vector<float> values = t.tensor->to_host();
+      write_all(fd, values.data(), values.size() * 4, tmp);
+    }
+    if (::fsync(fd) != 0) fail(fmt::format("cannot flush '{}': {}", tmp, std::strerror(errno)));
+  } catch (...) {
+    ::close(fd);
+    std::remove(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail(fmt::format("cannot rename '{}' to '{}': {}", tmp, path, std::strerror(errno)));
+  }
+  // Make the rename itself durable.
+  const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
+  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+SafetensorsFile read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
+  in.seekg(0, std::ios::end);
+  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  auto bad = [&](const std::string& problem) -> void {
+    fail(fmt::format("'{}' is not a valid safetensors file: {}", path, problem));
+  };
+  if (size < 8) bad(fmt::format("it has {} bytes, fewer than the 8-byte header length", size));
+  uint8_t length[8];
+  in.read(reinterpret_cast<char*>(length), 8);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t{length[i]} << (8 * i);
+  if (n > kMaxHeader) bad(fmt::format("the header length {} is implausible (more than 100 MB)", n));
+  if (8 + n > size) bad(fmt::format("truncated: the header needs {} bytes but the file has {}", 8 + n, size));
+  std::string text(n, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(n));
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    bad(fmt::format("the header is not JSON ({})", e.what()));
+  }
+  if (!header.is_object()) bad("the header is not a JSON object");
+  const uint64_t data_size = size - 8 - n;
+
+  SafetensorsFile file;
+  struct Span {
+    uint64_t begin, end;
+    std::string name;
+  };
+  std::vector<Span> spans;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& e = it.value();
+    if (name == "__metadata__") {
+      if (!e.is_object()) bad("__metadata__ is not an object");
+      for (auto m = e.begin(); m != e.end(); ++m) {
+        if (!m.value().is_string()) bad(fmt::format("metadata '{}' is not a string", m.key()));
+        file.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets")) {
+      bad(fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
+    }
+    if (e["dtype"] != "F32") bad(fmt::format("tensor '{}' has dtype {}; kiln reads F32 only", name, e["dtype"].dump()));
+    Shape shape;
+    if (!e["shape"].is_array() || e["shape"].size() > static_cast<size_t>(Shape::kMaxRank)) {
+      bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
+    }
+    for (const auto& d : e["shape"]) {
+      if (!d.is_number_unsigned()) bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
+      shape.push_back(d.get<int64_t>());
+    }
+    const auto& off = e["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+      bad(fmt::format("tensor '{}' has bad data_offsets {}", name, off.dump()));
+    }
+    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    if (begin > end || end > data_size) {
+      bad(fmt::format("tensor '{}' spans bytes [{}, {}) but the data has {} bytes (truncated?)", name, begin, end, data_size));
+    }
+    if (end - begin != static_cast<uint64_t>(shape.numel()) * 4) {
+      bad(fmt::format("tensor '{}' of shape {} needs {} bytes, its offsets give {}", name, shape.str(),
+                      shape.numel() * 4, end - begin));
+    }
+    spans.push_back({begin, end, name});
+    file.tensors[name].shape = shape;
+  }
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  for (size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i].begin < spans[i - 1].end) bad(fmt::format("tensors '{}' and '{}' overlap", spans[i - 1].name, spans[i].name));
+  }
+  for (const Span& s : spans) {
+    auto& values = file.tensors[s.name].values;
+    values.resize((s.end - s.begin) / 4);
+    in.seekg(static_cast<std::streamoff>(8 + n + s.begin));
+    in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(s.end - s.begin));
+    if (!in) bad(fmt::format("could not read the data of '{}'", s.name));
+  }
+  return file;
+}
+
+}  // namespace kiln

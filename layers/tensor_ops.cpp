@@ -1,0 +1,42 @@
+#include "layers/tensor_ops.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "core/error.h"
+#include "cpu_fallback/bias.h"
+#if KILN_WITH_DEVICE
+#include "kernels/bias.cuh"
+#endif
+
+namespace kiln::graph {
+
+void no_device(std::string_view what, Device device) {
+  fail(fmt::format("{}: the tensor is on {} but this kiln was built without GPU support "
+                   "(configure with -DKILN_GPU=cuda or emulate)",
+                   what, device.str()));
+}
+
+void add_into(Tensor& y, const Tensor& x, const Stream& stream) {
+  KILN_CHECK(y.numel() == x.numel() && y.device() == x.device(), "add_into: {} += {}: sizes or devices differ",
+             y.str(), x.str());
+  float* yp = y.data<float>();
+  const float* xp = x.data<float>();
+  // y[0, c, 0] += bias[c] with C = count, in chunks that fit BiasShape's int.
+  for (int64_t begin = 0; begin < y.numel(); begin += INT_MAX) {
+    const BiasShape s{.n = 1, .c = static_cast<int>(std::min<int64_t>(INT_MAX, y.numel() - begin)), .inner = 1};
+    if (y.device().is_cpu()) {
+      cpu::bias_add(s, xp + begin, yp + begin, stream);
+    } else {
+#if KILN_WITH_DEVICE
+      gpu::bias_add(s, xp + begin, yp + begin, stream);
+#else
+      no_device("add_into", y.device());
+#endif
+    }
+  }
+}
+
+}  // namespace kiln::graph

@@ -1,0 +1,203 @@
+#include "tools/train/checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+
+namespace kiln {
+namespace {
+
+constexpr const char* kFormat = "kiln-checkpoint";
+constexpr const char* kVersion = "1";
+
+struct Target {
+  std::string name;
+  Tensor* tensor;
+};
+
+// Checks that `file` has exactly the tensors of `targets` (plus those `ignore` accepts) with the
+// same shapes. Lists every problem at once.
+template <class Ignore>
+void check_fit(const std::string& path, const SafetensorsFile& file, const std::vector<Target>& targets,
+               Ignore ignore) {
+  std::vector<std::string> problems;
+  std::set<std::string> wanted;
+  for (const Target& t : targets) {
+    wanted.insert(t.name);
+    auto it = file.tensors.find(t.name);
+    if (it == file.tensors.end()) {
+      problems.push_back(fmt::format("missing '{}'", t.name));
+    } else if (!(it->second.shape == t.tensor->shape())) {
+      problems.push_back(fmt::format("'{}' has shape {}, the model needs {}", t.name, it->second.shape.str(),
+                                     t.tensor->shape().str()));
+    }
+  }
+  for (const auto& [name, entry] : file.tensors) {
+    if (!wanted.count(name) && !ignore(name)) problems.push_back(fmt::format("unexpected '{}'", name));
+  }
+  if (!problems.empty()) {
+    const size_t shown = std::min<size_t>(problems.size(), 6);
+    fail(fmt::format("'{}' does not fit this model: {}{}", path,
+                     fmt::join(problems.begin(), problems.begin() + static_cast<long>(shown), "; "),
+                     problems.size() > shown ? fmt::format("; and {} more", problems.size() - shown) : ""));
+  }
+}
+
+// Copies the (checked) tensors of `file` into `targets`.
+void copy_in(const SafetensorsFile& file, const std::vector<Target>& targets) {
+  for (const Target& t : targets) {
+    const auto& values = file.tensors.at(t.name).values;
+    copy_bytes(t.tensor->raw_data(), t.tensor->device(), values.data(), Device::cpu(), values.size() * 4);
+  }
+}
+
+constexpr const char* kStatePrefix = "state.";
+constexpr const char* kOptimizerPrefix = "optimizer.";
+
+bool is_state(const std::string& name) { return name.starts_with(kStatePrefix); }
+
+// The carried-state tensors of a checkpoint, named as Net::set_carried_state takes them.
+std::map<std::string, Tensor> carried_state_of(const SafetensorsFile& file) {
+  std::map<std::string, Tensor> out;
+  const size_t prefix = std::char_traits<char>::length(kStatePrefix);
+  for (const auto& [name, entry] : file.tensors)
+    if (is_state(name)) out[name.substr(prefix)] = Tensor::from_host(entry.values, entry.shape);
+  return out;
+}
+
+// Forgets the net's carried state, then puts the checkpoint's in; a state the net cannot take
+// (a layer that does not exist or carries no such state) leaves it at zeros and names the file.
+void restore_carried_state(const std::string& path, const SafetensorsFile& file, Net& net) {
+  net.reset_state();
+  try {
+    net.set_carried_state(carried_state_of(file));
+  } catch (const Error& e) {
+    net.reset_state();
+    fail(fmt::format("'{}' does not fit this model: {}", path, e.message()));
+  }
+}
+
+std::vector<Target> parameter_targets(Net& net) {
+  std::vector<Target> out;
+  for (const Net::ParamRef& p : net.parameters()) out.push_back({p.name, &p.param->value});
+  return out;
+}
+
+uint64_t parse_u64(const std::map<std::string, std::string>& meta, const char* key, const std::string& path) {
+  auto it = meta.find(key);
+  if (it == meta.end()) fail(fmt::format("'{}' is not a complete kiln checkpoint: no '{}' in its metadata", path, key));
+  try {
+    size_t used = 0;
+    const uint64_t v = std::stoull(it->second, &used, 0);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail(fmt::format("'{}': metadata '{}' = '{}' is not a number", path, key, it->second));
+}
+
+std::string vocabulary_json(const data::Dataset::TokenVocabulary& v) {
+  return nlohmann::json{{"kind", v.kind}, {"tokens", v.tokens}}.dump();
+}
+
+// The "vocabulary" metadata (empty when absent); `path` names the file in errors.
+data::Dataset::TokenVocabulary parse_vocabulary(const std::map<std::string, std::string>& meta,
+                                                const std::string& path) {
+  auto it = meta.find("vocabulary");
+  if (it == meta.end()) return {};
+  data::Dataset::TokenVocabulary v;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(it->second);
+    v.kind = j.at("kind").get<std::string>();
+    v.tokens = j.at("tokens").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    fail(fmt::format("'{}': metadata 'vocabulary' is not JSON {{\"kind\": \"characters\" | \"words\", \"tokens\": "
+                     "[strings]}}", path));
+  }
+  if (v.kind != "characters" && v.kind != "words")
+    fail(fmt::format("'{}': metadata 'vocabulary' has kind \"{}\", not \"characters\" or \"words\"", path, v.kind));
+  if (v.tokens.empty()) fail(fmt::format("'{}': metadata 'vocabulary' has no tokens", path));
+  return v;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, Net& net, Solver& solver, const TrainProgress& progress) {
+  std::vector<NamedTensor> tensors;
+  for (const Net::ParamRef& p : net.parameters()) tensors.push_back({p.name, &p.param->value});
+  for (const Solver::StateRef& s : solver.state()) tensors.push_back({kOptimizerPrefix + s.name, s.tensor});
+  for (const auto& [name, t] : net.carried_state())
+    if (t != nullptr && t->defined()) tensors.push_back({kStatePrefix + name, t});
+  nlohmann::json rng = net.rng_state();
+  std::map<std::string, std::string> meta = {
+      {"format", kFormat},
+      {"version", kVersion},
+      {"model_hash", fmt::format("{:#018x}", progress.model_hash)},
+      {"step", std::to_string(progress.step)},
+      {"solver_steps", std::to_string(solver.steps())},
+      {"epoch", std::to_string(progress.epoch)},
+      {"batch", std::to_string(progress.batch)},
+      {"seed", std::to_string(progress.seed)},
+      {"rng", rng.dump()},
+  };
+  if (!progress.vocabulary.tokens.empty()) meta["vocabulary"] = vocabulary_json(progress.vocabulary);
+  write_safetensors(path, tensors, meta);
+}
+
+TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver, uint64_t model_hash) {
+  const SafetensorsFile file = read_safetensors(path);
+  const auto& meta = file.metadata;
+  auto format = meta.find("format");
+  if (format == meta.end() || format->second != kFormat) {
+    fail(fmt::format("'{}' is not a kiln checkpoint (no format = {} in its metadata); to start from its "
+                     "parameters use --weights", path, kFormat));
+  }
+  if (meta.count("version") == 0 || meta.at("version") != kVersion) {
+    fail(fmt::format("'{}' is a kiln checkpoint of version {}, this kiln reads version {}", path,
+                     meta.count("version") ? meta.at("version") : "?", kVersion));
+  }
+  TrainProgress p;
+  p.model_hash = parse_u64(meta, "model_hash", path);
+  if (p.model_hash != model_hash) {
+    fail(fmt::format("'{}' was written for another model (model hash {:#018x}, this config's is {:#018x}): "
+                     "resume with the config that wrote it, or use --weights to load matching parameters only",
+                     path, p.model_hash, model_hash));
+  }
+  p.step = static_cast<int64_t>(parse_u64(meta, "step", path));
+  p.epoch = static_cast<int64_t>(parse_u64(meta, "epoch", path));
+  p.batch = static_cast<int64_t>(parse_u64(meta, "batch", path));
+  p.seed = parse_u64(meta, "seed", path);
+  const int64_t solver_steps = static_cast<int64_t>(parse_u64(meta, "solver_steps", path));
+  std::map<std::string, uint64_t> rng;
+  try {
+    rng = nlohmann::json::parse(meta.count("rng") ? meta.at("rng") : "{}").get<std::map<std::string, uint64_t>>();
+  } catch (const nlohmann::json::exception&) {
+    fail(fmt::format("'{}': metadata 'rng' is not a JSON object of numbers", path));
+  }
+  p.vocabulary = parse_vocabulary(meta, path);
+  std::vector<Target> targets = parameter_targets(net);
+  for (const Solver::StateRef& s : solver.state()) targets.push_back({kOptimizerPrefix + s.name, s.tensor});
+  check_fit(path, file, targets, is_state);
+  restore_carried_state(path, file, net);
+  copy_in(file, targets);
+  solver.set_steps(solver_steps);
+  net.set_rng_state(rng);
+  return p;
+}
+
+void load_weights(const std::string& path, Net& net) {
+  const SafetensorsFile file = read_safetensors(path);
+  const std::vector<Target> targets = parameter_targets(net);
+  check_fit(path, file, targets,
+            [](const std::string& name) { return name.starts_with(kOptimizerPrefix) || is_state(name); });
+  copy_in(file, targets);
+}
+
+data::Dataset::TokenVocabulary read_checkpoint_vocabulary(const std::string& path) {
+  return parse_vocabulary(read_safetensors(path).metadata, path);
+}
+
+}  // namespace kiln

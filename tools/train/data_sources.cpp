@@ -1,0 +1,213 @@
+#include "tools/train/data_sources.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "core/data/data.h"
+#include "core/data/words.h"
+#include "core/error.h"
+
+namespace kiln {
+namespace {
+
+// Every key of the section must be one this source reads.
+void reject_unknown(const ConfigTable& table, const std::string& source, std::set<std::string> known) {
+  known.insert({"source", "workers"});
+  for (const auto& [key, value] : table.values) {
+    if (!known.count(key)) {
+      TableReader(table).fail_key(key, fmt::format("is not a key of source = \"{}\" (known: {})", source,
+                                                   fmt::join(known, ", ")));
+    }
+  }
+}
+
+std::vector<float> floats(const TableReader& r, const std::string& key) {
+  std::vector<float> out;
+  for (double v : r.numbers(key)) out.push_back(static_cast<float>(v));
+  return out;
+}
+
+data::Normalize normalize(const TableReader& r) { return {floats(r, "mean"), floats(r, "std")}; }
+
+data::Augment augment(const TableReader& r) {
+  data::Augment a;
+  a.pad = static_cast<int>(r.integer("pad", 0));
+  a.crop = static_cast<int>(r.integer("crop", 0));
+  a.hflip = r.boolean("hflip", false);
+  a.random_crop = a.crop > 0;
+  return a;
+}
+
+std::vector<std::string> strings(const ConfigTable& t, const std::string& key) {
+  auto it = t.values.find(key);
+  if (it == t.values.end()) return {};
+  if (auto v = std::get_if<std::vector<std::string>>(&it->second)) return *v;
+  if (auto s = std::get_if<std::string>(&it->second)) return {*s};
+  TableReader(t).fail_key(key, "must be a file name or a list of file names");
+}
+
+// The text source laid out in streams (text.h): batch streams for training, eval_batch for
+// validation; a batch that does not fit a split is an error naming the key to lower.
+void make_text_streams(const RunConfig& config, const std::shared_ptr<const data::TextCorpus>& corpus, int64_t batch,
+                       int64_t eval_batch, DataSplits* d) {
+  const int64_t T = config.input[0];
+  auto fits = [&](int64_t ids, int64_t streams, const char* split, const char* key) {
+    if (streams <= data::TextDataset::max_streams(ids, T)) return;
+    fail(fmt::format("{}: [data] streams = true cuts the {} split ({} characters) into {} = {} streams of at least "
+                     "T + 1 = {} characters each: lower [train] {} to at most {} (or [model] input)", config.path,
+                     split, ids, key, streams, T + 1, key, data::TextDataset::max_streams(ids, T)));
+  };
+  const int64_t n = static_cast<int64_t>(corpus->ids().size());
+  fits(corpus->train_end(), batch, "training", "batch");
+  d->train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, T, batch);
+  if (corpus->train_end() == n) return;
+  fits(n - corpus->train_end(), eval_batch, "validation", "eval_batch");
+  d->test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, T, eval_batch);
+}
+
+}  // namespace
+
+DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_batch) {
+  const ConfigTable& t = config.data;
+  if (batch <= 0) batch = config.train.batch;
+  if (eval_batch <= 0) eval_batch = config.train.eval_batch > 0 ? config.train.eval_batch : batch;
+  const TableReader r(t);
+  if (t.values.empty()) fail(fmt::format("{}: missing [data] section (source = \"idx\", ...)", config.path));
+  const std::string source = r.required_string("source");
+  DataSplits d;
+  d.workers = static_cast<int>(r.integer("workers", 2));
+  if (d.workers < 0) r.fail_key("workers", "must be >= 0");
+  const int classes = static_cast<int>(config.classes);
+
+  if (source == "idx") {
+    reject_unknown(t, source, {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"});
+    data::IdxOptions o;
+    o.normalize = normalize(r);
+    o.num_classes = classes;
+    d.train = std::make_shared<data::IdxDataset>(r.required_string("train_images"), r.required_string("train_labels"), o);
+    if (r.has("test_images")) {
+      d.test = std::make_shared<data::IdxDataset>(r.required_string("test_images"), r.required_string("test_labels"), o);
+    }
+  } else if (source == "cifar") {
+    reject_unknown(t, source, {"train_files", "test_files", "kind", "mean", "std", "pad", "crop", "hflip"});
+    data::CifarOptions o;
+    const std::string kind = r.string("kind", "cifar10");
+    if (kind == "cifar10") o.kind = data::CifarKind::Cifar10;
+    else if (kind == "cifar100") o.kind = data::CifarKind::Cifar100Fine;
+    else if (kind == "cifar100_coarse") o.kind = data::CifarKind::Cifar100Coarse;
+    else r.fail_key("kind", fmt::format("must be cifar10, cifar100 or cifar100_coarse, got \"{}\"", kind));
+    o.normalize = normalize(r);
+    o.augment = augment(r);
+    d.train = std::make_shared<data::CifarDataset>(strings(t, "train_files"), o);
+    o.augment.random_crop = false;
+    o.augment.hflip = false;
+    if (r.has("test_files")) d.test = std::make_shared<data::CifarDataset>(strings(t, "test_files"), o);
+  } else if (source == "folder") {
+    reject_unknown(t, source, {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std"});
+    data::ImageFolderOptions o;
+    o.resize = static_cast<int>(r.integer("resize", 0));
+    o.augment = augment(r);
+    o.normalize = normalize(r);
+    d.train = std::make_shared<data::ImageFolderDataset>(r.required_string("train_dir"), o);
+    o.augment.random_crop = false;
+    o.augment.hflip = false;
+    if (r.has("test_dir")) d.test = std::make_shared<data::ImageFolderDataset>(r.required_string("test_dir"), o);
+  } else if (source == "csv") {
+    reject_unknown(t, source, {"train_file", "test_file", "label_column", "label_name", "task", "target_columns", "standardize"});
+    data::CsvOptions o;
+    const std::string task = r.string("task", "classification");
+    if (task == "regression") o.task = data::Task::Regression;
+    else if (task != "classification") r.fail_key("task", fmt::format("must be classification or regression, got \"{}\"", task));
+    o.label_column = static_cast<int>(r.integer("label_column", -1));
+    o.label_name = r.string("label_name");
+    for (double c : r.numbers("target_columns")) o.target_columns.push_back(static_cast<int>(c));
+    o.standardize = r.boolean("standardize", false);
+    o.num_classes = classes;
+    auto train = std::make_shared<data::CsvDataset>(r.required_string("train_file"), o);
+    if (o.standardize) {  // the test set is standardised with the training statistics
+      o.mean = train->feature_mean();
+      o.std = train->feature_std();
+    }
+    d.train = train;
+    if (r.has("test_file")) d.test = std::make_shared<data::CsvDataset>(r.required_string("test_file"), o);
+  } else if (source == "synthetic") {
+    reject_unknown(t, source, {"size", "test_size", "seed"});
+    data::SyntheticOptions o;
+    o.size = r.integer("size", 1024);
+    o.sample_shape = Shape(config.input.begin(), config.input.end());
+    o.num_classes = classes > 0 ? classes : 10;
+    o.seed = static_cast<uint64_t>(r.integer("seed", 0));
+    d.train = std::make_shared<data::SyntheticDataset>(o);
+    const int64_t test_size = r.integer("test_size", 0);
+    if (test_size > 0) {
+      o.size = test_size;
+      o.seed += 1;
+      d.test = std::make_shared<data::SyntheticDataset>(o);
+    }
+  } else if (source == "text") {
+    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_chars", "streams"});
+    KILN_CHECK(config.input.size() == 1, "{}: source = \"text\" needs [model] input = [T] (the sequence length)",
+               config.path);
+    KILN_CHECK(classes > 0, "{}: source = \"text\" needs [model] classes = the vocabulary size (at least the number "
+               "of distinct characters; the embedding and the output layer are that wide)", config.path);
+    data::TextOptions o;
+    o.validation = r.number("validation", 0.05);
+    if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
+    o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
+    o.max_chars = r.integer("max_chars", 0);
+    if (!r.has("files")) r.fail_key("source", "text needs files = [...] (text files or folders of them)");
+    auto corpus = std::make_shared<const data::TextCorpus>(strings(t, "files"), o);
+    if (r.boolean("streams", false)) {
+      make_text_streams(config, corpus, batch, eval_batch, &d);
+    } else {
+      d.train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, config.input[0]);
+      if (corpus->train_end() < static_cast<int64_t>(corpus->ids().size())) {
+        d.test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, config.input[0]);
+      }
+    }
+  } else if (source == "words") {
+    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_words", "lower_case", "split", "bucket"});
+    KILN_CHECK(config.input.size() == 1, "{}: source = \"words\" needs [model] input = [T] (the sequence length)",
+               config.path);
+    KILN_CHECK(classes > 0, "{}: source = \"words\" needs [model] classes = the vocabulary size (the most frequent "
+               "words + <pad> <unk> <eos>; the embedding and the output layer are that wide)", config.path);
+    data::WordOptions o;
+    o.seq_len = config.input[0];
+    o.validation = r.number("validation", 0.05);
+    if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
+    o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
+    if (o.max_vocab < 4) r.fail_key("max_vocab", "must be at least 4 (<pad> <unk> <eos> and one word)");
+    o.max_words = r.integer("max_words", 0);
+    o.lower_case = r.boolean("lower_case", true);
+    o.bucket = r.boolean("bucket", true);
+    const std::string split = r.string("split", "lines");
+    if (split == "sentences") o.split = data::WordSplit::Sentences;
+    else if (split != "lines") r.fail_key("split", fmt::format("must be lines or sentences, got \"{}\"", split));
+    if (!r.has("files")) r.fail_key("source", "words needs files = [...] (text files or folders of them)");
+    auto corpus = std::make_shared<const data::WordCorpus>(strings(t, "files"), o);
+    d.train = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Train);
+    if (corpus->train_pieces() < corpus->pieces()) {
+      d.test = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Validation);
+    }
+  } else {
+    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text or words, got \"{}\"", source));
+  }
+
+  // The data must fit the model.
+  const Shape want(config.input.begin(), config.input.end());
+  for (const auto* ds : {d.train.get(), d.test.get()}) {
+    if (!ds) continue;
+    if (!(ds->sample_shape() == want)) {
+      fail(fmt::format("{}: [model] input = {} but the data ({}) has samples of shape {}", config.path, want.str(),
+                       ds->describe(), ds->sample_shape().str()));
+    }
+    if (classes > 0 && ds->task() == data::Task::Classification && ds->num_classes() > classes) {
+      fail(fmt::format("{}: [model] classes = {} but the data ({}) has {} classes", config.path, classes,
+                       ds->describe(), ds->num_classes()));
+    }
+  }
+  return d;
+}
+
+}  // namespace kiln

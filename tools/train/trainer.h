@@ -1,0 +1,83 @@
+// The training loop behind `kiln train` and `kiln eval`: data → net → loss → backward → solver,
+// with evaluation after each epoch, metrics, checkpoints, resume, and clean stops.
+//
+// Reproducible: the data order, augmentation, dropout masks and initial weights all come from
+// Philox keyed by the seed, so a run resumed from a checkpoint continues step for step like the
+// uninterrupted one (bit-exact on the CPU).
+//
+// Files in the output folder:
+//   metrics.csv               one row every log_every steps ("train") and one per epoch ("epoch")
+//   checkpoint.safetensors    written after every epoch, at the end, and on Ctrl-C
+//   metrics.png               loss and accuracy (`kiln train` only, where matplotlib is installed)
+//
+// The learning-rate schedule spans the planned epochs; --steps only stops a run early.
+//
+// Sequence data. Batches may change shape from step to step (length-bucketed words: (N, T_b),
+// T_b <= T; the net re-infers its shapes), and losses and accuracies count only real positions
+// (not padding). Stream data (text with streams = true, truncated back-propagation through time):
+// the loader draws batches in order without shuffling, and Net::reset_state() zeroes the state of
+// stateful layers at the start of every epoch and before and after every evaluation, but not
+// when a run resumes mid-epoch (the state is then the one the checkpoint restored, if any).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "core/config/config.h"
+#include "layers/net.h"
+
+namespace kiln {
+
+// A net built from a config, with net inputs "data" (F32; I32 token ids for a language model whose
+// first layer is an Embedding) and "label" (I32: (N), or (N*T) for sequence data), plus the names of its
+// loss layer and of the layer whose output the loss reads (the logits).
+struct BuiltNet {
+  Net net;
+  std::string loss;
+  std::string logits;
+};
+using NetBuilder = std::function<BuiltNet(const RunConfig& config, Device device)>;
+
+struct TrainOptions {
+  std::string device = "auto";
+  std::optional<int64_t> epochs, steps, batch;
+  std::optional<uint64_t> seed;
+  std::string out_dir;   // empty: out/<model name>
+  std::string resume;    // a checkpoint to continue from
+  std::string weights;   // parameters to start from (safetensors)
+  bool progress_bar = false;  // a live bar (a terminal) instead of plain lines
+  bool evaluate_each_epoch = true;
+  bool plot = false;          // at the end, DIR/metrics.png from DIR/metrics.csv (plot_metrics)
+  bool checkpoints = true;    // false: write no checkpoint (quick checks of big models)
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double seconds = 0;           // training time, without evaluation
+  double images_per_second = 0;
+  double final_train_loss = 0;
+  std::optional<double> test_loss, test_accuracy;
+  bool language_model = false;  // token data: losses are per token, perplexity = exp(loss)
+  bool interrupted = false;     // Ctrl-C: a checkpoint was saved
+  std::string checkpoint;       // the last checkpoint written
+};
+
+TrainResult train(const RunConfig& config, const TrainOptions& options, const NetBuilder& build);
+
+// Runs tools/plot_metrics.py (Python + matplotlib) to turn DIR/metrics.csv into DIR/metrics.png.
+// Optional: where matplotlib is missing it logs one line saying how to get the plot and returns false.
+bool plot_metrics(const std::string& out_dir);
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t samples = 0;
+  bool language_model = false;  // token data: loss and accuracy per token, perplexity = exp(loss)
+};
+// Loss and accuracy of `weights` on the config's test set (or its training set if it has none).
+EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device,
+                               const NetBuilder& build);
+
+}  // namespace kiln
