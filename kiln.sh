@@ -102,7 +102,7 @@ cmd_test() {
   configure_and_build build-test-off off -DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF -- \
     kiln core_tests cli_tests config_tests kiln_reference_test
   local t0; t0=$(now)
-  run_ctest "$ROOT/build-test-off" -L 'core|cli|config|reference'
+  run_ctest "$ROOT/build-test-off" -L 'core|cli|config|reference|layout'
   echo "tests build-test-off: $(elapsed "$t0")"
   # 2. Real CUDA build: every kernel compiled by nvcc (sm_80 SASS, sm_90 SASS + PTX). No GPU here, so
   #    its device tests skip themselves; the command-line tests run.
