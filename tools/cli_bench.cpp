@@ -57,10 +57,221 @@ struct BenchArgs {
   bool json = false;
 };
 
+// One training step at a constant learning rate: what (1) times.
+void train_step(Net& net, Solver& solver, double lr, const std::map<std::string, const Tensor*>& feeds) {
+  net.zero_grad();
+  net.forward(feeds);
+  net.backward();
+  solver.step(lr);
+}
+
 struct LayerTime {
   std::string name, type, shape;
   double forward = 0, backward = 0;  // seconds, summed over the observed iterations
 };
+
+// One batch of synthetic inputs and labels on the device, made once (see the header comment).
+struct SyntheticBatch {
+  Tensor x, y;
+  int64_t per_sample = 1;  // labels (positions) per sample: T for a token model, else 1
+  bool tokens = false;
+  std::map<std::string, const Tensor*> feeds() const { return {{"data", &x}, {"label", &y}}; }
+};
+
+SyntheticBatch make_synthetic_batch(const RunConfig& config, int64_t batch, uint64_t seed, Device device) {
+  SyntheticBatch s;
+  Shape x_shape{batch};
+  for (int64_t d : config.input) x_shape.push_back(d);
+  // Token model: int32 ids, one label per position.
+  s.tokens = !config.layers.empty() && config.layers.front().type == "Embedding";
+  s.per_sample = s.tokens ? x_shape.numel() / batch : 1;
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  std::vector<int32_t> ys(static_cast<size_t>(batch * s.per_sample));
+  if (s.tokens) {
+    int64_t vocab = config.classes;
+    const auto& params = config.layers.front().params;
+    if (auto it = params.find("num_embeddings"); it != params.end() && std::holds_alternative<int64_t>(it->second))
+      vocab = std::get<int64_t>(it->second);
+    KILN_CHECK(vocab >= 1, "{}: the Embedding needs num_embeddings >= 1", config.path);
+    std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(vocab - 1));
+    std::vector<int32_t> ids(static_cast<size_t>(x_shape.numel()));
+    for (int32_t& v : ids) v = id(rng);
+    s.x = Tensor::from_host(ids, x_shape, device);
+    std::uniform_int_distribution<int32_t> label(0, static_cast<int32_t>(config.classes - 1));
+    for (int32_t& v : ys) v = label(rng);
+  } else {
+    std::vector<float> xs(static_cast<size_t>(x_shape.numel()));
+    std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+    for (float& v : xs) v = uni(rng);
+    s.x = Tensor::from_host(xs, x_shape, device);
+    for (int64_t i = 0; i < batch; ++i) ys[static_cast<size_t>(i)] = static_cast<int32_t>(i % config.classes);
+  }
+  s.y = Tensor::from_host(ys, Shape{static_cast<int64_t>(ys.size())}, device);
+  return s;
+}
+
+// What the three measurements found (times in seconds, summed over --iters).
+struct BenchResult {
+  double train_s = 0, forward_s = 0;
+  float final_loss = 0;
+  size_t train_activation_peak = 0, inference_activation_peak = 0;
+  uint64_t device_peak = 0;
+  std::vector<LayerTime> layers;
+  double update_s = 0, zero_s = 0, observed_s = 0;
+  bool synchronised_layers = false;  // the stream was synchronised around each layer (a GPU)
+};
+
+// 1. training and 2. inference throughput, with the peak memory of each.
+void measure_throughput(const BenchArgs& a, BuiltNet& built, Solver& solver, double lr, const SyntheticBatch& batch,
+                        BenchResult& r) {
+  Net& net = built.net;
+  const auto feeds = batch.feeds();
+  CachingAllocator& alloc = allocator_for(net.device());
+  net.set_training(true);
+  for (int64_t i = 0; i < a.warmup; ++i) train_step(net, solver, lr, feeds);
+  net.stream().synchronize();
+  alloc.reset_peak();
+  net.reset_peak();
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < a.iters; ++i) train_step(net, solver, lr, feeds);
+  net.stream().synchronize();
+  r.train_s = since(t0);
+  r.final_loss = net.output(built.loss).to_host()[0];
+  r.train_activation_peak = net.peak_activation_bytes();
+
+  net.set_training(false);
+  for (int64_t i = 0; i < a.warmup; ++i) net.forward(feeds);
+  net.stream().synchronize();
+  net.reset_peak();
+  t0 = Clock::now();
+  for (int64_t i = 0; i < a.iters; ++i) net.forward(feeds);
+  net.stream().synchronize();
+  r.forward_s = since(t0);
+  r.inference_activation_peak = net.peak_activation_bytes();
+  r.device_peak = alloc.stats().peak;
+}
+
+// 3. Per-layer times in training mode, through the Net's layer observer.
+void measure_layers(const BenchArgs& a, Net& net, Solver& solver, double lr, const SyntheticBatch& batch,
+                    BenchResult& r) {
+  const auto feeds = batch.feeds();
+  net.set_training(true);
+  std::map<const Layer*, size_t> row_of;
+  for (Layer* l : net.layers()) {
+    row_of[l] = r.layers.size();
+    r.layers.push_back(LayerTime{l->name(), l->type(), net.shape_of(l->name()).str()});
+  }
+  const Stream& stream = net.stream();
+  const bool sync = !net.device().is_cpu();
+  r.synchronised_layers = sync;
+  Clock::time_point layer_t0;
+  net.set_layer_observer([&](const Layer& l, Net::Pass pass, bool begin) {
+    if (sync) stream.synchronize();
+    if (begin) {
+      layer_t0 = Clock::now();
+      return;
+    }
+    LayerTime& row = r.layers[row_of.at(&l)];
+    (pass == Net::Pass::forward ? row.forward : row.backward) += since(layer_t0);
+  });
+  for (int64_t i = 0; i < a.iters; ++i) {
+    const auto s0 = Clock::now();
+    auto t = Clock::now();
+    net.zero_grad();
+    if (sync) stream.synchronize();
+    r.zero_s += since(t);
+    net.forward(feeds);
+    net.backward();
+    if (sync) stream.synchronize();
+    t = Clock::now();
+    solver.step(lr);
+    if (sync) stream.synchronize();
+    r.update_s += since(t);
+    r.observed_s += since(s0);
+  }
+  net.set_layer_observer({});
+}
+
+void print_json(const RunConfig& config, const BenchArgs& a, const Net& net, int64_t batch, const SyntheticBatch& s,
+                const BenchResult& r) {
+  const double n = static_cast<double>(a.iters);
+  const double train_ips = static_cast<double>(batch) * n / r.train_s;
+  const double fwd_ips = static_cast<double>(batch) * n / r.forward_s;
+  nlohmann::json j;
+  j["config"] = config.path;
+  j["model"] = config.name;
+  j["device"] = net.device().str();
+  j["batch"] = batch;
+  j["iters"] = a.iters;
+  j["warmup"] = a.warmup;
+  j["parameters"] = net.parameter_count();
+  j["train_images_per_s"] = train_ips;
+  j["train_ms_per_iter"] = 1e3 * r.train_s / n;
+  j["forward_images_per_s"] = fwd_ips;
+  j["forward_ms_per_iter"] = 1e3 * r.forward_s / n;
+  if (s.tokens) {
+    j["sequence_length"] = s.per_sample;
+    j["train_sequences_per_s"] = train_ips;
+    j["train_tokens_per_s"] = train_ips * static_cast<double>(s.per_sample);
+    j["forward_sequences_per_s"] = fwd_ips;
+    j["forward_tokens_per_s"] = fwd_ips * static_cast<double>(s.per_sample);
+  }
+  j["final_loss"] = std::isfinite(r.final_loss) ? nlohmann::json(r.final_loss) : nlohmann::json(nullptr);
+  j["peak_device_bytes"] = r.device_peak;
+  j["peak_activation_bytes_train"] = r.train_activation_peak;
+  j["peak_activation_bytes_inference"] = r.inference_activation_peak;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerTime& l : r.layers)
+    layers.push_back({{"name", l.name}, {"type", l.type}, {"output", l.shape}, {"forward_ms", 1e3 * l.forward / n},
+                      {"backward_ms", 1e3 * l.backward / n}});
+  j["layers"] = layers;
+  j["update_ms"] = 1e3 * r.update_s / n;
+  j["zero_grad_ms"] = 1e3 * r.zero_s / n;
+  j["observed_step_ms"] = 1e3 * r.observed_s / n;
+  fmt::print("{}\n", j.dump(1));
+}
+
+void print_table(const RunConfig& config, const BenchArgs& a, const Net& net, int64_t batch, const SyntheticBatch& s,
+                 const BenchResult& r) {
+  const double n = static_cast<double>(a.iters);
+  const double train_ips = static_cast<double>(batch) * n / r.train_s;
+  const double fwd_ips = static_cast<double>(batch) * n / r.forward_s;
+  fmt::print("{} on {}: batch {}, {} parameters, {} timed iterations after {} warm-up\n", config.name,
+             net.device().str(), batch, net.parameter_count(), a.iters, a.warmup);
+  if (s.tokens) {
+    const auto t = static_cast<double>(s.per_sample);
+    fmt::print("  training  (forward+backward+update) {:9.1f} tokens/s  {:9.1f} sequences/s of {}  {:9.3f} ms/iter\n",
+               train_ips * t, train_ips, s.per_sample, 1e3 * r.train_s / n);
+    fmt::print("  inference (forward only)            {:9.1f} tokens/s  {:9.1f} sequences/s of {}  {:9.3f} ms/iter\n",
+               fwd_ips * t, fwd_ips, s.per_sample, 1e3 * r.forward_s / n);
+  } else {
+    fmt::print("  training  (forward+backward+update) {:9.1f} images/s  {:9.3f} ms/iter\n", train_ips,
+               1e3 * r.train_s / n);
+    fmt::print("  inference (forward only)            {:9.1f} images/s  {:9.3f} ms/iter\n", fwd_ips,
+               1e3 * r.forward_s / n);
+  }
+  fmt::print("  peak device memory {} ; peak activations {} (training), {} (inference); last loss {:.4f}\n",
+             format_bytes(r.device_peak), format_bytes(r.train_activation_peak),
+             format_bytes(r.inference_activation_peak), r.final_loss);
+  fmt::print("\nper layer, ms per iteration (averaged over {} observed steps{}):\n", a.iters,
+             r.synchronised_layers ? ", stream synchronised around each layer" : "");
+  fmt::print("  {:<14} {:<20} {:<20} {:>10} {:>10} {:>7}\n", "layer", "type", "output", "forward", "backward", "%");
+  double fsum = 0, bsum = 0;
+  for (const LayerTime& l : r.layers) {
+    fsum += l.forward;
+    bsum += l.backward;
+  }
+  const double total = std::max(r.observed_s, 1e-12);
+  for (const LayerTime& l : r.layers)
+    fmt::print("  {:<14} {:<20} {:<20} {:10.3f} {:10.3f} {:6.1f}%\n", l.name, l.type, l.shape, 1e3 * l.forward / n,
+               1e3 * l.backward / n, 100 * (l.forward + l.backward) / total);
+  fmt::print("  {:<14} {:<20} {:<20} {:10} {:10.3f} {:6.1f}%\n", "(zero_grad)", "", "", "", 1e3 * r.zero_s / n,
+             100 * r.zero_s / total);
+  fmt::print("  {:<14} {:<20} {:<20} {:10} {:10.3f} {:6.1f}%\n", "(update)", config.solver.type, "", "",
+             1e3 * r.update_s / n, 100 * r.update_s / total);
+  fmt::print("  {:<14} {:<20} {:<20} {:10.3f} {:10.3f}\n", "total", "", "", 1e3 * fsum / n, 1e3 * bsum / n);
+  fmt::print("  observed step {:.3f} ms (unobserved {:.3f} ms)\n", 1e3 * r.observed_s / n, 1e3 * r.train_s / n);
+}
 
 int run_bench_train(const BenchArgs& a) {
   const RunConfig config = load_config(a.config);
@@ -70,187 +281,20 @@ int run_bench_train(const BenchArgs& a) {
   KILN_CHECK(config.classes >= 1, "{}: [model] classes must be set for kiln bench train", config.path);
 
   BuiltNet built = build_model(config, device);
-  Net& net = built.net;
-  Shape x_shape{batch};
-  for (int64_t d : config.input) x_shape.push_back(d);
-  // Token model: int32 ids, one label per position.
-  const bool tokens = !config.layers.empty() && config.layers.front().type == "Embedding";
-  const int64_t per_sample = tokens ? x_shape.numel() / batch : 1;  // T (positions per sequence)
-  const int64_t n_labels = batch * per_sample;
-  net.setup({{"data", x_shape}, {"label", Shape{n_labels}}});
-  net.init_parameters(a.seed);
-  Solver solver(config.solver, net);
+  const SyntheticBatch synthetic = make_synthetic_batch(config, batch, a.seed, device);
+  built.net.setup({{"data", synthetic.x.shape()}, {"label", synthetic.y.shape()}});
+  built.net.init_parameters(a.seed);
+  Solver solver(config.solver, built.net);
   const double lr = config.solver.lr;
 
-  // Synthetic batch, made once.
-  std::mt19937 rng(static_cast<uint32_t>(a.seed));
-  std::vector<int32_t> ys(static_cast<size_t>(n_labels));
-  Tensor x;
-  if (tokens) {
-    int64_t vocab = config.classes;
-    const auto& params = config.layers.front().params;
-    if (auto it = params.find("num_embeddings"); it != params.end() && std::holds_alternative<int64_t>(it->second))
-      vocab = std::get<int64_t>(it->second);
-    KILN_CHECK(vocab >= 1, "{}: the Embedding needs num_embeddings >= 1", config.path);
-    std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(vocab - 1));
-    std::vector<int32_t> ids(static_cast<size_t>(x_shape.numel()));
-    for (int32_t& v : ids) v = id(rng);
-    x = Tensor::from_host(ids, x_shape, device);
-    std::uniform_int_distribution<int32_t> label(0, static_cast<int32_t>(config.classes - 1));
-    for (int32_t& v : ys) v = label(rng);
-  } else {
-    std::vector<float> xs(static_cast<size_t>(x_shape.numel()));
-    std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
-    for (float& v : xs) v = uni(rng);
-    x = Tensor::from_host(xs, x_shape, device);
-    for (int64_t i = 0; i < batch; ++i) ys[static_cast<size_t>(i)] = static_cast<int32_t>(i % config.classes);
-  }
-  const Tensor y = Tensor::from_host(ys, Shape{n_labels}, device);
-  const std::map<std::string, const Tensor*> feeds{{"data", &x}, {"label", &y}};
-
-  CachingAllocator& alloc = allocator_for(device);
-  auto train_step = [&] {
-    net.zero_grad();
-    net.forward(feeds);
-    net.backward();
-    solver.step(lr);
-  };
-
-  // 1. Training.
-  net.set_training(true);
-  for (int64_t i = 0; i < a.warmup; ++i) train_step();
-  net.stream().synchronize();
-  alloc.reset_peak();
-  net.reset_peak();
-  auto t0 = Clock::now();
-  for (int64_t i = 0; i < a.iters; ++i) train_step();
-  net.stream().synchronize();
-  const double train_s = since(t0);
-  const float final_loss = net.output(built.loss).to_host()[0];
-  const size_t train_act_peak = net.peak_activation_bytes();
-
-  // 2. Inference.
-  net.set_training(false);
-  for (int64_t i = 0; i < a.warmup; ++i) net.forward(feeds);
-  net.stream().synchronize();
-  net.reset_peak();
-  t0 = Clock::now();
-  for (int64_t i = 0; i < a.iters; ++i) net.forward(feeds);
-  net.stream().synchronize();
-  const double fwd_s = since(t0);
-  const size_t infer_act_peak = net.peak_activation_bytes();
-  const uint64_t device_peak = alloc.stats().peak;
-
-  // 3. Per-layer breakdown (training mode).
-  net.set_training(true);
-  std::vector<LayerTime> rows;
-  std::map<const Layer*, size_t> row_of;
-  for (Layer* l : net.layers()) {
-    row_of[l] = rows.size();
-    rows.push_back(LayerTime{l->name(), l->type(), net.shape_of(l->name()).str()});
-  }
-  const Stream& stream = net.stream();
-  const bool sync = !device.is_cpu();
-  Clock::time_point layer_t0;
-  net.set_layer_observer([&](const Layer& l, Net::Pass pass, bool begin) {
-    if (sync) stream.synchronize();
-    if (begin) {
-      layer_t0 = Clock::now();
-      return;
-    }
-    LayerTime& r = rows[row_of.at(&l)];
-    (pass == Net::Pass::forward ? r.forward : r.backward) += since(layer_t0);
-  });
-  double update_s = 0, zero_s = 0, observed_s = 0;
-  for (int64_t i = 0; i < a.iters; ++i) {
-    const auto s0 = Clock::now();
-    auto t = Clock::now();
-    net.zero_grad();
-    if (sync) stream.synchronize();
-    zero_s += since(t);
-    net.forward(feeds);
-    net.backward();
-    if (sync) stream.synchronize();
-    t = Clock::now();
-    solver.step(lr);
-    if (sync) stream.synchronize();
-    update_s += since(t);
-    observed_s += since(s0);
-  }
-  net.set_layer_observer({});
-
-  const double n = static_cast<double>(a.iters);
-  const double train_ips = static_cast<double>(batch) * n / train_s;
-  const double fwd_ips = static_cast<double>(batch) * n / fwd_s;
-  const double train_tps = train_ips * static_cast<double>(per_sample);
-  const double fwd_tps = fwd_ips * static_cast<double>(per_sample);
+  BenchResult result;
+  measure_throughput(a, built, solver, lr, synthetic, result);
+  measure_layers(a, built.net, solver, lr, synthetic, result);
   if (a.json) {
-    nlohmann::json j;
-    j["config"] = config.path;
-    j["model"] = config.name;
-    j["device"] = device.str();
-    j["batch"] = batch;
-    j["iters"] = a.iters;
-    j["warmup"] = a.warmup;
-    j["parameters"] = net.parameter_count();
-    j["train_images_per_s"] = train_ips;
-    j["train_ms_per_iter"] = 1e3 * train_s / n;
-    j["forward_images_per_s"] = fwd_ips;
-    j["forward_ms_per_iter"] = 1e3 * fwd_s / n;
-    if (tokens) {
-      j["sequence_length"] = per_sample;
-      j["train_sequences_per_s"] = train_ips;
-      j["train_tokens_per_s"] = train_tps;
-      j["forward_sequences_per_s"] = fwd_ips;
-      j["forward_tokens_per_s"] = fwd_tps;
-    }
-    j["final_loss"] = std::isfinite(final_loss) ? nlohmann::json(final_loss) : nlohmann::json(nullptr);
-    j["peak_device_bytes"] = device_peak;
-    j["peak_activation_bytes_train"] = train_act_peak;
-    j["peak_activation_bytes_inference"] = infer_act_peak;
-    nlohmann::json layers = nlohmann::json::array();
-    for (const LayerTime& r : rows)
-      layers.push_back({{"name", r.name}, {"type", r.type}, {"output", r.shape}, {"forward_ms", 1e3 * r.forward / n},
-                        {"backward_ms", 1e3 * r.backward / n}});
-    j["layers"] = layers;
-    j["update_ms"] = 1e3 * update_s / n;
-    j["zero_grad_ms"] = 1e3 * zero_s / n;
-    j["observed_step_ms"] = 1e3 * observed_s / n;
-    fmt::print("{}\n", j.dump(1));
-    return 0;
-  }
-
-  fmt::print("{} on {}: batch {}, {} parameters, {} timed iterations after {} warm-up\n", config.name, device.str(), batch,
-             net.parameter_count(), a.iters, a.warmup);
-  if (tokens) {
-    fmt::print("  training  (forward+backward+update) {:9.1f} tokens/s  {:9.1f} sequences/s of {}  {:9.3f} ms/iter\n",
-               train_tps, train_ips, per_sample, 1e3 * train_s / n);
-    fmt::print("  inference (forward only)            {:9.1f} tokens/s  {:9.1f} sequences/s of {}  {:9.3f} ms/iter\n",
-               fwd_tps, fwd_ips, per_sample, 1e3 * fwd_s / n);
+    print_json(config, a, built.net, batch, synthetic, result);
   } else {
-    fmt::print("  training  (forward+backward+update) {:9.1f} images/s  {:9.3f} ms/iter\n", train_ips, 1e3 * train_s / n);
-    fmt::print("  inference (forward only)            {:9.1f} images/s  {:9.3f} ms/iter\n", fwd_ips, 1e3 * fwd_s / n);
+    print_table(config, a, built.net, batch, synthetic, result);
   }
-  fmt::print("  peak device memory {} ; peak activations {} (training), {} (inference); last loss {:.4f}\n",
-             format_bytes(device_peak), format_bytes(train_act_peak), format_bytes(infer_act_peak), final_loss);
-  fmt::print("\nper layer, ms per iteration (averaged over {} observed steps{}):\n", a.iters,
-             sync ? ", stream synchronised around each layer" : "");
-  fmt::print("  {:<14} {:<20} {:<20} {:>10} {:>10} {:>7}\n", "layer", "type", "output", "forward", "backward", "%");
-  double fsum = 0, bsum = 0;
-  for (const LayerTime& r : rows) {
-    fsum += r.forward;
-    bsum += r.backward;
-  }
-  const double total = std::max(observed_s, 1e-12);
-  for (const LayerTime& r : rows)
-    fmt::print("  {:<14} {:<20} {:<20} {:10.3f} {:10.3f} {:6.1f}%\n", r.name, r.type, r.shape, 1e3 * r.forward / n,
-               1e3 * r.backward / n, 100 * (r.forward + r.backward) / total);
-  fmt::print("  {:<14} {:<20} {:<20} {:10} {:10.3f} {:6.1f}%\n", "(zero_grad)", "", "", "", 1e3 * zero_s / n,
-             100 * zero_s / total);
-  fmt::print("  {:<14} {:<20} {:<20} {:10} {:10.3f} {:6.1f}%\n", "(update)", config.solver.type, "", "",
-             1e3 * update_s / n, 100 * update_s / total);
-  fmt::print("  {:<14} {:<20} {:<20} {:10.3f} {:10.3f}\n", "total", "", "", 1e3 * fsum / n, 1e3 * bsum / n);
-  fmt::print("  observed step {:.3f} ms (unobserved {:.3f} ms)\n", 1e3 * observed_s / n, 1e3 * train_s / n);
   return 0;
 }
 

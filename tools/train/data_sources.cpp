@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "core/data/data.h"
@@ -66,135 +68,183 @@ void make_text_streams(const RunConfig& config, const std::shared_ptr<const data
   d->test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, T, eval_batch);
 }
 
-}  // namespace
+// What every source's opener reads: the config, its [data] table and the batch sizes in effect.
+struct SourceContext {
+  const RunConfig& config;
+  const TableReader& reader;
+  int classes;
+  int64_t batch, eval_batch;
+};
 
-DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_batch) {
+// source = "idx": IDX files (MNIST, Fashion-MNIST), core/data/idx.h.
+void open_idx(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
   const ConfigTable& t = config.data;
-  if (batch <= 0) batch = config.train.batch;
-  if (eval_batch <= 0) eval_batch = config.train.eval_batch > 0 ? config.train.eval_batch : batch;
-  const TableReader r(t);
-  if (t.values.empty()) fail(fmt::format("{}: missing [data] section (source = \"idx\", ...)", config.path));
-  const std::string source = r.required_string("source");
-  DataSplits d;
-  d.workers = static_cast<int>(r.integer("workers", 2));
-  if (d.workers < 0) r.fail_key("workers", "must be >= 0");
-  const int classes = static_cast<int>(config.classes);
-
-  if (source == "idx") {
-    reject_unknown(t, source, {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"});
-    data::IdxOptions o;
-    o.normalize = normalize(r);
-    o.num_classes = classes;
-    d.train = std::make_shared<data::IdxDataset>(r.required_string("train_images"), r.required_string("train_labels"), o);
-    if (r.has("test_images")) {
-      d.test = std::make_shared<data::IdxDataset>(r.required_string("test_images"), r.required_string("test_labels"), o);
-    }
-  } else if (source == "cifar") {
-    reject_unknown(t, source, {"train_files", "test_files", "kind", "mean", "std", "pad", "crop", "hflip"});
-    data::CifarOptions o;
-    const std::string kind = r.string("kind", "cifar10");
-    if (kind == "cifar10") o.kind = data::CifarKind::Cifar10;
-    else if (kind == "cifar100") o.kind = data::CifarKind::Cifar100Fine;
-    else if (kind == "cifar100_coarse") o.kind = data::CifarKind::Cifar100Coarse;
-    else r.fail_key("kind", fmt::format("must be cifar10, cifar100 or cifar100_coarse, got \"{}\"", kind));
-    o.normalize = normalize(r);
-    o.augment = augment(r);
-    d.train = std::make_shared<data::CifarDataset>(strings(t, "train_files"), o);
-    o.augment.random_crop = false;
-    o.augment.hflip = false;
-    if (r.has("test_files")) d.test = std::make_shared<data::CifarDataset>(strings(t, "test_files"), o);
-  } else if (source == "folder") {
-    reject_unknown(t, source, {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std"});
-    data::ImageFolderOptions o;
-    o.resize = static_cast<int>(r.integer("resize", 0));
-    o.augment = augment(r);
-    o.normalize = normalize(r);
-    d.train = std::make_shared<data::ImageFolderDataset>(r.required_string("train_dir"), o);
-    o.augment.random_crop = false;
-    o.augment.hflip = false;
-    if (r.has("test_dir")) d.test = std::make_shared<data::ImageFolderDataset>(r.required_string("test_dir"), o);
-  } else if (source == "csv") {
-    reject_unknown(t, source, {"train_file", "test_file", "label_column", "label_name", "task", "target_columns", "standardize"});
-    data::CsvOptions o;
-    const std::string task = r.string("task", "classification");
-    if (task == "regression") o.task = data::Task::Regression;
-    else if (task != "classification") r.fail_key("task", fmt::format("must be classification or regression, got \"{}\"", task));
-    o.label_column = static_cast<int>(r.integer("label_column", -1));
-    o.label_name = r.string("label_name");
-    for (double c : r.numbers("target_columns")) o.target_columns.push_back(static_cast<int>(c));
-    o.standardize = r.boolean("standardize", false);
-    o.num_classes = classes;
-    auto train = std::make_shared<data::CsvDataset>(r.required_string("train_file"), o);
-    if (o.standardize) {  // the test set is standardised with the training statistics
-      o.mean = train->feature_mean();
-      o.std = train->feature_std();
-    }
-    d.train = train;
-    if (r.has("test_file")) d.test = std::make_shared<data::CsvDataset>(r.required_string("test_file"), o);
-  } else if (source == "synthetic") {
-    reject_unknown(t, source, {"size", "test_size", "seed"});
-    data::SyntheticOptions o;
-    o.size = r.integer("size", 1024);
-    o.sample_shape = Shape(config.input.begin(), config.input.end());
-    o.num_classes = classes > 0 ? classes : 10;
-    o.seed = static_cast<uint64_t>(r.integer("seed", 0));
-    d.train = std::make_shared<data::SyntheticDataset>(o);
-    const int64_t test_size = r.integer("test_size", 0);
-    if (test_size > 0) {
-      o.size = test_size;
-      o.seed += 1;
-      d.test = std::make_shared<data::SyntheticDataset>(o);
-    }
-  } else if (source == "text") {
-    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_chars", "streams"});
-    KILN_CHECK(config.input.size() == 1, "{}: source = \"text\" needs [model] input = [T] (the sequence length)",
-               config.path);
-    KILN_CHECK(classes > 0, "{}: source = \"text\" needs [model] classes = the vocabulary size (at least the number "
-               "of distinct characters; the embedding and the output layer are that wide)", config.path);
-    data::TextOptions o;
-    o.validation = r.number("validation", 0.05);
-    if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
-    o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
-    o.max_chars = r.integer("max_chars", 0);
-    if (!r.has("files")) r.fail_key("source", "text needs files = [...] (text files or folders of them)");
-    auto corpus = std::make_shared<const data::TextCorpus>(strings(t, "files"), o);
-    if (r.boolean("streams", false)) {
-      make_text_streams(config, corpus, batch, eval_batch, &d);
-    } else {
-      d.train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, config.input[0]);
-      if (corpus->train_end() < static_cast<int64_t>(corpus->ids().size())) {
-        d.test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, config.input[0]);
-      }
-    }
-  } else if (source == "words") {
-    reject_unknown(t, source, {"files", "validation", "max_vocab", "max_words", "lower_case", "split", "bucket"});
-    KILN_CHECK(config.input.size() == 1, "{}: source = \"words\" needs [model] input = [T] (the sequence length)",
-               config.path);
-    KILN_CHECK(classes > 0, "{}: source = \"words\" needs [model] classes = the vocabulary size (the most frequent "
-               "words + <pad> <unk> <eos>; the embedding and the output layer are that wide)", config.path);
-    data::WordOptions o;
-    o.seq_len = config.input[0];
-    o.validation = r.number("validation", 0.05);
-    if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
-    o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
-    if (o.max_vocab < 4) r.fail_key("max_vocab", "must be at least 4 (<pad> <unk> <eos> and one word)");
-    o.max_words = r.integer("max_words", 0);
-    o.lower_case = r.boolean("lower_case", true);
-    o.bucket = r.boolean("bucket", true);
-    const std::string split = r.string("split", "lines");
-    if (split == "sentences") o.split = data::WordSplit::Sentences;
-    else if (split != "lines") r.fail_key("split", fmt::format("must be lines or sentences, got \"{}\"", split));
-    if (!r.has("files")) r.fail_key("source", "words needs files = [...] (text files or folders of them)");
-    auto corpus = std::make_shared<const data::WordCorpus>(strings(t, "files"), o);
-    d.train = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Train);
-    if (corpus->train_pieces() < corpus->pieces()) {
-      d.test = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Validation);
-    }
-  } else {
-    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text or words, got \"{}\"", source));
+  const TableReader& r = c.reader;
+  const int classes = c.classes;
+  reject_unknown(t, "idx", {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"});
+  data::IdxOptions o;
+  o.normalize = normalize(r);
+  o.num_classes = classes;
+  d.train = std::make_shared<data::IdxDataset>(r.required_string("train_images"), r.required_string("train_labels"), o);
+  if (r.has("test_images")) {
+    d.test = std::make_shared<data::IdxDataset>(r.required_string("test_images"), r.required_string("test_labels"), o);
   }
+}
 
-  // The data must fit the model.
+// source = "cifar": CIFAR-10/100 binary batches, core/data/cifar.h.
+void open_cifar(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
+  const ConfigTable& t = config.data;
+  const TableReader& r = c.reader;
+  reject_unknown(t, "cifar", {"train_files", "test_files", "kind", "mean", "std", "pad", "crop", "hflip"});
+  data::CifarOptions o;
+  const std::string kind = r.string("kind", "cifar10");
+  if (kind == "cifar10") o.kind = data::CifarKind::Cifar10;
+  else if (kind == "cifar100") o.kind = data::CifarKind::Cifar100Fine;
+  else if (kind == "cifar100_coarse") o.kind = data::CifarKind::Cifar100Coarse;
+  else r.fail_key("kind", fmt::format("must be cifar10, cifar100 or cifar100_coarse, got \"{}\"", kind));
+  o.normalize = normalize(r);
+  o.augment = augment(r);
+  d.train = std::make_shared<data::CifarDataset>(strings(t, "train_files"), o);
+  o.augment.random_crop = false;
+  o.augment.hflip = false;
+  if (r.has("test_files")) d.test = std::make_shared<data::CifarDataset>(strings(t, "test_files"), o);
+}
+
+// source = "folder": A folder of JPEG images, one subfolder per class, core/data/image_folder.h.
+void open_folder(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
+  const ConfigTable& t = config.data;
+  const TableReader& r = c.reader;
+  reject_unknown(t, "folder", {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std"});
+  data::ImageFolderOptions o;
+  o.resize = static_cast<int>(r.integer("resize", 0));
+  o.augment = augment(r);
+  o.normalize = normalize(r);
+  d.train = std::make_shared<data::ImageFolderDataset>(r.required_string("train_dir"), o);
+  o.augment.random_crop = false;
+  o.augment.hflip = false;
+  if (r.has("test_dir")) d.test = std::make_shared<data::ImageFolderDataset>(r.required_string("test_dir"), o);
+}
+
+// source = "csv": A CSV table of numbers, core/data/csv.h.
+void open_csv(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
+  const ConfigTable& t = config.data;
+  const TableReader& r = c.reader;
+  const int classes = c.classes;
+  reject_unknown(t, "csv", {"train_file", "test_file", "label_column", "label_name", "task", "target_columns", "standardize"});
+  data::CsvOptions o;
+  const std::string task = r.string("task", "classification");
+  if (task == "regression") o.task = data::Task::Regression;
+  else if (task != "classification") r.fail_key("task", fmt::format("must be classification or regression, got \"{}\"", task));
+  o.label_column = static_cast<int>(r.integer("label_column", -1));
+  o.label_name = r.string("label_name");
+  for (double c : r.numbers("target_columns")) o.target_columns.push_back(static_cast<int>(c));
+  o.standardize = r.boolean("standardize", false);
+  o.num_classes = classes;
+  auto train = std::make_shared<data::CsvDataset>(r.required_string("train_file"), o);
+  if (o.standardize) {  // the test set is standardised with the training statistics
+    o.mean = train->feature_mean();
+    o.std = train->feature_std();
+  }
+  d.train = train;
+  if (r.has("test_file")) d.test = std::make_shared<data::CsvDataset>(r.required_string("test_file"), o);
+}
+
+// source = "synthetic": Random samples of the model's input shape (benchmarks, smoke tests), core/data/synthetic.h.
+void open_synthetic(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
+  const ConfigTable& t = config.data;
+  const TableReader& r = c.reader;
+  const int classes = c.classes;
+  reject_unknown(t, "synthetic", {"size", "test_size", "seed"});
+  data::SyntheticOptions o;
+  o.size = r.integer("size", 1024);
+  o.sample_shape = Shape(config.input.begin(), config.input.end());
+  o.num_classes = classes > 0 ? classes : 10;
+  o.seed = static_cast<uint64_t>(r.integer("seed", 0));
+  d.train = std::make_shared<data::SyntheticDataset>(o);
+  const int64_t test_size = r.integer("test_size", 0);
+  if (test_size > 0) {
+    o.size = test_size;
+    o.seed += 1;
+    d.test = std::make_shared<data::SyntheticDataset>(o);
+  }
+}
+
+// source = "text": Characters of text files (language models), core/data/text.h.
+void open_text(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
+  const ConfigTable& t = config.data;
+  const TableReader& r = c.reader;
+  const int classes = c.classes;
+  reject_unknown(t, "text", {"files", "validation", "max_vocab", "max_chars", "streams"});
+  KILN_CHECK(config.input.size() == 1, "{}: source = \"text\" needs [model] input = [T] (the sequence length)",
+             config.path);
+  KILN_CHECK(classes > 0, "{}: source = \"text\" needs [model] classes = the vocabulary size (at least the number "
+             "of distinct characters; the embedding and the output layer are that wide)", config.path);
+  data::TextOptions o;
+  o.validation = r.number("validation", 0.05);
+  if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
+  o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
+  o.max_chars = r.integer("max_chars", 0);
+  if (!r.has("files")) r.fail_key("source", "text needs files = [...] (text files or folders of them)");
+  auto corpus = std::make_shared<const data::TextCorpus>(strings(t, "files"), o);
+  if (r.boolean("streams", false)) {
+    make_text_streams(config, corpus, c.batch, c.eval_batch, &d);
+  } else {
+    d.train = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Train, config.input[0]);
+    if (corpus->train_end() < static_cast<int64_t>(corpus->ids().size())) {
+      d.test = std::make_shared<data::TextDataset>(corpus, data::TextSplit::Validation, config.input[0]);
+    }
+  }
+}
+
+// source = "words": Words of text files in lines or sentences (language models), core/data/words.h.
+void open_words(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
+  const ConfigTable& t = config.data;
+  const TableReader& r = c.reader;
+  const int classes = c.classes;
+  reject_unknown(t, "words", {"files", "validation", "max_vocab", "max_words", "lower_case", "split", "bucket"});
+  KILN_CHECK(config.input.size() == 1, "{}: source = \"words\" needs [model] input = [T] (the sequence length)",
+             config.path);
+  KILN_CHECK(classes > 0, "{}: source = \"words\" needs [model] classes = the vocabulary size (the most frequent "
+             "words + <pad> <unk> <eos>; the embedding and the output layer are that wide)", config.path);
+  data::WordOptions o;
+  o.seq_len = config.input[0];
+  o.validation = r.number("validation", 0.05);
+  if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
+  o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
+  if (o.max_vocab < 4) r.fail_key("max_vocab", "must be at least 4 (<pad> <unk> <eos> and one word)");
+  o.max_words = r.integer("max_words", 0);
+  o.lower_case = r.boolean("lower_case", true);
+  o.bucket = r.boolean("bucket", true);
+  const std::string split = r.string("split", "lines");
+  if (split == "sentences") o.split = data::WordSplit::Sentences;
+  else if (split != "lines") r.fail_key("split", fmt::format("must be lines or sentences, got \"{}\"", split));
+  if (!r.has("files")) r.fail_key("source", "words needs files = [...] (text files or folders of them)");
+  auto corpus = std::make_shared<const data::WordCorpus>(strings(t, "files"), o);
+  d.train = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Train);
+  if (corpus->train_pieces() < corpus->pieces()) {
+    d.test = std::make_shared<data::WordDataset>(corpus, data::TextSplit::Validation);
+  }
+}
+
+// The data sources by their [data] source name.
+struct Source {
+  const char* name;
+  void (*open)(const SourceContext&, DataSplits&);
+};
+constexpr Source kSources[] = {{"idx", open_idx},           {"cifar", open_cifar}, {"folder", open_folder},
+                               {"csv", open_csv},           {"synthetic", open_synthetic},
+                               {"text", open_text},         {"words", open_words}};
+
+// The data must fit the model: sample shape, and no more classes than the model outputs.
+void check_fits_model(const RunConfig& config, const DataSplits& d) {
+  const int classes = static_cast<int>(config.classes);
   const Shape want(config.input.begin(), config.input.end());
   for (const auto* ds : {d.train.get(), d.test.get()}) {
     if (!ds) continue;
@@ -207,6 +257,28 @@ DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_ba
                        ds->describe(), ds->num_classes()));
     }
   }
+}
+
+}  // namespace
+
+DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_batch) {
+  const ConfigTable& t = config.data;
+  if (batch <= 0) batch = config.train.batch;
+  if (eval_batch <= 0) eval_batch = config.train.eval_batch > 0 ? config.train.eval_batch : batch;
+  const TableReader r(t);
+  if (t.values.empty()) fail(fmt::format("{}: missing [data] section (source = \"idx\", ...)", config.path));
+  const std::string source = r.required_string("source");
+  DataSplits d;
+  d.workers = static_cast<int>(r.integer("workers", 2));
+  if (d.workers < 0) r.fail_key("workers", "must be >= 0");
+  const SourceContext context{config, r, static_cast<int>(config.classes), batch, eval_batch};
+  const auto known = std::find_if(std::begin(kSources), std::end(kSources),
+                                  [&](const Source& s) { return source == s.name; });
+  if (known == std::end(kSources)) {
+    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text or words, got \"{}\"", source));
+  }
+  known->open(context, d);
+  check_fits_model(config, d);
   return d;
 }
 

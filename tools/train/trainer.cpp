@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/allocator.h"
 #include "core/data/loader.h"
@@ -181,213 +182,278 @@ bool plot_metrics(const std::string& out_dir) {
   return true;
 }
 
-TrainResult train(const RunConfig& config, const TrainOptions& options, const NetBuilder& build) {
+namespace {
+
+// What training sums between two log lines (the window) and over an epoch.
+struct RunningSums {
+  double loss = 0, correct = 0, samples = 0, labels = 0;
+  double mean_loss() const { return labels > 0 ? loss / labels : 0; }
+  double accuracy() const { return labels > 0 ? correct / labels : 0; }
+};
+
+// The command line's overrides applied to the config's [train] settings.
+TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& options) {
   TrainSettings settings = config.train;
   if (options.epochs) settings.epochs = *options.epochs;
   if (options.batch) settings.batch = *options.batch;
   if (options.seed) settings.seed = *options.seed;
   KILN_CHECK(settings.epochs >= 1 && settings.batch >= 1, "--epochs and --batch must be >= 1");
   KILN_CHECK(!options.steps || *options.steps >= 1, "--steps must be >= 1");
+  return settings;
+}
 
-  const Device device = select_device(options.device);
-  // The model first: a mistake in [[layer]] is reported before any data file is opened.
-  BuiltNet built = build(config, device);
-  const int64_t eval_batch = settings.eval_batch > 0 ? settings.eval_batch : settings.batch;
-  const DataSplits data = make_datasets(config, settings.batch, eval_batch);
-  KILN_CHECK(data.train->task() == data::Task::Classification,
-             "{}: kiln train supports classification data (labels); this data set is a regression one", config.path);
-
+data::LoaderOptions training_loader_options(const TrainSettings& settings, const DataSplits& data) {
   data::LoaderOptions lo;
   lo.batch_size = settings.batch;
   lo.shuffle = settings.shuffle;
   lo.drop_last = data.train->size() > settings.batch;  // every step sees a full batch
   lo.seed = settings.seed;
   lo.workers = data.workers;
-  data::DataLoader loader(data.train, lo);
-  if (data.train->streams() > 0 && settings.shuffle) {
-    log::info("{}: [data] streams = true: batches continue each other row by row, so they are drawn in order "
-              "(no shuffling)", config.path);
+  return lo;
+}
+
+// One `kiln train` run: the net, its data, solver and schedule, and the loop that steps through
+// them, logs, evaluates each epoch, checkpoints and stops on Ctrl-C.
+class TrainingRun {
+ public:
+  TrainingRun(const RunConfig& config, const TrainOptions& options, const NetBuilder& build)
+      : config_(config),
+        options_(options),
+        settings_(resolve_settings(config, options)),
+        device_(select_device(options.device)),
+        // The model first: a mistake in [[layer]] is reported before any data file is opened.
+        built_(build(config, device_)),
+        eval_batch_(settings_.eval_batch > 0 ? settings_.eval_batch : settings_.batch),
+        data_(make_datasets(config, settings_.batch, eval_batch_)),
+        loader_(data_.train, training_loader_options(settings_, data_)),
+        steps_per_epoch_(loader_.batches_per_epoch()),
+        total_steps_(std::min(settings_.epochs * steps_per_epoch_, options.steps.value_or(INT64_MAX))),
+        // The schedule spans the planned epochs, not --steps: --steps only stops the run early, so a
+        // run stopped at step k and resumed follows the same learning-rate curve as the uninterrupted one.
+        schedule_(config.schedule, config.solver.lr, steps_per_epoch_, settings_.epochs * steps_per_epoch_),
+        out_dir_(options.out_dir.empty() ? "out/" + (config.name.empty() ? "run" : config.name) : options.out_dir),
+        checkpoint_path_(out_dir_ + "/checkpoint.safetensors") {
+    KILN_CHECK(data_.train->task() == data::Task::Classification,
+               "{}: kiln train supports classification data (labels); this data set is a regression one", config.path);
+    if (data_.train->streams() > 0 && settings_.shuffle) {
+      log::info("{}: [data] streams = true: batches continue each other row by row, so they are drawn in order "
+                "(no shuffling)", config.path);
+    }
+    Net& net = built_.net;
+    net.setup(input_shapes(config, *data_.train, settings_.batch));
+    check_logits_cover_classes(config, built_, *data_.train);
+    net.init_parameters(settings_.seed);
+    if (!options.weights.empty()) load_weights(options.weights, net);
+    solver_.emplace(config.solver, net);
+    std::filesystem::create_directories(out_dir_);
+    progress_.seed = settings_.seed;
+    progress_.model_hash = config.model_hash;
+    progress_.vocabulary = data_.train->token_vocabulary();
+    if (!options.resume.empty()) resume();
+    metrics_.emplace(out_dir_ + "/metrics.csv", !options.resume.empty());
+    result_.language_model = language_model();
   }
-  const int64_t steps_per_epoch = loader.batches_per_epoch();
-  const int64_t total_steps = std::min(settings.epochs * steps_per_epoch, options.steps.value_or(INT64_MAX));
 
-  Net& net = built.net;
-  net.setup(input_shapes(config, *data.train, settings.batch));
-  check_logits_cover_classes(config, built, *data.train);
-  net.init_parameters(settings.seed);
-  if (!options.weights.empty()) load_weights(options.weights, net);
-  Solver solver(config.solver, net);
-  // The schedule spans the planned epochs, not --steps: --steps only stops the run early, so a run
-  // stopped at step k and resumed follows the same learning-rate curve as the uninterrupted one.
-  const LrSchedule schedule(config.schedule, config.solver.lr, steps_per_epoch, settings.epochs * steps_per_epoch);
-
-  const std::string out_dir = options.out_dir.empty() ? "out/" + (config.name.empty() ? "run" : config.name) : options.out_dir;
-  std::filesystem::create_directories(out_dir);
-  const std::string checkpoint_path = out_dir + "/checkpoint.safetensors";
-
-  TrainProgress progress;
-  progress.seed = settings.seed;
-  progress.model_hash = config.model_hash;
-  progress.vocabulary = data.train->token_vocabulary();
-  if (!options.resume.empty()) {
-    progress = load_checkpoint(options.resume, net, solver, config.model_hash);
-    KILN_CHECK(progress.seed == settings.seed,
-               "'{}' was trained with seed {}, this run has seed {}: resume with --seed {}", options.resume, progress.seed,
-               settings.seed, progress.seed);
-    const data::Dataset::TokenVocabulary vocabulary = data.train->token_vocabulary();
-    KILN_CHECK(progress.vocabulary.tokens.empty() || progress.vocabulary.tokens == vocabulary.tokens,
-               "'{}' was trained with another vocabulary ({} {}) than this run's data ({} {}): the token ids would "
-               "mean other tokens", options.resume, progress.vocabulary.tokens.size(), progress.vocabulary.kind,
-               vocabulary.tokens.size(), vocabulary.kind);
-    progress.vocabulary = vocabulary;
-    loader.seek({progress.epoch, progress.batch});
-    log::info("resuming from {} at step {} (epoch {}, batch {})", options.resume, progress.step, progress.epoch + 1,
-              progress.batch);
+  TrainResult run() {
+    log_start();
+    InterruptGuard interrupt_guard;
+    const auto t_start = Clock::now();
+    while (progress_.step < total_steps_) {
+      const data::Batch batch = loader_.next();
+      const double lr = step(batch);
+      report_step(batch, lr, t_start);
+      if (batch.last_in_epoch || progress_.step == total_steps_) end_epoch(batch.position.epoch, lr, t_start);
+      if (g_interrupted.load()) {
+        if (options_.progress_bar) fmt::print(stderr, "\n");
+        save();
+        log::warn("interrupted at step {}: checkpoint saved to {} (continue with --resume {})", progress_.step,
+                  checkpoint_path_, checkpoint_path_);
+        result_.interrupted = true;
+        break;
+      }
+    }
+    result_.steps = progress_.step;
+    result_.seconds = train_seconds_;
+    result_.images_per_second = images_per_second();
+    result_.final_train_loss = last_loss_;
+    log::info("peak memory: {} activations, {} allocated on {}", format_bytes(built_.net.peak_activation_bytes()),
+              format_bytes(allocator_for(device_).stats().peak), device_.str());
+    if (options_.plot) plot_metrics(out_dir_);
+    return result_;
   }
-  Metrics metrics(out_dir + "/metrics.csv", !options.resume.empty());
 
-  log::info("model {}: {} parameters on {}; {} training samples ({}), batch {}, {} steps per epoch",
-            config.name, net.parameter_count(), device.str(), data.train->size(), data.train->describe(),
-            settings.batch, steps_per_epoch);
-
-  InterruptGuard interrupt_guard;
-  TrainResult result;
-  auto save = [&] {
-    if (!options.checkpoints) return;
-    const data::Position next = loader.position();
-    progress.epoch = next.epoch;
-    progress.batch = next.batch;
-    save_checkpoint(checkpoint_path, net, solver, progress);
-    result.checkpoint = checkpoint_path;
-  };
-
-  const auto t_start = Clock::now();
-  double train_seconds = 0;
-  int64_t images = 0;
-  double window_loss = 0, window_correct = 0, window_samples = 0, window_labels = 0;
-  double epoch_loss = 0, epoch_samples = 0;  // the epoch's mean training loss (language models)
-  double last_loss = 0;
-  auto window_reset = [&] { window_loss = window_correct = window_samples = window_labels = 0; };
+ private:
   // Token data (a language model): loss is per token and perplexity = exp(loss) is reported too.
-  const bool language_model = data.train->input_dtype() == DType::I32;
-  result.language_model = language_model;
-  if (const double h = data.train->unigram_entropy(); h >= 0) {
-    log::info("unigram baseline (the best loss without context): {:.4f} nats per token, perplexity {:.2f}", h,
-              std::exp(h));
+  bool language_model() const { return data_.train->input_dtype() == DType::I32; }
+  double images_per_second() const { return static_cast<double>(images_) / std::max(train_seconds_, 1e-9); }
+
+  void resume() {
+    const std::string& path = options_.resume;
+    progress_ = load_checkpoint(path, built_.net, *solver_, config_.model_hash);
+    KILN_CHECK(progress_.seed == settings_.seed, "'{}' was trained with seed {}, this run has seed {}: resume with --seed {}",
+               path, progress_.seed, settings_.seed, progress_.seed);
+    const data::Dataset::TokenVocabulary vocabulary = data_.train->token_vocabulary();
+    KILN_CHECK(progress_.vocabulary.tokens.empty() || progress_.vocabulary.tokens == vocabulary.tokens,
+               "'{}' was trained with another vocabulary ({} {}) than this run's data ({} {}): the token ids would "
+               "mean other tokens", path, progress_.vocabulary.tokens.size(), progress_.vocabulary.kind,
+               vocabulary.tokens.size(), vocabulary.kind);
+    progress_.vocabulary = vocabulary;
+    loader_.seek({progress_.epoch, progress_.batch});
+    log::info("resuming from {} at step {} (epoch {}, batch {})", path, progress_.step, progress_.epoch + 1,
+              progress_.batch);
   }
 
-  bool warned_unrelated_state = false;
-  while (progress.step < total_steps) {
+  void log_start() const {
+    log::info("model {}: {} parameters on {}; {} training samples ({}), batch {}, {} steps per epoch", config_.name,
+              built_.net.parameter_count(), device_.str(), data_.train->size(), data_.train->describe(),
+              settings_.batch, steps_per_epoch_);
+    if (const double h = data_.train->unigram_entropy(); h >= 0) {
+      log::info("unigram baseline (the best loss without context): {:.4f} nats per token, perplexity {:.2f}", h,
+                std::exp(h));
+    }
+  }
+
+  // Forward, backward and the solver's update on one batch; returns the learning rate used.
+  double step(const data::Batch& batch) {
     const auto t0 = Clock::now();
-    const data::Batch batch = loader.next();
+    Net& net = built_.net;
     // Stateful layers start each epoch from zeros; a run resumed mid-epoch keeps the state its
     // checkpoint restored.
     if (batch.position.batch == 0) net.reset_state();
-    const Feeds feeds(batch, device);
+    const Feeds feeds(batch, device_);
     net.zero_grad();
     net.forward(feeds.map());
-    if (!warned_unrelated_state && data.train->streams() == 0 && !net.carried_state().empty()) {
-      log::warn("{}: a layer is stateful (it carries its state from batch to batch) but the training samples are "
-                "independent sequences, so it starts each batch from the end of unrelated text; set [data] streams "
-                "= true, or drop stateful", config.path);
-      warned_unrelated_state = true;
-    }
-    const float loss = net.output(built.loss).to_host()[0];
-    if (!std::isfinite(loss)) {
-      fail(fmt::format("the loss is {} at step {} (epoch {}, batch {}): training stopped. {} Lower the learning rate "
-                       "(now {:.3g}) or set [train] clip_grad_norm.",
-                       std::isnan(loss) ? "NaN" : (loss > 0 ? "+inf" : "-inf"), progress.step + 1, batch.position.epoch + 1,
-                       batch.position.batch, result.checkpoint.empty() ? "No checkpoint was written yet."
-                                                  : fmt::format("The last good checkpoint is {}.", result.checkpoint),
-                       schedule.at(progress.step)));
-    }
+    warn_once_about_unrelated_state();
+    const float loss = net.output(built_.loss).to_host()[0];
+    if (!std::isfinite(loss)) stop_on_non_finite(loss, batch);
     net.backward();
     float grad_scale = 1.0f;
-    if (settings.clip_grad_norm > 0) {
+    if (settings_.clip_grad_norm > 0) {
       const double norm = gradient_norm(net);
-      if (norm > settings.clip_grad_norm) grad_scale = static_cast<float>(settings.clip_grad_norm / (norm + 1e-6));
+      if (norm > settings_.clip_grad_norm) grad_scale = static_cast<float>(settings_.clip_grad_norm / (norm + 1e-6));
     }
-    const double lr = schedule.at(progress.step);
-    solver.step(lr, grad_scale);
-    ++progress.step;
-    const int64_t correct = train_ops::count_correct(net.output(built.logits), feeds.y, net.stream());
+    const double lr = schedule_.at(progress_.step);
+    solver_->step(lr, grad_scale);
+    ++progress_.step;
+    const int64_t correct = train_ops::count_correct(net.output(built_.logits), feeds.y, net.stream());
     net.stream().synchronize();
-    train_seconds += seconds_since(t0);
-    images += batch.size();
-    last_loss = loss;
+    train_seconds_ += seconds_since(t0);
+    images_ += batch.size();
+    last_loss_ = loss;
     const auto counted = static_cast<double>(counted_labels(batch.labels));
-    window_loss += static_cast<double>(loss) * counted;
-    window_correct += static_cast<double>(correct);
-    window_samples += static_cast<double>(batch.size());
-    window_labels += counted;
-    epoch_loss += static_cast<double>(loss) * counted;
-    epoch_samples += counted;
-
-    const double ips = images / std::max(train_seconds, 1e-9);
-    const int64_t epoch = batch.position.epoch;
-    const double eta = (total_steps - progress.step) * (train_seconds / std::max<int64_t>(images / settings.batch, 1));
-    if (options.progress_bar) {
-      const int64_t in_epoch = batch.position.batch + 1;
-      const int width = 24, filled = static_cast<int>(width * in_epoch / steps_per_epoch);
-      fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
-                 settings.epochs, std::string(filled, '='), std::string(width - filled, ' '),
-                 100 * in_epoch / steps_per_epoch, window_loss / window_labels,
-                 100 * window_correct / window_labels, ips, duration_text(eta));
+    for (RunningSums* sums : {&window_, &epoch_}) {
+      sums->loss += static_cast<double>(loss) * counted;
+      sums->correct += static_cast<double>(correct);
+      sums->samples += static_cast<double>(batch.size());
+      sums->labels += counted;
     }
-    if (progress.step % settings.log_every == 0) {
-      if (!options.progress_bar) {
-        log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
-                  progress.step, total_steps, window_loss / window_labels, 100 * window_correct / window_labels, lr,
-                  ips, duration_text(eta));
-      }
-      metrics.row("train", epoch + 1, progress.step, lr, window_loss / window_labels,
-                  window_correct / window_labels, {}, {}, ips, seconds_since(t_start));
-      window_reset();
-    }
-    const bool epoch_done = batch.last_in_epoch || progress.step == total_steps;
-    if (epoch_done) {
-      if (options.progress_bar) fmt::print(stderr, "\n");
-      std::optional<double> test_loss, test_acc;
-      if (language_model && epoch_samples > 0) {
-        const double mean = epoch_loss / epoch_samples;
-        log::info("epoch {}: train loss {:.4f}, perplexity {:.2f} (per token)", epoch + 1, mean, std::exp(mean));
-      }
-      epoch_loss = epoch_samples = 0;
-      if (data.test && options.evaluate_each_epoch) {
-        const EvalResult e = evaluate(built, *data.test, eval_batch, data.workers);
-        test_loss = e.loss;
-        test_acc = e.accuracy;
-        result.test_loss = e.loss;
-        result.test_accuracy = e.accuracy;
-        if (language_model) {
-          log::info("epoch {}: validation loss {:.4f}, perplexity {:.2f}, next-token accuracy {:.2f}% ({} "
-                    "sequences)", epoch + 1, e.loss, std::exp(e.loss), 100 * e.accuracy, e.samples);
-        } else {
-          log::info("epoch {}: test loss {:.4f}, test accuracy {:.2f}% ({} samples)", epoch + 1, e.loss,
-                    100 * e.accuracy, e.samples);
-        }
-      }
-      metrics.row("epoch", epoch + 1, progress.step, lr, last_loss, window_labels ? window_correct / window_labels : 0,
-                  test_loss, test_acc, ips, seconds_since(t_start));
-      save();
-    }
-    if (g_interrupted.load()) {
-      if (options.progress_bar) fmt::print(stderr, "\n");
-      save();
-      log::warn("interrupted at step {}: checkpoint saved to {} (continue with --resume {})", progress.step,
-                checkpoint_path, checkpoint_path);
-      result.interrupted = true;
-      break;
-    }
+    return lr;
   }
-  result.steps = progress.step;
-  result.seconds = train_seconds;
-  result.images_per_second = images / std::max(train_seconds, 1e-9);
-  result.final_train_loss = last_loss;
-  log::info("peak memory: {} activations, {} allocated on {}", format_bytes(net.peak_activation_bytes()),
-            format_bytes(allocator_for(device).stats().peak), device.str());
-  if (options.plot) plot_metrics(out_dir);
-  return result;
+
+  void warn_once_about_unrelated_state() {
+    if (warned_unrelated_state_ || data_.train->streams() > 0 || built_.net.carried_state().empty()) return;
+    log::warn("{}: a layer is stateful (it carries its state from batch to batch) but the training samples are "
+              "independent sequences, so it starts each batch from the end of unrelated text; set [data] streams "
+              "= true, or drop stateful", config_.path);
+    warned_unrelated_state_ = true;
+  }
+
+  [[noreturn]] void stop_on_non_finite(float loss, const data::Batch& batch) const {
+    fail(fmt::format("the loss is {} at step {} (epoch {}, batch {}): training stopped. {} Lower the learning rate "
+                     "(now {:.3g}) or set [train] clip_grad_norm.",
+                     std::isnan(loss) ? "NaN" : (loss > 0 ? "+inf" : "-inf"), progress_.step + 1,
+                     batch.position.epoch + 1, batch.position.batch,
+                     result_.checkpoint.empty() ? "No checkpoint was written yet."
+                                                : fmt::format("The last good checkpoint is {}.", result_.checkpoint),
+                     schedule_.at(progress_.step)));
+  }
+
+  // The progress bar after every step; a log line and a metrics row every log_every steps.
+  void report_step(const data::Batch& batch, double lr, Clock::time_point t_start) {
+    const int64_t epoch = batch.position.epoch;
+    const double eta =
+        (total_steps_ - progress_.step) * (train_seconds_ / std::max<int64_t>(images_ / settings_.batch, 1));
+    if (options_.progress_bar) {
+      const int64_t in_epoch = batch.position.batch + 1;
+      const int width = 24, filled = static_cast<int>(width * in_epoch / steps_per_epoch_);
+      fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
+                 settings_.epochs, std::string(filled, '='), std::string(width - filled, ' '),
+                 100 * in_epoch / steps_per_epoch_, window_.mean_loss(), 100 * window_.accuracy(),
+                 images_per_second(), duration_text(eta));
+    }
+    if (progress_.step % settings_.log_every != 0) return;
+    if (!options_.progress_bar) {
+      log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
+                progress_.step, total_steps_, window_.mean_loss(), 100 * window_.accuracy(), lr, images_per_second(),
+                duration_text(eta));
+    }
+    metrics_->row("train", epoch + 1, progress_.step, lr, window_.mean_loss(), window_.accuracy(), {}, {},
+                  images_per_second(), seconds_since(t_start));
+    window_ = {};
+  }
+
+  // The epoch's training loss (language models), the test set's loss and accuracy, a metrics row
+  // and a checkpoint.
+  void end_epoch(int64_t epoch, double lr, Clock::time_point t_start) {
+    if (options_.progress_bar) fmt::print(stderr, "\n");
+    if (language_model() && epoch_.labels > 0) {
+      const double mean = epoch_.mean_loss();
+      log::info("epoch {}: train loss {:.4f}, perplexity {:.2f} (per token)", epoch + 1, mean, std::exp(mean));
+    }
+    epoch_ = {};
+    std::optional<double> test_loss, test_acc;
+    if (data_.test && options_.evaluate_each_epoch) {
+      const EvalResult e = evaluate(built_, *data_.test, eval_batch_, data_.workers);
+      test_loss = result_.test_loss = e.loss;
+      test_acc = result_.test_accuracy = e.accuracy;
+      if (language_model()) {
+        log::info("epoch {}: validation loss {:.4f}, perplexity {:.2f}, next-token accuracy {:.2f}% ({} "
+                  "sequences)", epoch + 1, e.loss, std::exp(e.loss), 100 * e.accuracy, e.samples);
+      } else {
+        log::info("epoch {}: test loss {:.4f}, test accuracy {:.2f}% ({} samples)", epoch + 1, e.loss,
+                  100 * e.accuracy, e.samples);
+      }
+    }
+    metrics_->row("epoch", epoch + 1, progress_.step, lr, last_loss_, window_.accuracy(), test_loss, test_acc,
+                  images_per_second(), seconds_since(t_start));
+    save();
+  }
+
+  void save() {
+    if (!options_.checkpoints) return;
+    const data::Position next = loader_.position();
+    progress_.epoch = next.epoch;
+    progress_.batch = next.batch;
+    save_checkpoint(checkpoint_path_, built_.net, *solver_, progress_);
+    result_.checkpoint = checkpoint_path_;
+  }
+
+  const RunConfig& config_;
+  const TrainOptions& options_;
+  const TrainSettings settings_;
+  const Device device_;
+  BuiltNet built_;
+  const int64_t eval_batch_;
+  const DataSplits data_;
+  data::DataLoader loader_;
+  const int64_t steps_per_epoch_, total_steps_;
+  const LrSchedule schedule_;
+  const std::string out_dir_, checkpoint_path_;
+  std::optional<Solver> solver_;    // built once the net has its parameters
+  std::optional<Metrics> metrics_;  // opened (appended to when resuming) once resuming succeeded
+  TrainProgress progress_;
+  TrainResult result_;
+  double train_seconds_ = 0;  // forward, backward and update; no evaluation
+  int64_t images_ = 0;
+  double last_loss_ = 0;
+  RunningSums window_, epoch_;
+  bool warned_unrelated_state_ = false;
+};
+
+}  // namespace
+
+TrainResult train(const RunConfig& config, const TrainOptions& options, const NetBuilder& build) {
+  return TrainingRun(config, options, build).run();
 }
 
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device_name,
