@@ -204,23 +204,10 @@ uint64_t fnv1a(const std::string& text) {
 
 }  // namespace
 
-RunConfig parse_config(const std::string& text, const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    fail(fmt::format("{}:{}: not valid TOML: {}", path, e.source().begin.line, e.description()));
-  }
-  static const std::set<std::string> kSections = {"model", "layer", "data", "solver", "schedule", "train"};
-  for (const auto& [k, node] : root) {
-    if (!kSections.count(std::string(k.str()))) {
-      fail(fmt::format("{}:{}: unknown section '{}' (known: data, layer, model, schedule, solver, train)", path,
-                       line_of(node), k.str()));
-    }
-  }
-  RunConfig cfg;
-  cfg.path = path;
+namespace {
 
+// [model] and the [[layer]] tables.
+void read_model(const toml::table& root, const std::string& path, RunConfig& cfg) {
   Section model(table_at(root, "model", path), path, "model", 1);
   if (!model.present()) fail(fmt::format("{}: missing [model] section (name, input = [C, H, W], classes)", path));
   if (const toml::node* n = model.get("name")) cfg.name = n->value_or<std::string>("");
@@ -238,11 +225,11 @@ RunConfig parse_config(const std::string& text, const std::string& path) {
     cfg.layers.push_back(layer_spec(*n.as_table(), index++, path));
     cfg.layer_lines.push_back(line_of(n));
   }
+}
 
-  cfg.data = config_table(table_at(root, "data", path), path, "data");
-
+SolverConfig read_solver(const toml::table& root, const std::string& path) {
   Section solver(table_at(root, "solver", path), path, "solver", 1);
-  SolverConfig& s = cfg.solver;
+  SolverConfig s;
   s.type = solver.choice("type", "sgd", {"sgd", "adam", "adamw"});
   s.lr = solver.number("lr", s.lr, 0.0, true);
   s.momentum = solver.number("momentum", s.momentum, 0.0);
@@ -257,9 +244,12 @@ RunConfig parse_config(const std::string& text, const std::string& path) {
   }
   if (s.beta1 >= 1 || s.beta2 >= 1) solver.fail_at(solver.get("beta1"), "beta1 and beta2 must be < 1");
   solver.reject_unknown();
+  return s;
+}
 
+ScheduleConfig read_schedule(const toml::table& root, const std::string& path) {
   Section schedule(table_at(root, "schedule", path), path, "schedule", 1);
-  ScheduleConfig& sc = cfg.schedule;
+  ScheduleConfig sc;
   sc.type = schedule.choice("type", "constant", {"constant", "step", "multistep", "cosine"});
   sc.warmup_steps = schedule.integer("warmup_steps", 0, 0);
   sc.step_size = schedule.integer("step_size", 0, 0);
@@ -271,9 +261,12 @@ RunConfig parse_config(const std::string& text, const std::string& path) {
     schedule.fail_at(schedule.get("type"), "type = \"multistep\" needs milestones = [epoch, ...]");
   }
   schedule.reject_unknown();
+  return sc;
+}
 
+TrainSettings read_train(const toml::table& root, const std::string& path) {
   Section train(table_at(root, "train", path), path, "train", 1);
-  TrainSettings& t = cfg.train;
+  TrainSettings t;
   t.epochs = train.integer("epochs", t.epochs, 1);
   t.batch = train.integer("batch", t.batch, 1);
   t.seed = static_cast<uint64_t>(train.integer("seed", static_cast<int64_t>(t.seed), 0));
@@ -282,8 +275,11 @@ RunConfig parse_config(const std::string& text, const std::string& path) {
   t.log_every = train.integer("log_every", t.log_every, 1);
   t.eval_batch = train.integer("eval_batch", t.eval_batch, 0);
   train.reject_unknown();
+  return t;
+}
 
-  // The model's identity for checkpoints: its layers, input and classes (not solver or data).
+// The model's identity for checkpoints: its layers, input and classes (not solver or data).
+uint64_t model_hash(const RunConfig& cfg) {
   std::ostringstream model_text;
   model_text << fmt::format("input={} classes={}\n", fmt::join(cfg.input, ","), cfg.classes);
   for (const LayerSpec& l : cfg.layers) {
@@ -291,7 +287,33 @@ RunConfig parse_config(const std::string& text, const std::string& path) {
     for (const auto& [k, v] : l.params) model_text << ' ' << k << '=' << value_str(v);
     model_text << '\n';
   }
-  cfg.model_hash = fnv1a(model_text.str());
+  return fnv1a(model_text.str());
+}
+
+}  // namespace
+
+RunConfig parse_config(const std::string& text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    fail(fmt::format("{}:{}: not valid TOML: {}", path, e.source().begin.line, e.description()));
+  }
+  static const std::set<std::string> kSections = {"model", "layer", "data", "solver", "schedule", "train"};
+  for (const auto& [k, node] : root) {
+    if (!kSections.count(std::string(k.str()))) {
+      fail(fmt::format("{}:{}: unknown section '{}' (known: data, layer, model, schedule, solver, train)", path,
+                       line_of(node), k.str()));
+    }
+  }
+  RunConfig cfg;
+  cfg.path = path;
+  read_model(root, path, cfg);
+  cfg.data = config_table(table_at(root, "data", path), path, "data");
+  cfg.solver = read_solver(root, path);
+  cfg.schedule = read_schedule(root, path);
+  cfg.train = read_train(root, path);
+  cfg.model_hash = model_hash(cfg);
   return cfg;
 }
 
