@@ -74,6 +74,103 @@ T* device_alloc(size_t n) {
   return static_cast<T*>(p);
 }
 
+// __syncthreads cost per thread in a block of 256.
+void bench_syncthreads() {
+  int* out = device_alloc<int>(1);
+  const int iters = 200, threads = 256;
+  kiln::launch(barrier_loop, 1, threads, 0, nullptr, 10, out);
+  double s = 1e30;  // best of short runs: robust against other processes on a busy machine
+  for (int r = 0; r < 30; ++r) {
+    const auto t0 = Clock::now();
+    kiln::launch(barrier_loop, 1, threads, 0, nullptr, iters, out);
+    s = std::min(s, seconds_since(t0));
+  }
+  std::printf("__syncthreads           %8.1f ns per thread (block of %d)\n",
+              s * 1e9 / (double(iters) * threads), threads);
+  cudaFree(out);
+}
+
+// SGEMM 512^3 with the 4x4 register-blocked kernel, checked against one host dot product.
+void bench_sgemm() {
+  const int n = 512;
+  std::vector<float> ha(size_t{n} * n), hb(size_t{n} * n);
+  for (size_t i = 0; i < ha.size(); ++i) {
+    ha[i] = float(i % 7) * 0.25f;
+    hb[i] = float(i % 5) * 0.5f;
+  }
+  float *a = device_alloc<float>(ha.size()), *b = device_alloc<float>(hb.size()),
+        *c = device_alloc<float>(ha.size());
+  cudaMemcpy(a, ha.data(), ha.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(b, hb.data(), hb.size() * 4, cudaMemcpyHostToDevice);
+  const dim3 grid(n / BN, n / BM);
+  kiln::launch(sgemm_4x4, grid, 256, 0, nullptr, a, b, c, n, n, n);
+  double best = 1e30;
+  for (int r = 0; r < 10; ++r) {
+    const auto t0 = Clock::now();
+    kiln::launch(sgemm_4x4, grid, 256, 0, nullptr, a, b, c, n, n, n);
+    best = std::min(best, seconds_since(t0));
+  }
+  // Spot check one element against a host dot product.
+  std::vector<float> hc(ha.size());
+  cudaMemcpy(hc.data(), c, hc.size() * 4, cudaMemcpyDeviceToHost);
+  double ref = 0;
+  for (int p = 0; p < n; ++p) ref += double(ha[size_t{77} * n + p]) * hb[static_cast<size_t>(p) * n + 300];
+  std::printf("SGEMM 512^3 (4x4 reg)   %8.2f GFLOP/s (%.1f ms; check %s)\n",
+              2.0 * n * n * n / best * 1e-9, best * 1e3,
+              std::abs(hc[size_t{77} * n + 300] - ref) < 1e-2 * std::abs(ref) + 1e-3 ? "ok" : "FAILED");
+  cudaFree(a);
+  cudaFree(b);
+  cudaFree(c);
+}
+
+// An empty launch of one block.
+void bench_empty_launch() {
+  const int launches = 1000;
+  for (int i = 0; i < 1000; ++i) kiln::launch(empty_kernel, 1, 256, 0, nullptr);
+  double best = 1e30;
+  for (int r = 0; r < 30; ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < launches; ++i) kiln::launch(empty_kernel, 1, 256, 0, nullptr);
+    best = std::min(best, seconds_since(t0));
+  }
+  std::printf("empty launch (1 x 256)     %7.2f us\n", best * 1e6 / launches);
+}
+
+// The emulator's own per-thread cost: an empty kernel over 64K threads.
+void bench_empty_kernel_per_thread() {
+  const int n = 1 << 16, reps = 10;
+  double best = 1e30;
+  for (int r = 0; r < 30; ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) kiln::launch(empty_kernel, n / 256, 256, 0, nullptr);
+    best = std::min(best, seconds_since(t0) / reps);
+  }
+  std::printf("barrier-free kernel     %8.2f ns per thread (empty, %d threads)\n", best * 1e9 / n, n);
+}
+
+// Per-thread cost of a kernel that never synchronises: an axpy over data that stays in cache
+// (the emulator's own overhead), then over 16M elements (bounded by memory bandwidth).
+void bench_axpy_per_thread() {
+  for (const int n : {1 << 16, 1 << 24}) {
+  float* x = device_alloc<float>(n);
+  float* y = device_alloc<float>(n);
+  cudaMemset(x, 0, static_cast<size_t>(n) * 4);
+  cudaMemset(y, 0, static_cast<size_t>(n) * 4);
+  const int reps = n < (1 << 20) ? 10 : 1;
+  kiln::launch(axpy, (n + 255) / 256, 256, 0, nullptr, 2.0f, x, y, n);
+  double best = 1e30;
+  for (int r = 0; r < (reps > 1 ? 30 : 3); ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) kiln::launch(axpy, (n + 255) / 256, 256, 0, nullptr, 2.0f, x, y, n);
+    best = std::min(best, seconds_since(t0) / reps);
+  }
+  std::printf("barrier-free kernel     %8.2f ns per thread (axpy, %d threads%s)\n", best * 1e9 / n,
+              n, n < (1 << 20) ? ", in cache" : ", memory-bound");
+  cudaFree(x);
+  cudaFree(y);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -86,94 +183,10 @@ int main() {
   std::printf("fiber switch            %8.1f ns\n", kiln::emu::measure_fiber_switch_ns(2000000));
 #endif
 
-  {
-    int* out = device_alloc<int>(1);
-    const int iters = 200, threads = 256;
-    kiln::launch(barrier_loop, 1, threads, 0, nullptr, 10, out);
-    double s = 1e30;  // best of short runs: robust against other processes on a busy machine
-    for (int r = 0; r < 30; ++r) {
-      const auto t0 = Clock::now();
-      kiln::launch(barrier_loop, 1, threads, 0, nullptr, iters, out);
-      s = std::min(s, seconds_since(t0));
-    }
-    std::printf("__syncthreads           %8.1f ns per thread (block of %d)\n",
-                s * 1e9 / (double(iters) * threads), threads);
-    cudaFree(out);
-  }
-
-  {
-    const int n = 512;
-    std::vector<float> ha(size_t{n} * n), hb(size_t{n} * n);
-    for (size_t i = 0; i < ha.size(); ++i) {
-      ha[i] = float(i % 7) * 0.25f;
-      hb[i] = float(i % 5) * 0.5f;
-    }
-    float *a = device_alloc<float>(ha.size()), *b = device_alloc<float>(hb.size()),
-          *c = device_alloc<float>(ha.size());
-    cudaMemcpy(a, ha.data(), ha.size() * 4, cudaMemcpyHostToDevice);
-    cudaMemcpy(b, hb.data(), hb.size() * 4, cudaMemcpyHostToDevice);
-    const dim3 grid(n / BN, n / BM);
-    kiln::launch(sgemm_4x4, grid, 256, 0, nullptr, a, b, c, n, n, n);
-    double best = 1e30;
-    for (int r = 0; r < 10; ++r) {
-      const auto t0 = Clock::now();
-      kiln::launch(sgemm_4x4, grid, 256, 0, nullptr, a, b, c, n, n, n);
-      best = std::min(best, seconds_since(t0));
-    }
-    // Spot check one element against a host dot product.
-    std::vector<float> hc(ha.size());
-    cudaMemcpy(hc.data(), c, hc.size() * 4, cudaMemcpyDeviceToHost);
-    double ref = 0;
-    for (int p = 0; p < n; ++p) ref += double(ha[size_t{77} * n + p]) * hb[static_cast<size_t>(p) * n + 300];
-    std::printf("SGEMM 512^3 (4x4 reg)   %8.2f GFLOP/s (%.1f ms; check %s)\n",
-                2.0 * n * n * n / best * 1e-9, best * 1e3,
-                std::abs(hc[size_t{77} * n + 300] - ref) < 1e-2 * std::abs(ref) + 1e-3 ? "ok" : "FAILED");
-    cudaFree(a);
-    cudaFree(b);
-    cudaFree(c);
-  }
-
-  {
-    const int launches = 1000;
-    for (int i = 0; i < 1000; ++i) kiln::launch(empty_kernel, 1, 256, 0, nullptr);
-    double best = 1e30;
-    for (int r = 0; r < 30; ++r) {
-      const auto t0 = Clock::now();
-      for (int i = 0; i < launches; ++i) kiln::launch(empty_kernel, 1, 256, 0, nullptr);
-      best = std::min(best, seconds_since(t0));
-    }
-    std::printf("empty launch (1 x 256)     %7.2f us\n", best * 1e6 / launches);
-  }
-
-  {  // The emulator's own per-thread cost: an empty kernel over 64K threads.
-    const int n = 1 << 16, reps = 10;
-    double best = 1e30;
-    for (int r = 0; r < 30; ++r) {
-      const auto t0 = Clock::now();
-      for (int i = 0; i < reps; ++i) kiln::launch(empty_kernel, n / 256, 256, 0, nullptr);
-      best = std::min(best, seconds_since(t0) / reps);
-    }
-    std::printf("barrier-free kernel     %8.2f ns per thread (empty, %d threads)\n", best * 1e9 / n, n);
-  }
-  // Per-thread cost of a kernel that never synchronises: an axpy over data that stays in cache
-  // (the emulator's own overhead), then over 16M elements (bounded by memory bandwidth).
-  for (const int n : {1 << 16, 1 << 24}) {
-    float* x = device_alloc<float>(n);
-    float* y = device_alloc<float>(n);
-    cudaMemset(x, 0, static_cast<size_t>(n) * 4);
-    cudaMemset(y, 0, static_cast<size_t>(n) * 4);
-    const int reps = n < (1 << 20) ? 10 : 1;
-    kiln::launch(axpy, (n + 255) / 256, 256, 0, nullptr, 2.0f, x, y, n);
-    double best = 1e30;
-    for (int r = 0; r < (reps > 1 ? 30 : 3); ++r) {
-      const auto t0 = Clock::now();
-      for (int i = 0; i < reps; ++i) kiln::launch(axpy, (n + 255) / 256, 256, 0, nullptr, 2.0f, x, y, n);
-      best = std::min(best, seconds_since(t0) / reps);
-    }
-    std::printf("barrier-free kernel     %8.2f ns per thread (axpy, %d threads%s)\n", best * 1e9 / n,
-                n, n < (1 << 20) ? ", in cache" : ", memory-bound");
-    cudaFree(x);
-    cudaFree(y);
-  }
+  bench_syncthreads();
+  bench_sgemm();
+  bench_empty_launch();
+  bench_empty_kernel_per_thread();
+  bench_axpy_per_thread();
   return 0;
 }
