@@ -117,13 +117,19 @@ Tensor Tensor::to(Device device) const {
   return t;
 }
 
-void Tensor::copy_from(const Tensor& source, const Stream* stream) {
+void Tensor::copy_from(const Tensor& source, const Stream& stream) {
   KILN_CHECK(source.dtype_ == dtype_ && source.numel() == numel(),
              "copy_from: source {} does not match destination {}", source.str(), str());
   copy_bytes(raw_data(), device(), source.raw_data(), source.device(), nbytes(), stream);
 }
 
-void Tensor::fill_zero([[maybe_unused]] const Stream* stream) {
+void Tensor::copy_from(const Tensor& source) {
+  const Stream stream = Stream::default_for(device().is_cuda() ? device() : source.device());
+  copy_from(source, stream);
+  stream.synchronize();
+}
+
+void Tensor::fill_zero([[maybe_unused]] const Stream& stream) {
   if (nbytes() == 0) return;
   if (device().is_cpu()) {
     std::memset(raw_data(), 0, nbytes());
@@ -131,12 +137,14 @@ void Tensor::fill_zero([[maybe_unused]] const Stream* stream) {
   }
 #if KILN_WITH_DEVICE
   set_current_device(device());
-  if (stream) {
-    KILN_CUDA_CHECK(cudaMemsetAsync(raw_data(), 0, nbytes(), static_cast<cudaStream_t>(stream->native())));
-  } else {
-    KILN_CUDA_CHECK(cudaMemset(raw_data(), 0, nbytes()));
-  }
+  KILN_CUDA_CHECK(cudaMemsetAsync(raw_data(), 0, nbytes(), static_cast<cudaStream_t>(stream.native())));
 #endif
+}
+
+void Tensor::fill_zero() {
+  const Stream stream = Stream::default_for(device());
+  fill_zero(stream);
+  stream.synchronize();
 }
 
 std::vector<float> Tensor::to_host() const {
@@ -159,7 +167,7 @@ std::string Tensor::str() const {
 }
 
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
-                [[maybe_unused]] const Stream* stream) {
+                [[maybe_unused]] const Stream& stream) {
   if (bytes == 0 || dst == src) return;
   if (dst_device.is_cpu() && src_device.is_cpu()) {
     std::memcpy(dst, src, bytes);
@@ -170,18 +178,20 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
                               : dst_device.is_cpu() ? cudaMemcpyDeviceToHost
                                                     : cudaMemcpyDeviceToDevice;
   set_current_device(dst_device.is_cuda() ? dst_device : src_device);
-  if (stream) {
-    auto handle = static_cast<cudaStream_t>(stream->native());
-    KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, handle));
-    // Host memory handed to us is pageable: finish before the caller may touch or free it.
-    if (kind != cudaMemcpyDeviceToDevice) KILN_CUDA_CHECK(cudaStreamSynchronize(handle));
-  } else {
-    KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
-  }
+  auto handle = static_cast<cudaStream_t>(stream.native());
+  KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, handle));
+  // Host memory handed to us is pageable: finish before the caller may touch or free it.
+  if (kind != cudaMemcpyDeviceToDevice) KILN_CUDA_CHECK(cudaStreamSynchronize(handle));
 #else
   fail(fmt::format("cannot copy between {} and {}: this kiln was built without GPU support",
                    src_device.str(), dst_device.str()));
 #endif
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  const Stream stream = Stream::default_for(dst_device.is_cuda() ? dst_device : src_device);
+  copy_bytes(dst, dst_device, src, src_device, bytes, stream);
+  stream.synchronize();
 }
 
 void copy_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes, size_t rows,

@@ -82,12 +82,15 @@ class Tensor {
   Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) of dimension 0
   bool shares_memory_with(const Tensor& other) const { return storage_ && storage_ == other.storage_; }
 
-  // Explicit copies. Without a stream, the copy uses the device's default stream and is finished
-  // when the call returns.
+  // Explicit copies. Those given a stream are ordered on it (one to or from host memory is also
+  // finished when the call returns: host memory handed to kiln is pageable); those without one
+  // are finished when the call returns.
   Tensor clone() const;
   Tensor to(Device device) const;
-  void copy_from(const Tensor& source, const Stream* stream = nullptr);
-  void fill_zero(const Stream* stream = nullptr);
+  void copy_from(const Tensor& source, const Stream& stream);
+  void copy_from(const Tensor& source);
+  void fill_zero(const Stream& stream);
+  void fill_zero();
   // Element values on the host (copies from a device).
   std::vector<float> to_host() const;
   std::vector<int32_t> to_host_i32() const;
@@ -103,10 +106,12 @@ class Tensor {
   int64_t offset_ = 0;  // in elements
 };
 
-// Copies `bytes` between any two devices, ordered on `stream` (the destination's, else the
-// source's default stream) and waited for unless the copy is device-to-device.
+// Copies `bytes` between any two devices, ordered on `stream`; waited for unless the copy is
+// device-to-device.
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
-                const Stream* stream = nullptr);
+                const Stream& stream);
+// The same, finished when the call returns (on the default stream of the GPU side, if any).
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
 // Copies `rows` rows of `row_bytes` bytes whose starts are `src_pitch` / `dst_pitch` bytes apart,
 // on one device (cudaMemcpy2DAsync: one call however many rows, e.g. gathering the (T*N, H)

@@ -48,7 +48,7 @@ void ActivationLayer::backward(const BackwardArgs& a) {
   const Tensor& y = *a.output;
   const ActivationShape s{.count = y.numel(), .kind = kind_, .param = param_};
   KILN_DISPATCH(y.device(), activation_backward, s, y.data<float>(), a.grad_output->data<float>(),
-                a.grad_inputs[0]->data<float>(), *a.stream);
+                a.grad_inputs[0]->data<float>(), a.stream);
 }
 
 std::string ActivationLayer::describe() const {

@@ -18,7 +18,7 @@ Shape Add::output_shape(const std::vector<Shape>& inputs, const std::vector<DTyp
 
 Tensor Add::forward(const std::vector<const Tensor*>& inputs, const Stream& stream) {
   Tensor y = Tensor::empty(inputs[0]->shape(), inputs[0]->device());
-  y.copy_from(*inputs[0], &stream);
+  y.copy_from(*inputs[0], stream);
   for (size_t i = 1; i < inputs.size(); ++i) graph::add_into(y, *inputs[i], stream);
   return y;
 }

@@ -67,7 +67,7 @@ void Concat::backward(const BackwardArgs& a) {
   int64_t offset = 0;
   for (size_t i = 0; i < a.grad_inputs.size(); ++i) {
     const int64_t row = channels_[i];
-    if (a.grad_inputs[i]) copy_rows(dy, out_row, offset, *a.grad_inputs[i], row, 0, rows, row, *a.stream);
+    if (a.grad_inputs[i]) copy_rows(dy, out_row, offset, *a.grad_inputs[i], row, 0, rows, row, a.stream);
     offset += row;
   }
 }

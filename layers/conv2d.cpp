@@ -69,10 +69,10 @@ void Conv2d::backward(const BackwardArgs& a) {
   const Device d = x.device();
   if (a.grad_inputs[0])
     KILN_DISPATCH(d, conv2d_backward_data, s, dy.data<float>(), params_[0].value.data<float>(),
-                  a.grad_inputs[0]->data<float>(), *a.stream);
+                  a.grad_inputs[0]->data<float>(), a.stream);
   KILN_DISPATCH(d, conv2d_backward_filter, s, x.data<float>(), dy.data<float>(), params_[0].grad.data<float>(),
-                *a.stream);
-  if (opt_.bias) KILN_DISPATCH(d, conv2d_backward_bias, s, dy.data<float>(), params_[1].grad.data<float>(), *a.stream);
+                a.stream);
+  if (opt_.bias) KILN_DISPATCH(d, conv2d_backward_bias, s, dy.data<float>(), params_[1].grad.data<float>(), a.stream);
 }
 
 std::string Conv2d::describe() const {

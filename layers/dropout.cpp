@@ -35,7 +35,7 @@ void Dropout::backward(const BackwardArgs& a) {
   if (!a.grad_inputs[0]) return;
   const Tensor& dy = *a.grad_output;
   const DropoutShape s{.count = dy.numel(), .p = p_, .seed = seed_, .offset = used_offset_};
-  KILN_DISPATCH(dy.device(), dropout_backward, s, dy.data<float>(), a.grad_inputs[0]->data<float>(), *a.stream);
+  KILN_DISPATCH(dy.device(), dropout_backward, s, dy.data<float>(), a.grad_inputs[0]->data<float>(), a.stream);
 }
 
 void Dropout::set_seed(uint64_t seed) {

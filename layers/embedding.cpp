@@ -50,7 +50,7 @@ void Embedding::backward(const BackwardArgs& a) {
   const Tensor& ids = *a.inputs[0];
   const EmbeddingShape s{.n = ids.numel(), .v = v_, .d = d_};
   KILN_DISPATCH(ids.device(), embedding_backward, s, ids.data<int32_t>(), a.grad_output->data<float>(),
-                params_[0].grad.data<float>(), *a.stream);
+                params_[0].grad.data<float>(), a.stream);
 }
 
 std::string Embedding::describe() const { return fmt::format("{} tokens -> {}", v_, d_); }

@@ -64,12 +64,12 @@ struct Parameter {
 
 // What backward gets. Pointers are parallel to the layer's inputs.
 struct BackwardArgs {
-  std::vector<const Tensor*> inputs;  // nullptr where backward_needs_input(i) was false
+  std::vector<const Tensor*> inputs = {};  // nullptr where backward_needs_input(i) was false
   const Tensor* output = nullptr;     // nullptr unless backward_needs_output()
   const Tensor* grad_output = nullptr;  // dL/doutput; nullptr for a loss layer (see loss_scale)
-  std::vector<Tensor*> grad_inputs;   // to be WRITTEN; nullptr where no gradient is wanted
+  std::vector<Tensor*> grad_inputs = {};  // to be WRITTEN; nullptr where no gradient is wanted
   float loss_scale = 1.0f;            // loss layers: dL/dloss (the layer's loss weight)
-  const Stream* stream = nullptr;
+  const Stream& stream;              // the stream backward runs on (the forward's)
 };
 
 class Layer {

@@ -67,16 +67,16 @@ void Linear::backward(const BackwardArgs& a) {
   const Device d = x.device();
   // dW (out, in) += dy^T (out, N) x (N, in)
   const GemmShape gw{.m = opt_.out_features, .n = opt_.in_features, .k = n, .trans_a = true, .beta = 1.0f};
-  KILN_DISPATCH(d, gemm, gw, dy.data<float>(), x.data<float>(), params_[0].grad.data<float>(), *a.stream);
+  KILN_DISPATCH(d, gemm, gw, dy.data<float>(), x.data<float>(), params_[0].grad.data<float>(), a.stream);
   if (opt_.bias) {
     const BiasShape b{.n = n, .c = opt_.out_features, .inner = 1};
-    KILN_DISPATCH(d, bias_backward, b, dy.data<float>(), params_[1].grad.data<float>(), *a.stream);
+    KILN_DISPATCH(d, bias_backward, b, dy.data<float>(), params_[1].grad.data<float>(), a.stream);
   }
   if (a.grad_inputs[0]) {
     // dx (N, in) = dy (N, out) W (out, in)
     const GemmShape gx{.m = n, .n = opt_.in_features, .k = opt_.out_features};
     KILN_DISPATCH(d, gemm, gx, dy.data<float>(), params_[0].value.data<float>(), a.grad_inputs[0]->data<float>(),
-                  *a.stream);
+                  a.stream);
   }
 }
 

@@ -43,7 +43,7 @@ void Lrn::backward(const BackwardArgs& a) {
   const Tensor& x = *a.inputs[0];
   const LrnShape s = shape_for(x.shape());
   KILN_DISPATCH(x.device(), lrn_backward, s, x.data<float>(), a.output->data<float>(), scale_.data<float>(),
-                a.grad_output->data<float>(), a.grad_inputs[0]->data<float>(), *a.stream);
+                a.grad_output->data<float>(), a.grad_inputs[0]->data<float>(), a.stream);
 }
 
 std::string Lrn::describe() const {

@@ -56,7 +56,7 @@ void MseLoss::backward(const BackwardArgs& a) {
     if (!a.grad_inputs[static_cast<size_t>(i)]) continue;
     const GemmShape s{.m = 1, .n = count, .k = 1, .alpha = i == 0 ? g : -g};
     KILN_DISPATCH(diff_.device(), gemm, s, one_.data<float>(), diff_.data<float>(),
-                  a.grad_inputs[static_cast<size_t>(i)]->data<float>(), *a.stream);
+                  a.grad_inputs[static_cast<size_t>(i)]->data<float>(), a.stream);
   }
 }
 

@@ -223,7 +223,7 @@ void Net::init_parameters(uint64_t seed) {
     Layer& l = *impl_->nodes[static_cast<size_t>(li)].layer;
     for (Parameter& p : l.parameters()) {
       init_parameter(p, seed, init_offset(l.name() + "." + p.name), stream_);
-      p.grad.fill_zero(&stream_);
+      p.grad.fill_zero(stream_);
     }
     // Each layer's own random stream: the net seed mixed with the layer's name.
     l.set_seed(seed ^ (init_offset(l.name()) | (init_offset("#" + l.name()) >> 32)));
@@ -330,8 +330,7 @@ void Net::backward() {
     Node& n = im.nodes[static_cast<size_t>(li)];
     if (!n.runs_backward) continue;
     Layer& l = *n.layer;
-    BackwardArgs args;
-    args.stream = &stream_;
+    BackwardArgs args{.stream = stream_};
     // Releases what no later backward reads: this layer's saved state, its output gradient, and
     // the activations whose last reader this layer was.
     auto release_after = [&] {
@@ -393,7 +392,7 @@ void Net::zero_grad() {
   for (Node& n : impl_->nodes)
     if (n.layer)
       for (Parameter& p : n.layer->parameters())
-        if (p.grad.defined()) p.grad.fill_zero(&stream_);
+        if (p.grad.defined()) p.grad.fill_zero(stream_);
 }
 
 const Tensor& Net::output(const std::string& name) const {

@@ -50,9 +50,9 @@ void Pool2d::backward(const BackwardArgs& a) {
   if (kind_ == Kind::max) {
     KILN_CHECK(argmax_.defined(), "layer '{}' (MaxPool2d): backward without a training-mode forward", name());
     KILN_DISPATCH(dx.device(), maxpool2d_backward, s, dy.data<float>(), argmax_.data<int32_t>(), dx.data<float>(),
-                  *a.stream);
+                  a.stream);
   } else {
-    KILN_DISPATCH(dx.device(), avgpool2d_backward, s, dy.data<float>(), dx.data<float>(), *a.stream);
+    KILN_DISPATCH(dx.device(), avgpool2d_backward, s, dy.data<float>(), dx.data<float>(), a.stream);
   }
 }
 

@@ -165,8 +165,8 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
   }
   const int last = step_at(T - 1, d, T);
   const size_t state_bytes = static_cast<size_t>(nh) * sizeof(float);
-  copy_bytes(hn_.data<float>() + slot, dev, y + last * nh, dev, state_bytes, &stream);
-  if (lstm()) copy_bytes(cn_.data<float>() + slot, dev, c + last * nh, dev, state_bytes, &stream);
+  copy_bytes(hn_.data<float>() + slot, dev, y + last * nh, dev, state_bytes, stream);
+  if (lstm()) copy_bytes(cn_.data<float>() + slot, dev, c + last * nh, dev, state_bytes, stream);
 }
 
 Tensor Recurrent::forward(const std::vector<const Tensor*>& inputs, const Stream& stream) {
@@ -291,7 +291,7 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
 
 void Recurrent::backward(const BackwardArgs& a) {
   if (saved_.empty()) layer_error(*this, "backward without a training forward (set_training(true) first)");
-  const Stream& stream = *a.stream;
+  const Stream& stream = a.stream;
   const Tensor& dy = *a.grad_output;
   const Device dev = dy.device();
   const LayerSaved& s0 = saved_[0];
@@ -309,7 +309,7 @@ void Recurrent::backward(const BackwardArgs& a) {
     KILN_DISPATCH(dev, swap_axes, SwapAxesShape{.a = N, .b = T, .inner = D * H}, dy.data<float>(),
                   dtop.data<float>(), stream);
   else
-    dtop.copy_from(dy, &stream);
+    dtop.copy_from(dy, stream);
 
   for (int l = L - 1; l >= 0; --l) {
     const LayerSaved& s = saved_[static_cast<size_t>(l)];
@@ -340,7 +340,7 @@ void Recurrent::backward(const BackwardArgs& a) {
         KILN_DISPATCH(dev, swap_axes, SwapAxesShape{.a = T, .b = N, .inner = F}, dx.data<float>(),
                       a.grad_inputs[0]->data<float>(), stream);
       else
-        a.grad_inputs[0]->copy_from(dx, &stream);
+        a.grad_inputs[0]->copy_from(dx, stream);
     }
   }
 }

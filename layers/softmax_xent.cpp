@@ -43,7 +43,7 @@ void SoftmaxCrossEntropy::backward(const BackwardArgs& a) {
   const Tensor &x = *a.inputs[0], &t = *a.inputs[1];
   const SoftmaxXentShape s{.n = static_cast<int>(x.dim(0)), .c = static_cast<int>(x.dim(1)), .ignore_label = ignore_label_};
   KILN_DISPATCH(x.device(), softmax_xent_backward, s, x.data<float>(), t.data<int32_t>(), a.loss_scale,
-                a.grad_inputs[0]->data<float>(), *a.stream);
+                a.grad_inputs[0]->data<float>(), a.stream);
 }
 
 }  // namespace kiln::layers

@@ -100,8 +100,7 @@ inline ::testing::AssertionResult gradcheck_layer(Layer& layer, std::vector<Tens
   layer.set_rng_state(rng);
   Tensor y = layer.forward(in, cpu_stream());
   std::vector<Tensor> dx(inputs.size());
-  BackwardArgs args;
-  args.stream = &cpu_stream();
+  BackwardArgs args{.stream = cpu_stream()};
   for (size_t i = 0; i < inputs.size(); ++i) {
     args.inputs.push_back(&inputs[i]);
     if (inputs[i].dtype() == DType::F32 && layer.input_differentiable(static_cast<int>(i))) {

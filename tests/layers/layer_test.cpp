@@ -121,7 +121,7 @@ TEST(Convention, ParameterGradientsAccumulateInputGradientsAreWritten) {
     Tensor y = layer->forward({&x}, cpu_stream());
     Tensor dy = random_tensor(y.shape(), 2);
     Tensor dx = Tensor::empty(x.shape());
-    BackwardArgs a{.inputs = {&x}, .output = &y, .grad_output = &dy, .grad_inputs = {&dx}, .stream = &cpu_stream()};
+    BackwardArgs a{.inputs = {&x}, .output = &y, .grad_output = &dy, .grad_inputs = {&dx}, .stream = cpu_stream()};
     layer->backward(a);
     const std::vector<float> dw1 = layer->parameters()[0].grad.to_host(), db1 = layer->parameters()[1].grad.to_host();
     const std::vector<float> dx1 = dx.to_host();

@@ -376,11 +376,8 @@ void check_golden(Device device, const std::string& file, layers::RecurrentOptio
   Tensor r = g.tensor("r", device);
   std::vector<Tensor> grads;
   for (const Tensor& t : in) grads.push_back(Tensor::empty(t.shape(), device));
-  BackwardArgs a;
-  a.inputs = inputs;
-  a.grad_output = &r;
+  BackwardArgs a{.inputs = inputs, .grad_output = &r, .stream = stream};
   for (Tensor& t : grads) a.grad_inputs.push_back(&t);
-  a.stream = &stream;
   net.backward(a);
   for (size_t i = 0; i < names.size(); ++i)
     EXPECT_TRUE(near(grads[i].to_host(), g.v("grad." + names[i]), file + " grad." + names[i]));

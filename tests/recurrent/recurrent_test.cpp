@@ -148,10 +148,7 @@ void check_truncated_bptt(const std::string& type) {
     for (Parameter& p : layer.parameters()) p.grad.fill_zero();
     std::vector<Tensor> grads;
     for (const Tensor* t : inputs) grads.push_back(Tensor::empty(t->shape()));
-    BackwardArgs a;
-    a.inputs = inputs;
-    a.grad_output = &dy;
-    a.stream = &cpu_stream();
+    BackwardArgs a{.inputs = inputs, .grad_output = &dy, .stream = cpu_stream()};
     for (size_t i = 0; i < grads.size(); ++i) a.grad_inputs.push_back(i == 0 ? &grads[0] : nullptr);
     layer.backward(a);
     return std::move(grads[0]);
