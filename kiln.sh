@@ -16,7 +16,8 @@ export PATH="/usr/local/cuda/bin:${PATH}"
 PACKAGES=(build-essential cmake ninja-build git pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libomp-dev
           libcli11-dev libfmt-dev libboost-context-dev libtomlplusplus-dev nlohmann-json3-dev
-          zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist fortunes)
+          zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist fortunes
+          python3-matplotlib)  # kiln train draws metrics.png with it (tools/plot_metrics.py)
 
 say() { printf '\n== %s\n' "$*"; }
 now() { date +%s; }
@@ -88,9 +89,16 @@ cmd_demo() {
   configure_and_build "build-$flavour" "$flavour" -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF -- kiln
   "$ROOT/build-$flavour/tools/kiln" info
   say "training LeNet on Fashion-MNIST (models/lenet_fashion.toml)"
-  local t0; t0=$(now)
-  "$ROOT/build-$flavour/tools/kiln" train "$ROOT/models/lenet_fashion.toml" --device auto --out "$ROOT/out/lenet_fashion"
-  echo "demo: $(elapsed "$t0") of training; metrics in out/lenet_fashion/metrics.csv"
+  local out="$ROOT/out/lenet_fashion" t0; t0=$(now)
+  "$ROOT/build-$flavour/tools/kiln" train "$ROOT/models/lenet_fashion.toml" --device auto --out "$out"
+  local shown="$out"
+  [ "$PWD" = "$ROOT" ] && shown="out/lenet_fashion"
+  # The trainer draws metrics.png at the end where matplotlib is installed (else it says so above).
+  if [ -f "$out/metrics.png" ] && ! [ "$out/metrics.png" -ot "$out/metrics.csv" ]; then
+    echo "demo: $(elapsed "$t0") of training; metrics in $shown/metrics.csv, plotted in $shown/metrics.png"
+  else
+    echo "demo: $(elapsed "$t0") of training; metrics in $shown/metrics.csv (no plot: see above)"
+  fi
 }
 
 cmd_test() {

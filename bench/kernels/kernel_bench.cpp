@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <vector>
@@ -166,110 +167,150 @@ void fill_rates(Row& r, const OpCase& c, double peak_gflops) {
   if (peak_gflops > 0 && c.flops > 0) r.peak_pct = 100.0 * r.gflops / peak_gflops;
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{"kiln kernel benchmarks: every op x version x shape, validated, then timed", "kiln_kernel_bench"};
+struct Options {
   std::string sizes_name, device_name = "all", filter = ".*", json_path, csv_path;
   double min_time = 0.2;
   bool smoke = false;
-#if KILN_WITH_CUDA
-  sizes_name = "bench";
-#else
-  sizes_name = "test";  // the emulator and the CPU default to the small shapes
-#endif
-  app.add_option("--sizes", sizes_name, "test (small shapes) or bench (AlexNet, convnet-benchmarks)")
-      ->check(CLI::IsMember({"test", "bench"}))->capture_default_str();
-  app.add_option("--device", device_name, "cpu, cuda or all")->check(CLI::IsMember({"cpu", "cuda", "all"}))
-      ->capture_default_str();
-  app.add_option("--filter", filter, "regular expression on 'op/shape'");
-  app.add_option("--min-time", min_time, "seconds of repetitions per row")->capture_default_str();
-  app.add_option("--json", json_path, "write the rows as JSON");
-  app.add_option("--csv", csv_path, "write the rows as CSV");
-  app.add_flag("--smoke", smoke, "only the first case of every op, benchmark row or not (a quick check)");
-  CLI11_PARSE(app, argc, argv);
+};
 
-  log::set_level(log::Level::Warn);
-  const auto sizes = sizes_name == "bench" ? optable::Sizes::Bench : optable::Sizes::Test;
-  const std::regex re(filter);
+// The command line into `o`; an exit code when the program should stop there (--help, a bad option).
+std::optional<int> parse_command_line(int argc, char** argv, Options& o) {
+  CLI::App app{"kiln kernel benchmarks: every op x version x shape, validated, then timed", "kiln_kernel_bench"};
+#if KILN_WITH_CUDA
+  o.sizes_name = "bench";
+#else
+  o.sizes_name = "test";  // the emulator and the CPU default to the small shapes
+#endif
+  app.add_option("--sizes", o.sizes_name, "test (small shapes) or bench (AlexNet, convnet-benchmarks)")
+      ->check(CLI::IsMember({"test", "bench"}))->capture_default_str();
+  app.add_option("--device", o.device_name, "cpu, cuda or all")->check(CLI::IsMember({"cpu", "cuda", "all"}))
+      ->capture_default_str();
+  app.add_option("--filter", o.filter, "regular expression on 'op/shape'");
+  app.add_option("--min-time", o.min_time, "seconds of repetitions per row")->capture_default_str();
+  app.add_option("--json", o.json_path, "write the rows as JSON");
+  app.add_option("--csv", o.csv_path, "write the rows as CSV");
+  app.add_flag("--smoke", o.smoke, "only the first case of every op, benchmark row or not (a quick check)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return std::nullopt;
+}
+
+// What is timed and against which peaks, decided once and printed as the table's header.
+struct Setup {
+  bool time_cpu = false, time_gpu = false;
+  double cpu_peak = 0;  // OpenBLAS SGEMM GFLOP/s
+  DevicePeak peak;      // the device's, when time_gpu
+};
+
+Setup set_up(const Options& o) {
+  Setup s;
   std::string why;
   const bool have_device = cuda_available(&why);
-  const bool time_cpu = device_name != "cuda";
-  const bool time_gpu = device_name != "cpu" && have_device;
-  if (device_name == "cuda" && !have_device) fail("--device cuda: no usable CUDA device (" + why + ")");
+  s.time_cpu = o.device_name != "cuda";
+  s.time_gpu = o.device_name != "cpu" && have_device;
+  if (o.device_name == "cuda" && !have_device) fail("--device cuda: no usable CUDA device (" + why + ")");
 
-  const double cpu_peak = sgemm_gflops();
-  fmt::print("kiln {} ({} build), sizes: {}\n", version(), gpu_flavour(), sizes_name);
-  fmt::print("CPU roofline: OpenBLAS SGEMM 1024^3 = {:.1f} GFLOP/s\n", cpu_peak);
-  DevicePeak peak;
-  if (time_gpu) {
-    peak = device_peak();
-    if (peak.gflops > 0) {
-      fmt::print("device: {}: peak {:.0f} GFLOP/s FP32, {:.0f} GB/s\n", peak.name, peak.gflops, peak.gbytes);
+  s.cpu_peak = sgemm_gflops();
+  fmt::print("kiln {} ({} build), sizes: {}\n", version(), gpu_flavour(), o.sizes_name);
+  fmt::print("CPU roofline: OpenBLAS SGEMM 1024^3 = {:.1f} GFLOP/s\n", s.cpu_peak);
+  if (s.time_gpu) {
+    s.peak = device_peak();
+    if (s.peak.gflops > 0) {
+      fmt::print("device: {}: peak {:.0f} GFLOP/s FP32, {:.0f} GB/s\n", s.peak.name, s.peak.gflops, s.peak.gbytes);
     } else {
-      fmt::print("device: {} (emulated: times are CPU times of the emulator, not GPU speed)\n", peak.name);
+      fmt::print("device: {} (emulated: times are CPU times of the emulator, not GPU speed)\n", s.peak.name);
     }
   } else if (!have_device) {
     fmt::print("no CUDA device ({}): CPU rows only\n", why);
   }
+  return s;
+}
 
+// The CPU row of one case; returns its median time in ms.
+double time_cpu_row(const OpCase& c, const optable::HostBuffers& initial, const Options& o, const Setup& s,
+                    std::vector<Row>& rows) {
+  Row r(c.op, c.shape, "cpu");
+  optable::HostBuffers work = initial;
+  const Stream cpu = Stream::default_for(Device::cpu());
+  optable::Args args = work.args();
+  r.t = repeat([&] { return wall_ms([&] { c.cpu(args, cpu); }); }, o.min_time);
+  fill_rates(r, c, s.cpu_peak);
+  rows.push_back(r);
+  return r.t.median_ms;
+}
+
+#if KILN_WITH_DEVICE
+// One row per kernel version of one case, each validated against the CPU's `reference` before it
+// is timed (a version that fails validation gets a WRONG row, untimed).
+void time_gpu_rows(const OpCase& c, const optable::HostBuffers& initial, const optable::HostBuffers& reference,
+                   const Options& o, const Setup& s, std::vector<Row>& rows) {
+  DeviceTimer timer;
+  const Stream stream = Stream::default_for(Device::cuda(0));
+  for (const optable::Version& v : c.gpu) {
+    Row r(c.op, c.shape, v.name);
+    const auto check = optable::run_gpu(c, v, initial);
+    const auto cmp = optable::compare(c, reference, check.result);
+    if (!cmp.ok || !check.problems.empty()) {
+      r.status = "WRONG";
+      fmt::print(stderr, "{} {} {}: does not match the CPU, not timed\n{}", c.op, c.shape, v.name, cmp.summary());
+      rows.push_back(r);
+      continue;
+    }
+    optable::DeviceBuffers buffers(c, initial);
+    r.t = repeat([&] { return timer.time([&] { v.run(buffers.args, stream); }, stream); }, o.min_time);
+    fill_rates(r, c, s.peak.gflops);
+    rows.push_back(r);
+  }
+}
+
+// Ratios of the rows from `first` on against the vendor library row (cudnn/cublas) where there is
+// one, else against the CPU's time `cpu_ms` (0: none).
+void set_speedups(std::vector<Row>& rows, size_t first, double cpu_ms) {
+  const Row* vendor = nullptr;
+  for (size_t i = first; i < rows.size(); ++i) {
+    if (rows[i].impl == "cudnn" || rows[i].impl == "cublas") vendor = &rows[i];
+  }
+  for (size_t i = first; i < rows.size(); ++i) {
+    if (rows[i].t.median_ms <= 0) continue;
+    if (vendor && vendor->t.median_ms > 0) {
+      rows[i].reference = vendor->impl;
+      rows[i].vs_reference = vendor->t.median_ms / rows[i].t.median_ms;
+    } else if (cpu_ms > 0) {
+      rows[i].reference = "cpu";
+      rows[i].vs_reference = cpu_ms / rows[i].t.median_ms;
+    }
+  }
+}
+#endif
+
+// Every case of the op table that `re` selects: validated and timed on the CPU and the device as
+// `s` says.
+std::vector<Row> time_cases(const Options& o, const std::regex& re, const Setup& s) {
+  const auto sizes = o.sizes_name == "bench" ? optable::Sizes::Bench : optable::Sizes::Test;
   std::vector<Row> rows;
-  int failures = 0;
   std::set<std::string> ops_seen;
   for (const OpCase& c : optable::all_cases(sizes)) {
     if (!std::regex_search(c.op + "/" + c.shape, re)) continue;
-    if (smoke ? !ops_seen.insert(c.op).second : !c.bench) continue;
+    if (o.smoke ? !ops_seen.insert(c.op).second : !c.bench) continue;
     const auto initial = optable::make_initial(c, 7);
     const auto reference = optable::run_cpu(c, initial);
     [[maybe_unused]] double cpu_ms = 0;  // the GPU rows compare with it (device builds)
-    if (time_cpu) {
-      Row r(c.op, c.shape, "cpu");
-      optable::HostBuffers work = initial;
-      const Stream cpu = Stream::default_for(Device::cpu());
-      optable::Args args = work.args();
-      r.t = repeat([&] { return wall_ms([&] { c.cpu(args, cpu); }); }, min_time);
-      fill_rates(r, c, cpu_peak);
-      cpu_ms = r.t.median_ms;
-      rows.push_back(r);
-    }
+    if (s.time_cpu) cpu_ms = time_cpu_row(c, initial, o, s, rows);
 #if KILN_WITH_DEVICE
-    if (time_gpu) {
-      DeviceTimer timer;
-      const Stream stream = Stream::default_for(Device::cuda(0));
+    if (s.time_gpu) {
       const size_t first = rows.size();
-      for (const optable::Version& v : c.gpu) {
-        Row r(c.op, c.shape, v.name);
-        const auto check = optable::run_gpu(c, v, initial);
-        const auto cmp = optable::compare(c, reference, check.result);
-        if (!cmp.ok || !check.problems.empty()) {
-          r.status = "WRONG";
-          ++failures;
-          fmt::print(stderr, "{} {} {}: does not match the CPU, not timed\n{}", c.op, c.shape, v.name, cmp.summary());
-          rows.push_back(r);
-          continue;
-        }
-        optable::DeviceBuffers buffers(c, initial);
-        r.t = repeat([&] { return timer.time([&] { v.run(buffers.args, stream); }, stream); }, min_time);
-        fill_rates(r, c, peak.gflops);
-        rows.push_back(r);
-      }
-      // Ratios against the vendor library row (cudnn/cublas) where there is one, else the CPU.
-      const Row* vendor = nullptr;
-      for (size_t i = first; i < rows.size(); ++i) {
-        if (rows[i].impl == "cudnn" || rows[i].impl == "cublas") vendor = &rows[i];
-      }
-      for (size_t i = first; i < rows.size(); ++i) {
-        if (rows[i].t.median_ms <= 0) continue;
-        if (vendor && vendor->t.median_ms > 0) {
-          rows[i].reference = vendor->impl;
-          rows[i].vs_reference = vendor->t.median_ms / rows[i].t.median_ms;
-        } else if (cpu_ms > 0) {
-          rows[i].reference = "cpu";
-          rows[i].vs_reference = cpu_ms / rows[i].t.median_ms;
-        }
-      }
+      time_gpu_rows(c, initial, reference, o, s, rows);
+      set_speedups(rows, first, cpu_ms);
     }
 #endif
   }
+  return rows;
+}
 
+void print_table(const std::vector<Row>& rows) {
   fmt::print("\n{:<22} {:<34} {:<18} {:>10} {:>19} {:>9} {:>8} {:>6} {:>12}\n", "op", "shape", "impl",
              "median ms", "spread ms", "GFLOP/s", "GB/s", "%peak", "speed-up vs");
   for (const Row& r : rows) {
@@ -278,25 +319,40 @@ int run(int argc, char** argv) {
                r.reference.empty() ? "" : fmt::format("{:.2f}x {}", r.vs_reference, r.reference),
                r.status == "ok" ? "" : "  " + r.status);
   }
-  if (!json_path.empty()) {
-    std::ofstream out(json_path);
-    out << "[\n";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const Row& r = rows[i];
-      out << fmt::format(R"(  {{"op": "{}", "shape": "{}", "impl": "{}", "status": "{}", "median_ms": {}, "min_ms": {}, "max_ms": {}, "reps": {}, "gflops": {}, "gbytes": {}, "peak_pct": {}, "reference": "{}", "speedup_vs_reference": {}}}{})",
-                         r.op, r.shape, r.impl, r.status, r.t.median_ms, r.t.min_ms, r.t.max_ms, r.t.reps, r.gflops,
-                         r.gbytes, r.peak_pct, r.reference, r.vs_reference, i + 1 < rows.size() ? ",\n" : "\n");
-    }
-    out << "]\n";
+}
+
+void write_json(const std::string& path, const std::vector<Row>& rows) {
+  std::ofstream out(path);
+  out << "[\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    out << fmt::format(R"(  {{"op": "{}", "shape": "{}", "impl": "{}", "status": "{}", "median_ms": {}, "min_ms": {}, "max_ms": {}, "reps": {}, "gflops": {}, "gbytes": {}, "peak_pct": {}, "reference": "{}", "speedup_vs_reference": {}}}{})",
+                       r.op, r.shape, r.impl, r.status, r.t.median_ms, r.t.min_ms, r.t.max_ms, r.t.reps, r.gflops,
+                       r.gbytes, r.peak_pct, r.reference, r.vs_reference, i + 1 < rows.size() ? ",\n" : "\n");
   }
-  if (!csv_path.empty()) {
-    std::ofstream out(csv_path);
-    out << "op,shape,impl,status,median_ms,min_ms,max_ms,reps,gflops,gbytes,peak_pct,reference,speedup_vs_reference\n";
-    for (const Row& r : rows) {
-      out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.op, r.shape, r.impl, r.status, r.t.median_ms,
-                         r.t.min_ms, r.t.max_ms, r.t.reps, r.gflops, r.gbytes, r.peak_pct, r.reference, r.vs_reference);
-    }
+  out << "]\n";
+}
+
+void write_csv(const std::string& path, const std::vector<Row>& rows) {
+  std::ofstream out(path);
+  out << "op,shape,impl,status,median_ms,min_ms,max_ms,reps,gflops,gbytes,peak_pct,reference,speedup_vs_reference\n";
+  for (const Row& r : rows) {
+    out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.op, r.shape, r.impl, r.status, r.t.median_ms,
+                       r.t.min_ms, r.t.max_ms, r.t.reps, r.gflops, r.gbytes, r.peak_pct, r.reference, r.vs_reference);
   }
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  if (const auto exit_code = parse_command_line(argc, argv, o)) return *exit_code;
+  log::set_level(log::Level::Warn);
+  const std::regex re(o.filter);
+  const Setup s = set_up(o);
+  const std::vector<Row> rows = time_cases(o, re, s);
+  const auto failures = std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.status == "WRONG"; });
+  print_table(rows);
+  if (!o.json_path.empty()) write_json(o.json_path, rows);
+  if (!o.csv_path.empty()) write_csv(o.csv_path, rows);
   fmt::print("\n{} rows{}\n", rows.size(), failures ? fmt::format(", {} versions failed validation", failures) : "");
   return failures ? 1 : 0;
 }

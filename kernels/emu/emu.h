@@ -7,7 +7,7 @@
 //   - __shared__ is `static thread_local` (a block never leaves its OS thread, and a worker runs
 //     one block at a time);
 //   - __syncthreads*, warp shuffles/votes and __syncwarp are rendezvous points of the fiber
-//     scheduler (kernels/emu/scheduler.cpp);
+//     scheduler (kernels/emu/block_runner.cpp);
 //   - atomics are std::atomic_ref, intrinsics are their libm meaning, assert() raises kiln::Error.
 // KILN_EMULATE is defined so that code can tell; use it sparingly (tests of the emulator itself).
 // See kernels/emu/README.md.

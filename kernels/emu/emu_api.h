@@ -1,5 +1,6 @@
 // The kiln CUDA emulator's internal interface: what the force-included kernels/emu/emu.h and
-// kiln::launch (kernels/launch.cuh) call into, implemented in kernels/emu/*.cpp.
+// kiln::launch (kernels/launch.cuh) call into, implemented in kernels/emu/*.cpp (mapped in
+// README.md).
 //
 // This header is plain C++ (no macros that rename CUDA keywords), so the emulator's own .cpp files
 // include it without the kernel-side redefinitions that emu.h makes.
@@ -17,7 +18,7 @@ namespace kiln::emu {
 struct Thread {
   uint3 idx;
   uint32_t linear = 0;  // x + y*bx + z*bx*by
-  uint8_t state = 0;    // scheduler.cpp: ThreadState
+  uint8_t state = 0;    // block_runner.cpp: ThreadState
   uint8_t wait_kind = 0;
   uint8_t warp_cat = 0;
   bool aborted = false;

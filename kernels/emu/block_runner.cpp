@@ -1,7 +1,7 @@
-// The emulator's execution engine: a pool of workers runs the blocks of a grid; within a block,
-// threads run as a plain loop until one of them reaches a synchronisation point, and from there
-// the remaining threads become fibers (Boost.Context fcontext) scheduled round-robin by the thread
-// that got there first, which stays on the worker's own stack (the "host").
+// The emulator's execution engine for one block (worker_pool.cpp spreads the blocks of a grid over
+// the workers): threads run as a plain loop until one of them reaches a synchronisation point, and
+// from there the remaining threads become fibers (Boost.Context fcontext) scheduled round-robin by
+// the thread that got there first, which stays on the worker's own stack (the "host").
 //
 // Why this shape (see also HIP-CPU, which runs every thread of every block as a fiber):
 //   - most kernels (elementwise, grid-stride loops) never synchronise: they cost a function call
@@ -25,34 +25,21 @@
 //     crosses a context switch.
 #include <fmt/format.h>
 #include <assert.h>
-#include <cxxabi.h>
-#include <dlfcn.h>
-#include <elf.h>
-#include <fcntl.h>
-#include <immintrin.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <boost/context/detail/fcontext.hpp>
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <vector>
 
 #include "core/error.h"
 #include "kernels/emu/emu_api.h"
+#include "kernels/emu/internal.h"
 #include "kernels/emu/sanitizer.h"
 #include "kernels/emu/stack_pool.h"
 
@@ -74,18 +61,18 @@ using detail::BarrierOp;
 using detail::tl_block;
 using detail::tl_thread;
 using detail::WarpCat;
+using internal::dim_str;
+using internal::ensure_signal_stack;
+using internal::kernel_str;
+using internal::kMaxThreads;
 
 enum ThreadState : uint8_t { kFresh = 0, kRunnable, kRunning, kWaiting, kExited };
 enum WaitKind : uint8_t { kNone = 0, kBarrier, kWarp };
-constexpr uint32_t kMaxThreads = 1024;
 
 std::atomic<bool> g_strict{[] {
   const char* e = std::getenv("KILN_EMU_STRICT");
   return e && *e && std::strcmp(e, "0") != 0;
 }()};
-
-// The launch being run (for the sanitizer's fault report, which runs on the faulting thread).
-std::atomic<const LaunchSpec*> g_current{nullptr};
 
 struct Unwind {};       // unwinds an aborted fiber; caught at its entry
 // A fault raised by the emulator inside kernel code (failed assert, __trap, bad warp mask): its
@@ -94,17 +81,6 @@ struct KernelFault : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct BlockFailed {};  // unwinds the host thread after the block's error was recorded
-
-std::string demangled(const void* address) {
-  char buf[1024];
-  return symbol_name(address, buf, sizeof buf);
-}
-
-std::string dim_str(unsigned x, unsigned y, unsigned z) { return fmt::format("({},{},{})", x, y, z); }
-
-std::string kernel_str(const LaunchSpec& spec) {
-  return fmt::format("{} (launched at {})", demangled(spec.kernel), short_location(spec.site));
-}
 
 bool same_site(const std::source_location& a, const std::source_location& b) {
   return a.line() == b.line() && a.column() == b.column() &&
@@ -135,8 +111,6 @@ std::string ranges(uint32_t mask) {  // "0-15,20"
   return s;
 }
 
-void ensure_signal_stack();
-
 // Runs blocks on one OS thread. One per worker (thread_local), reused for every block.
 class Runner {
  public:
@@ -154,6 +128,8 @@ class Runner {
   StackPool& stacks() { return stacks_; }
 
  private:
+  void begin_block(const LaunchSpec& spec, uint32_t b);
+  void run_threads();
   uint64_t wait(Thread& me);
   void enter_fibers(Thread& me);
   void schedule();
@@ -235,6 +211,27 @@ void Runner::fail_now(std::string message) {
 }
 
 void Runner::run(const LaunchSpec& spec, uint32_t b) {
+  begin_block(spec, b);
+  try {
+    run_threads();
+  } catch (const BlockFailed&) {
+  } catch (const std::exception& e) {
+    fail(fmt::format("kernel {} block {} thread {}: {}", kernel_str(spec), block_str(),
+                     thread_str(*tl_thread), e.what()));
+  } catch (...) {
+    fail(fmt::format("kernel {} block {} thread {}: unknown exception", kernel_str(spec),
+                     block_str(), thread_str(*tl_thread)));
+  }
+  if (failed_ && fibers_) abort_fibers();
+  fibers_ = false;
+  tl_thread = nullptr;
+  tl_block = nullptr;
+  if (failed_) throw Error(error_, spec.site);
+}
+
+// Block `b` of the launch becomes this worker's block: its index, fresh dynamic shared memory, no
+// thread waiting anywhere.
+void Runner::begin_block(const LaunchSpec& spec, uint32_t b) {
   spec_ = &spec;
   const dim3 g = spec.grid, d = spec.block;
   block_.idx = uint3{b % g.x, (b / g.x) % g.y, b / (g.x * g.y)};
@@ -261,48 +258,41 @@ void Runner::run(const LaunchSpec& spec, uint32_t b) {
   bar_waiting_ = 0;
   std::memset(arrived_, 0, sizeof(uint32_t) * ((n_ + 31) / 32));
   tl_block = &block_;
-  try {
-    // The plain loop: each thread runs to completion. Kept minimal (no per-thread state but the
-    // index): in plain mode threads before cur_ have exited and live_ is n_ - cur_, which the
-    // synchronisation calls work out when they need it.
-    uint32_t x = 0, y = 0, z = 0;
-    void (*const thunk)(void*) = spec.thunk;
-    void* const closure = spec.closure;
-    Thread* me = th_.data();
-    for (uint32_t t = 0; t < n_; ++t, ++me) {
-      me->idx = uint3{x, y, z};
-      me->linear = t;
-      cur_ = t;
-      tl_thread = me;
-      thunk(closure);
-      if (fibers_) [[unlikely]] break;  // `me` became the host of the fibers of threads t+1..n-1
-      if (++x == d.x) {
-        x = 0;
-        if (++y == d.y) {
-          y = 0;
-          ++z;
-        }
+}
+
+// Runs every thread of the block to its end: one after another as plain calls until one of them
+// synchronises, then (that one hosting) the rest as fibers. Throws BlockFailed, or what a thread
+// threw.
+void Runner::run_threads() {
+  // The plain loop: each thread runs to completion. Kept minimal (no per-thread state but the
+  // index): in plain mode threads before cur_ have exited and live_ is n_ - cur_, which the
+  // synchronisation calls work out when they need it.
+  const dim3 d = block_.dim;
+  uint32_t x = 0, y = 0, z = 0;
+  void (*const thunk)(void*) = spec_->thunk;
+  void* const closure = spec_->closure;
+  Thread* me = th_.data();
+  for (uint32_t t = 0; t < n_; ++t, ++me) {
+    me->idx = uint3{x, y, z};
+    me->linear = t;
+    cur_ = t;
+    tl_thread = me;
+    thunk(closure);
+    if (fibers_) [[unlikely]] break;  // `me` became the host of the fibers of threads t+1..n-1
+    if (++x == d.x) {
+      x = 0;
+      if (++y == d.y) {
+        y = 0;
+        ++z;
       }
     }
-    if (fibers_) {
-      thread_exit(th_[host_]);
-      schedule();  // runs the fibers to completion
-    } else {
-      live_ = 0;
-    }
-  } catch (const BlockFailed&) {
-  } catch (const std::exception& e) {
-    fail(fmt::format("kernel {} block {} thread {}: {}", kernel_str(spec), block_str(),
-                     thread_str(*tl_thread), e.what()));
-  } catch (...) {
-    fail(fmt::format("kernel {} block {} thread {}: unknown exception", kernel_str(spec),
-                     block_str(), thread_str(*tl_thread)));
   }
-  if (failed_ && fibers_) abort_fibers();
-  fibers_ = false;
-  tl_thread = nullptr;
-  tl_block = nullptr;
-  if (failed_) throw Error(error_, spec.site);
+  if (fibers_) {
+    thread_exit(th_[host_]);
+    schedule();  // runs the fibers to completion
+  } else {
+    live_ = 0;
+  }
 }
 
 void Runner::learn_host_stack() {
@@ -662,212 +652,9 @@ std::string Runner::describe_threads() const {
   return out;
 }
 
-// ---- the pool ---------------------------------------------------------------------------------
-
-int configured_workers() {
-  if (const char* e = std::getenv("KILN_EMU_WORKERS"); e && *e) {
-    const int v = std::atoi(e);
-    if (v >= 1 && v <= 1024) return v;
-    std::fprintf(stderr, "kiln emulator: ignoring KILN_EMU_WORKERS=%s (want 1..1024)\n", e);
-  }
-  const unsigned hc = std::thread::hardware_concurrency();
-  return hc ? static_cast<int>(hc) : 1;
-}
-
-void install_fault_reporter();
-
-// Workers take blocks from an atomic counter; the launching thread works too. A job is published
-// with a seqlock-like generation (odd while being written) so that a worker never runs a
-// half-written job, and the launcher never rewrites one a worker is still inside.
-class Pool {
- public:
-  Pool() : workers_(configured_workers()) {
-    install_fault_reporter();
-    for (int i = 1; i < workers_; ++i) threads_.emplace_back([this] { worker_main(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard lock(sleep_mutex_);
-      shutdown_.store(true);
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  int workers() const { return workers_; }
-
-  void run(const LaunchSpec& spec, uint32_t blocks) {
-    std::lock_guard launch_lock(launch_mutex_);
-    const uint64_t g = gen_.load(std::memory_order_relaxed);
-    gen_.store(g + 1, std::memory_order_seq_cst);  // odd: being written
-    while (busy_.load(std::memory_order_seq_cst) != 0) _mm_pause();
-    spec_ = &spec;
-    total_ = blocks;
-    next_.store(0, std::memory_order_relaxed);
-    stop_.store(false, std::memory_order_relaxed);
-    has_error_ = false;
-    gen_.store(g + 2, std::memory_order_seq_cst);  // even: ready
-    if (blocks > 1 && sleepers_.load(std::memory_order_seq_cst) > 0) {
-      { std::lock_guard lock(sleep_mutex_); }
-      cv_.notify_all();
-    }
-    work();
-    while (busy_.load(std::memory_order_acquire) != 0) _mm_pause();
-    if (has_error_) throw Error(error_, spec.site);
-  }
-
- private:
-  void work() {
-    Runner& r = runner();
-    for (;;) {
-      if (stop_.load(std::memory_order_relaxed)) return;
-      const uint32_t b = next_.fetch_add(1, std::memory_order_relaxed);
-      if (b >= total_) return;
-      try {
-        r.run(*spec_, b);
-      } catch (const Error& e) {
-        record(e.message());
-      } catch (const std::exception& e) {
-        record(e.what());
-      }
-    }
-  }
-  void record(const std::string& message) {
-    std::lock_guard lock(error_mutex_);
-    if (!has_error_) {
-      has_error_ = true;
-      error_ = message;
-    }
-    stop_.store(true, std::memory_order_relaxed);
-  }
-  bool ready(uint64_t g, uint64_t seen) const { return g != seen && !(g & 1); }
-
-  void worker_main() {
-    uint64_t seen = gen_.load();
-    for (;;) {
-      uint64_t g = gen_.load(std::memory_order_acquire);
-      if (!ready(g, seen)) {
-        // Spin briefly (a launch that follows soon is cheap), then sleep.
-        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-        for (int i = 0;; ++i) {
-          _mm_pause();
-          g = gen_.load(std::memory_order_acquire);
-          if (ready(g, seen) || shutdown_.load(std::memory_order_relaxed)) break;
-          if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) break;
-        }
-        if (!ready(g, seen)) {
-          std::unique_lock lock(sleep_mutex_);
-          sleepers_.fetch_add(1, std::memory_order_seq_cst);
-          cv_.wait(lock, [&] {
-            g = gen_.load(std::memory_order_seq_cst);
-            return shutdown_.load() || ready(g, seen);
-          });
-          sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-        }
-      }
-      if (shutdown_.load()) return;
-      seen = g;
-      busy_.fetch_add(1, std::memory_order_seq_cst);
-      if (gen_.load(std::memory_order_seq_cst) == g) work();
-      busy_.fetch_sub(1, std::memory_order_release);
-    }
-  }
-
-  int workers_;
-  std::vector<std::thread> threads_;
-  std::mutex launch_mutex_;
-  std::atomic<uint64_t> gen_{0};
-  std::atomic<int> busy_{0};
-  std::atomic<uint32_t> next_{0};
-  std::atomic<bool> stop_{false};
-  uint32_t total_ = 0;
-  const LaunchSpec* spec_ = nullptr;
-  std::mutex error_mutex_;
-  bool has_error_ = false;
-  std::string error_;
-  std::mutex sleep_mutex_;
-  std::condition_variable cv_;
-  std::atomic<int> sleepers_{0};
-  std::atomic<bool> shutdown_{false};
-};
-
-Pool& pool() {
-  static Pool p;
-  return p;
-}
-
-// ---- fault reports under AddressSanitizer -----------------------------------------------------
-
-#ifdef KILN_EMU_ASAN
-void report_fault() {
-  const LaunchSpec* spec = g_current.load();
-  const Thread* t = tl_thread;
-  const Block* b = tl_block;
-  if (!spec || !t || !b) return;
-  std::fprintf(stderr, "kiln emulator: fault in kernel %s block (%u,%u,%u) thread (%u,%u,%u)\n",
-               kernel_str(*spec).c_str(), b->idx.x, b->idx.y, b->idx.z, t->idx.x, t->idx.y,
-               t->idx.z);
-}
-void install_fault_reporter() {
-  __sanitizer_set_death_callback(&report_fault);
-}
-#else
-// Without ASan: a SIGSEGV/SIGBUS in a kernel (a wild pointer, or a fiber stack overflow into its
-// guard page) prints which kernel, block and thread faulted, then the signal takes its usual course
-// (the previous handler is restored and the faulting access re-executes). The handler runs on an
-// alternate signal stack (installed per worker by Runner) so that a stack overflow can report.
-struct sigaction g_previous_segv, g_previous_bus;
-
-void fault_handler(int sig, siginfo_t* info, void*) {
-  const LaunchSpec* spec = g_current.load();
-  const Thread* t = tl_thread;
-  const Block* b = tl_block;
-  if (spec && t && b) {
-    char name[512];
-    symbol_name(spec->kernel, name, sizeof name);
-    const auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
-    const auto stack = reinterpret_cast<uintptr_t>(t->stack);
-    const bool overflow = stack && addr < stack && addr + 65536 >= stack;
-    std::fprintf(stderr,
-                 "kiln emulator: fault (%s at %p) in kernel %s (launched at %s:%u) block (%u,%u,%u) "
-                 "thread (%u,%u,%u)%s\n",
-                 sig == SIGSEGV ? "SIGSEGV" : "SIGBUS", info->si_addr, name, spec->site.file_name(),
-                 spec->site.line(), b->idx.x, b->idx.y, b->idx.z, t->idx.x, t->idx.y, t->idx.z,
-                 overflow ? ": fiber stack overflow, raise KILN_EMU_STACK_KB" : "");
-  }
-  sigaction(sig, sig == SIGSEGV ? &g_previous_segv : &g_previous_bus, nullptr);
-}
-
-void install_fault_reporter() {
-  struct sigaction sa {};
-  sa.sa_sigaction = &fault_handler;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  for (auto [sig, previous] : {std::pair{SIGSEGV, &g_previous_segv}, std::pair{SIGBUS, &g_previous_bus}}) {
-    struct sigaction current {};
-    sigaction(sig, nullptr, &current);
-    // Leave alone a handler someone else installed (a crash reporter, a test framework).
-    if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL) sigaction(sig, &sa, previous);
-  }
-}
-#endif
-
-// An alternate signal stack for the calling thread, unless it has one.
-void ensure_signal_stack() {
-  if (san::enabled) return;
-  stack_t current{};
-  if (sigaltstack(nullptr, &current) == 0 && !(current.ss_flags & SS_DISABLE)) return;
-  static thread_local std::unique_ptr<char[]> memory;
-  constexpr size_t kSize = 64 * 1024;
-  memory = std::make_unique<char[]>(kSize);
-  stack_t ss{};
-  ss.ss_sp = memory.get();
-  ss.ss_size = kSize;
-  sigaltstack(&ss, nullptr);
-}
-
 }  // namespace
 
-// ---- the interface ----------------------------------------------------------------------------
+// ---- what kernel code calls ---------------------------------------------------------------------
 
 namespace detail {
 
@@ -900,122 +687,14 @@ long long clock64() {
 
 }  // namespace detail
 
-void launch(const LaunchSpec& spec) {
-  const dim3 g = spec.grid, b = spec.block;
-  const uint64_t threads = uint64_t{b.x} * b.y * b.z;
-  const char* why = nullptr;
-  if (b.x == 0 || b.y == 0 || b.z == 0) why = "a block dimension is 0";
-  else if (b.x > 1024 || b.y > 1024 || b.z > 64) why = "block dimensions exceed (1024,1024,64)";
-  else if (threads > kMaxThreads) why = "a block has more than 1024 threads";
-  else if (g.x == 0 || g.y == 0 || g.z == 0) why = "a grid dimension is 0";
-  else if (g.x > 2147483647u || g.y > 65535 || g.z > 65535) why = "grid dimensions exceed (2^31-1,65535,65535)";
-  else if (spec.shared_bytes > 227 * 1024) why = "dynamic shared memory exceeds 227 KiB (sharedMemPerBlockOptin)";
-  else if (uint64_t{g.x} * g.y * g.z > 0xffffffffu) why = "the emulator runs at most 2^32-1 blocks";
-  if (why) {
-    throw Error(fmt::format("cannot launch kernel {} with grid {} block {} and {} bytes of dynamic "
-                            "shared memory: {} (cudaErrorInvalidConfiguration)",
-                            kernel_str(spec), dim_str(g.x, g.y, g.z), dim_str(b.x, b.y, b.z),
-                            spec.shared_bytes, why),
-                spec.site);
-  }
-  const LaunchSpec* previous = g_current.exchange(&spec);
-  struct Restore {
-    const LaunchSpec* p;
-    ~Restore() { g_current.store(p); }
-  } restore{previous};
-  pool().run(spec, g.x * g.y * g.z);
-}
-
 void set_strict(bool on) { g_strict.store(on); }
 bool strict() { return g_strict.load(); }
-int worker_count() { return pool().workers(); }
 
-namespace {
-// The name of the function at `address` from the static symbol table (.symtab) of the ELF file
-// that holds it: kernels in anonymous namespaces or with internal linkage are not in the dynamic
-// symbol table that dladdr reads. Runs only when an error message is built.
-std::string symtab_lookup(const char* file, const void* load_base, const void* address) {
-  std::string result;
-  const int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return result;
-  struct stat st {};
-  void* map = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(sizeof(Elf64_Ehdr)))
-    map = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) return result;
-  const auto* base = static_cast<const unsigned char*>(map);
-  const size_t bytes = static_cast<size_t>(st.st_size);
-  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
-  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-      eh->e_shoff + uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr) <= bytes) {
-    const auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
-    const uintptr_t bias = eh->e_type == ET_DYN ? reinterpret_cast<uintptr_t>(load_base) : 0;
-    const uintptr_t want = reinterpret_cast<uintptr_t>(address);
-    for (unsigned s = 0; s < eh->e_shnum && result.empty(); ++s) {
-      if (sh[s].sh_type != SHT_SYMTAB || sh[s].sh_link >= eh->e_shnum) continue;
-      const Elf64_Shdr& strs = sh[sh[s].sh_link];
-      if (sh[s].sh_offset + sh[s].sh_size > bytes || strs.sh_offset + strs.sh_size > bytes) continue;
-      const auto* syms = reinterpret_cast<const Elf64_Sym*>(base + sh[s].sh_offset);
-      const size_t count = sh[s].sh_size / sizeof(Elf64_Sym);
-      for (size_t i = 0; i < count; ++i) {
-        if (ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC || syms[i].st_value + bias != want) continue;
-        if (syms[i].st_name < strs.sh_size) {
-          const char* name = reinterpret_cast<const char*>(base + strs.sh_offset + syms[i].st_name);
-          result.assign(name, strnlen(name, strs.sh_size - syms[i].st_name));
-        }
-        break;
-      }
-    }
-  }
-  munmap(map, bytes);
-  return result;
-}
-}  // namespace
+namespace internal {
 
-const char* symbol_name(const void* address, char* buffer, size_t size) {
-  Dl_info info{};
-  std::string mangled;
-  if (address && dladdr(address, &info)) {
-    if (info.dli_sname && info.dli_saddr == address) {
-      mangled = info.dli_sname;
-    } else if (info.dli_fbase) {
-      const char* file = info.dli_fname && *info.dli_fname ? info.dli_fname : "/proc/self/exe";
-      mangled = symtab_lookup(file, info.dli_fbase, address);
-      if (mangled.empty() && file != std::string_view("/proc/self/exe"))
-        mangled = symtab_lookup("/proc/self/exe", info.dli_fbase, address);
-    }
-  }
-  if (!mangled.empty()) {
-    int status = 0;
-    char* d = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
-    std::snprintf(buffer, size, "%s", status == 0 && d ? d : mangled.c_str());
-    std::free(d);
-  } else {
-    std::snprintf(buffer, size, "at %p", address);
-  }
-  return buffer;
-}
+void run_block(const LaunchSpec& spec, uint32_t block) { runner().run(spec, block); }
 
-// ---- benchmark support --------------------------------------------------------------------------
+StackPool& worker_stacks() { return runner().stacks(); }
 
-namespace {
-void bench_fiber(bctx::transfer_t t) {
-  for (;;) t = bctx::jump_fcontext(t.fctx, nullptr);
-}
-}  // namespace
-
-double measure_fiber_switch_ns(int iterations) {
-  StackPool& stacks = runner().stacks();
-  void* stack = stacks.get();
-  bctx::fcontext_t f =
-      bctx::make_fcontext(static_cast<char*>(stack) + stacks.size(), stacks.size(), &bench_fiber);
-  f = bctx::jump_fcontext(f, nullptr).fctx;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < iterations; ++i) f = bctx::jump_fcontext(f, nullptr).fctx;
-  const auto t1 = std::chrono::steady_clock::now();
-  stacks.put(stack);  // the fiber is abandoned mid-loop; its stack holds nothing that needs freeing
-  return std::chrono::duration<double, std::nano>(t1 - t0).count() / (2.0 * iterations);
-}
-
+}  // namespace internal
 }  // namespace kiln::emu

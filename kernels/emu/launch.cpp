@@ -1,0 +1,49 @@
+// kiln::emu::launch: a kernel launch checked against the GPU's limits (the same
+// cudaErrorInvalidConfiguration cases), then run, grid and all, on the worker pool.
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/error.h"
+#include "kernels/emu/emu_api.h"
+#include "kernels/emu/internal.h"
+
+namespace kiln::emu {
+
+namespace internal {
+std::atomic<const LaunchSpec*> g_current{nullptr};
+}  // namespace internal
+
+using internal::dim_str;
+using internal::g_current;
+using internal::kernel_str;
+using internal::kMaxThreads;
+
+void launch(const LaunchSpec& spec) {
+  const dim3 g = spec.grid, b = spec.block;
+  const uint64_t threads = uint64_t{b.x} * b.y * b.z;
+  const char* why = nullptr;
+  if (b.x == 0 || b.y == 0 || b.z == 0) why = "a block dimension is 0";
+  else if (b.x > 1024 || b.y > 1024 || b.z > 64) why = "block dimensions exceed (1024,1024,64)";
+  else if (threads > kMaxThreads) why = "a block has more than 1024 threads";
+  else if (g.x == 0 || g.y == 0 || g.z == 0) why = "a grid dimension is 0";
+  else if (g.x > 2147483647u || g.y > 65535 || g.z > 65535) why = "grid dimensions exceed (2^31-1,65535,65535)";
+  else if (spec.shared_bytes > 227 * 1024) why = "dynamic shared memory exceeds 227 KiB (sharedMemPerBlockOptin)";
+  else if (uint64_t{g.x} * g.y * g.z > 0xffffffffu) why = "the emulator runs at most 2^32-1 blocks";
+  if (why) {
+    throw Error(fmt::format("cannot launch kernel {} with grid {} block {} and {} bytes of dynamic "
+                            "shared memory: {} (cudaErrorInvalidConfiguration)",
+                            kernel_str(spec), dim_str(g.x, g.y, g.z), dim_str(b.x, b.y, b.z),
+                            spec.shared_bytes, why),
+                spec.site);
+  }
+  const LaunchSpec* previous = g_current.exchange(&spec);
+  struct Restore {
+    const LaunchSpec* p;
+    ~Restore() { g_current.store(p); }
+  } restore{previous};
+  internal::run_grid(spec, g.x * g.y * g.z);
+}
+
+}  // namespace kiln::emu
