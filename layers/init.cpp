@@ -19,10 +19,10 @@ struct KindName {
   const char* name;
 };
 constexpr KindName kKinds[] = {
-    {InitKind::pytorch_default, "pytorch_default"}, {InitKind::kaiming_normal, "kaiming_normal"},
-    {InitKind::kaiming_uniform, "kaiming_uniform"}, {InitKind::xavier_normal, "xavier_normal"},
-    {InitKind::xavier_uniform, "xavier_uniform"},   {InitKind::normal, "normal"},
-    {InitKind::uniform, "uniform"},                 {InitKind::constant, "constant"},
+    {InitKind::PytorchDefault, "pytorch_default"}, {InitKind::KaimingNormal, "kaiming_normal"},
+    {InitKind::KaimingUniform, "kaiming_uniform"}, {InitKind::XavierNormal, "xavier_normal"},
+    {InitKind::XavierUniform, "xavier_uniform"},   {InitKind::Normal, "normal"},
+    {InitKind::Uniform, "uniform"},                 {InitKind::Constant, "constant"},
 };
 }  // namespace
 
@@ -57,14 +57,14 @@ void init_parameter(Parameter& p, uint64_t seed, uint64_t offset, const Stream& 
   bool normal = false;
   double a = 0.0, b = 0.0;  // normal: mean, std; uniform: lo, hi
   switch (p.init.kind) {
-    case InitKind::pytorch_default: b = 1.0 / std::sqrt(fan_in); a = -b; break;
-    case InitKind::kaiming_normal: normal = true; b = or_default(std::sqrt(2.0)) / std::sqrt(fan_in); break;
-    case InitKind::kaiming_uniform: b = or_default(std::sqrt(2.0)) * std::sqrt(3.0 / fan_in); a = -b; break;
-    case InitKind::xavier_normal: normal = true; b = or_default(1.0) * std::sqrt(2.0 / (fan_in + fan_out)); break;
-    case InitKind::xavier_uniform: b = or_default(1.0) * std::sqrt(6.0 / (fan_in + fan_out)); a = -b; break;
-    case InitKind::normal: normal = true; b = or_default(0.01); break;
-    case InitKind::uniform: b = or_default(0.05); a = -b; break;
-    case InitKind::constant:
+    case InitKind::PytorchDefault: b = 1.0 / std::sqrt(fan_in); a = -b; break;
+    case InitKind::KaimingNormal: normal = true; b = or_default(std::sqrt(2.0)) / std::sqrt(fan_in); break;
+    case InitKind::KaimingUniform: b = or_default(std::sqrt(2.0)) * std::sqrt(3.0 / fan_in); a = -b; break;
+    case InitKind::XavierNormal: normal = true; b = or_default(1.0) * std::sqrt(2.0 / (fan_in + fan_out)); break;
+    case InitKind::XavierUniform: b = or_default(1.0) * std::sqrt(6.0 / (fan_in + fan_out)); a = -b; break;
+    case InitKind::Normal: normal = true; b = or_default(0.01); break;
+    case InitKind::Uniform: b = or_default(0.05); a = -b; break;
+    case InitKind::Constant:
       // A uniform draw over the empty interval [c, c) is exactly c: same call, no special kernel.
       a = b = or_default(0.0);
       break;

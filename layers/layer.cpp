@@ -103,8 +103,8 @@ Init SpecReader::get_init(const std::string& prefix, Init fallback) {
   }
   if (has(value_key)) {
     const double d = get_double(value_key, 0.0);
-    if (!std::isfinite(d) || (init.kind != InitKind::constant && d < 0.0))
-      bad(value_key, init.kind == InitKind::constant ? "a finite number" : "a non-negative number (std, bound or gain)");
+    if (!std::isfinite(d) || (init.kind != InitKind::Constant && d < 0.0))
+      bad(value_key, init.kind == InitKind::Constant ? "a finite number" : "a non-negative number (std, bound or gain)");
     init.value = d;
   }
   return init;

@@ -38,18 +38,18 @@ namespace kiln {
 
 // How a parameter is initialised (layers/init.h applies it through Philox).
 enum class InitKind {
-  pytorch_default,  // uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch.nn.Conv2d/Linear's default
-  kaiming_normal,   // normal(0, gain/sqrt(fan_in)), gain = value (default sqrt(2), ReLU)
-  kaiming_uniform,  // uniform(-b, b), b = gain*sqrt(3/fan_in), gain = value (default sqrt(2))
-  xavier_normal,    // normal(0, gain*sqrt(2/(fan_in+fan_out))), gain = value (default 1)
-  xavier_uniform,   // uniform(-b, b), b = gain*sqrt(6/(fan_in+fan_out)), gain = value (default 1)
-  normal,           // normal(0, value)   (value = std, default 0.01)
-  uniform,          // uniform(-value, value) (default 0.05)
-  constant,         // value (default 0)
+  PytorchDefault,  // uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch.nn.Conv2d/Linear's default
+  KaimingNormal,   // normal(0, gain/sqrt(fan_in)), gain = value (default sqrt(2), ReLU)
+  KaimingUniform,  // uniform(-b, b), b = gain*sqrt(3/fan_in), gain = value (default sqrt(2))
+  XavierNormal,    // normal(0, gain*sqrt(2/(fan_in+fan_out))), gain = value (default 1)
+  XavierUniform,   // uniform(-b, b), b = gain*sqrt(6/(fan_in+fan_out)), gain = value (default 1)
+  Normal,           // normal(0, value)   (value = std, default 0.01)
+  Uniform,          // uniform(-value, value) (default 0.05)
+  Constant,         // value (default 0)
 };
 
 struct Init {
-  InitKind kind = InitKind::pytorch_default;
+  InitKind kind = InitKind::PytorchDefault;
   std::optional<double> value;  // none: the kind's default (see above)
 };
 

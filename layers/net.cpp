@@ -299,9 +299,9 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     Node& n = im.nodes[static_cast<size_t>(li)];
     std::vector<const Tensor*> ins;
     for (int j : n.inputs) ins.push_back(&im.nodes[static_cast<size_t>(j)].value);
-    if (observer_) observer_(*n.layer, Pass::forward, true);
+    if (observer_) observer_(*n.layer, Pass::Forward, true);
     n.value = n.layer->forward(ins, stream_);
-    if (observer_) observer_(*n.layer, Pass::forward, false);
+    if (observer_) observer_(*n.layer, Pass::Forward, false);
     KILN_CHECK(n.value.shape() == n.shape, "layer '{}' ({}): forward produced {} but shape inference said {}",
                n.name, n.layer->type(), n.value.shape().str(), n.shape.str());
     if (!training_ || !n.runs_backward) n.layer->release_saved();
@@ -375,11 +375,11 @@ void Net::backward() {
     }
     account();
     peak_bytes_ = std::max(peak_bytes_, live_bytes_ + temp_bytes);
-    if (observer_) observer_(l, Pass::backward, true);
+    if (observer_) observer_(l, Pass::Backward, true);
     l.backward(args);
     for (size_t s = 0; s < n.inputs.size(); ++s)
       if (temps[s].defined()) graph::add_into(im.nodes[static_cast<size_t>(n.inputs[s])].grad, temps[s], stream_);
-    if (observer_) observer_(l, Pass::backward, false);
+    if (observer_) observer_(l, Pass::Backward, false);
     temps.clear();
     release_after();
   }

@@ -122,7 +122,7 @@ class Net {
   // costs one branch per layer. The Net does not synchronise for it: work on a GPU stream is
   // asynchronous, so an observer that times on a GPU must synchronise the stream (or record CUDA
   // events) itself. Pass an empty function to remove it.
-  enum class Pass { forward, backward };
+  enum class Pass { Forward, Backward };
   using LayerObserver = std::function<void(const Layer& layer, Pass pass, bool begin)>;
   void set_layer_observer(LayerObserver observer) { observer_ = std::move(observer); }
 

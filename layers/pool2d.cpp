@@ -32,7 +32,7 @@ Tensor Pool2d::forward(const std::vector<const Tensor*>& inputs, const Stream& s
   const Tensor& x = *inputs[0];
   const Pool2dShape s = shape_for(x.shape());
   Tensor y = Tensor::empty(Shape{s.n, s.c, s.p(), s.q()}, x.device());
-  if (kind_ == Kind::max) {
+  if (kind_ == Kind::Max) {
     argmax_ = training_ ? Tensor::empty(y.shape(), x.device(), DType::I32) : Tensor();
     int32_t* am = training_ ? argmax_.data<int32_t>() : nullptr;
     KILN_DISPATCH(x.device(), maxpool2d_forward, s, x.data<float>(), y.data<float>(), am, stream);
@@ -47,7 +47,7 @@ void Pool2d::backward(const BackwardArgs& a) {
   Tensor& dx = *a.grad_inputs[0];
   const Tensor& dy = *a.grad_output;
   const Pool2dShape s = shape_for(dx.shape());
-  if (kind_ == Kind::max) {
+  if (kind_ == Kind::Max) {
     KILN_CHECK(argmax_.defined(), "layer '{}' (MaxPool2d): backward without a training-mode forward", name());
     KILN_DISPATCH(dx.device(), maxpool2d_backward, s, dy.data<float>(), argmax_.data<int32_t>(), dx.data<float>(),
                   a.stream);

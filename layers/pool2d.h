@@ -13,9 +13,9 @@ namespace kiln::layers {
 
 class Pool2d : public Layer {
  public:
-  enum class Kind { max, avg };
+  enum class Kind { Max, Avg };
   Pool2d(std::string name, Kind kind, Pool2dShape window);  // window: kernel, stride, pad, count_include_pad
-  const char* type() const override { return kind_ == Kind::max ? "MaxPool2d" : "AvgPool2d"; }
+  const char* type() const override { return kind_ == Kind::Max ? "MaxPool2d" : "AvgPool2d"; }
   Shape output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const override;
   Tensor forward(const std::vector<const Tensor*>& inputs, const Stream& stream) override;
   void backward(const BackwardArgs& args) override;

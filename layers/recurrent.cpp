@@ -91,7 +91,7 @@ void Recurrent::setup(const std::vector<Shape>& inputs, Device device) {
   if (!params_.empty()) return;
   opt_.input_size = static_cast<int>(inputs[0][2]);
   const int H = opt_.hidden_size, G = gate_blocks() * H;
-  const Init init{InitKind::pytorch_default, std::nullopt};  // uniform(+-1/sqrt(H)) with fan_in = H
+  const Init init{InitKind::PytorchDefault, std::nullopt};  // uniform(+-1/sqrt(H)) with fan_in = H
   auto add = [&](const std::string& name, const Shape& shape) {
     params_.push_back(Parameter{.name = name,
                                 .value = Tensor::empty(shape, device),

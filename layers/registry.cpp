@@ -42,14 +42,14 @@ std::unique_ptr<Layer> make_pool(SpecReader& r, Pool2d::Kind kind) {
   std::tie(w.kernel_h, w.kernel_w) = r.get_pair("kernel", {1, 1});
   std::tie(w.stride_h, w.stride_w) = r.get_pair("stride", {w.kernel_h, w.kernel_w});
   std::tie(w.pad_h, w.pad_w) = r.get_pair("pad", {0, 0}, /*allow_zero=*/true);
-  if (kind == Pool2d::Kind::avg) w.count_include_pad = r.get_bool("count_include_pad", true);
+  if (kind == Pool2d::Kind::Avg) w.count_include_pad = r.get_bool("count_include_pad", true);
   if (2 * w.pad_h > w.kernel_h || 2 * w.pad_w > w.kernel_w)
     fail(fmt::format("layer '{}': 'pad' must be at most half the kernel {}x{}, got [{}, {}]", r.name(), w.kernel_h,
                      w.kernel_w, w.pad_h, w.pad_w));
   return std::make_unique<Pool2d>(r.name(), kind, w);
 }
-std::unique_ptr<Layer> make_maxpool(SpecReader& r) { return make_pool(r, Pool2d::Kind::max); }
-std::unique_ptr<Layer> make_avgpool(SpecReader& r) { return make_pool(r, Pool2d::Kind::avg); }
+std::unique_ptr<Layer> make_maxpool(SpecReader& r) { return make_pool(r, Pool2d::Kind::Max); }
+std::unique_ptr<Layer> make_avgpool(SpecReader& r) { return make_pool(r, Pool2d::Kind::Avg); }
 
 std::unique_ptr<Layer> make_lrn(SpecReader& r) {
   LrnShape p;
@@ -151,7 +151,7 @@ std::unique_ptr<Layer> make_rnn(SpecReader& r) {
 std::unique_ptr<Layer> make_embedding(SpecReader& r) {
   const int v = r.require_positive("num_embeddings");
   const int d = r.require_positive("embedding_dim");
-  return std::make_unique<Embedding>(r.name(), v, d, r.get_init("weight", Init{InitKind::normal, 1.0}));
+  return std::make_unique<Embedding>(r.name(), v, d, r.get_init("weight", Init{InitKind::Normal, 1.0}));
 }
 
 std::unique_ptr<Layer> make_time_flatten(SpecReader& r) { return std::make_unique<TimeFlatten>(r.name()); }

@@ -172,7 +172,7 @@ void measure_layers(const BenchArgs& a, Net& net, Solver& solver, double lr, con
       return;
     }
     LayerTime& row = r.layers[row_of.at(&l)];
-    (pass == Net::Pass::forward ? row.forward : row.backward) += since(layer_t0);
+    (pass == Net::Pass::Forward ? row.forward : row.backward) += since(layer_t0);
   });
   for (int64_t i = 0; i < a.iters; ++i) {
     const auto s0 = Clock::now();

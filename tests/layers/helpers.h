@@ -64,7 +64,7 @@ inline void setup_layer(Layer& layer, const std::vector<const Tensor*>& inputs, 
   (void)layer.output_shape(shapes, dtypes);
   layer.setup(shapes, Device::cpu());
   for (Parameter& p : layer.parameters()) {
-    Parameter tmp{.name = p.name, .value = p.value.view(), .grad = Tensor(), .init = Init{InitKind::uniform, 0.5}};
+    Parameter tmp{.name = p.name, .value = p.value.view(), .grad = Tensor(), .init = Init{InitKind::Uniform, 0.5}};
     init_parameter(tmp, seed, init_offset(layer.name() + "." + p.name), cpu_stream());
     p.grad.fill_zero();
   }

@@ -240,7 +240,7 @@ TEST(Dropout, MasksAdvancePerCallAndResumeExactly) {
 
 TEST(Init, PhiloxInitialisationIsReproducibleAndScaled) {
   Parameter p{.name = "weight", .value = Tensor::empty({256, 64}), .grad = Tensor(),
-              .init = Init{InitKind::kaiming_normal, std::nullopt}, .fan_in = 64, .fan_out = 256};
+              .init = Init{InitKind::KaimingNormal, std::nullopt}, .fan_in = 64, .fan_out = 256};
   init_parameter(p, 5, init_offset("fc.weight"), cpu_stream());
   const std::vector<float> a = p.value.to_host();
   init_parameter(p, 5, init_offset("fc.weight"), cpu_stream());
@@ -248,11 +248,11 @@ TEST(Init, PhiloxInitialisationIsReproducibleAndScaled) {
   double s2 = 0.0;
   for (float v : a) s2 += static_cast<double>(v) * v;
   EXPECT_NEAR(std::sqrt(s2 / a.size()), std::sqrt(2.0 / 64), 0.01);
-  p.init = Init{InitKind::xavier_uniform, std::nullopt};
+  p.init = Init{InitKind::XavierUniform, std::nullopt};
   init_parameter(p, 5, 0, cpu_stream());
   const float bound = static_cast<float>(std::sqrt(6.0 / (64 + 256)));
   for (float v : p.value.to_host()) ASSERT_LE(std::fabs(v), bound);
-  p.init = Init{InitKind::constant, -0.25};
+  p.init = Init{InitKind::Constant, -0.25};
   init_parameter(p, 5, 0, cpu_stream());
   for (float v : p.value.to_host()) ASSERT_EQ(v, -0.25f);
   EXPECT_NE(init_offset("conv1.weight"), init_offset("conv1.bias"));
