@@ -28,6 +28,6 @@ std::vector<uint8_t> fixture_labels(int n, int classes);
 
 void write_text(const std::string& path, const std::string& text);
 
-using kiln::test::error_of;
+using kiln::testing::error_of;
 
 }  // namespace kiln::data::test

@@ -135,6 +135,4 @@ inline std::unique_ptr<Layer> make(const std::string& type, const std::string& n
   return layers::make_layer(LayerSpec{.type = type, .name = name, .inputs = {}, .params = std::move(params)});
 }
 
-using kiln::test::error_of;
-
 }  // namespace kiln::testing

@@ -16,6 +16,7 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "tests/common/error_of.h"
+#include "tests/common/run_command.h"
 #include "tests/common/temp_dir.h"
 #include "core/train/safetensors.h"
 #include "core/train/trainer.h"
@@ -45,7 +46,9 @@ inline std::string read_file(const std::string& path) {
   return s.str();
 }
 
-using kiln::test::error_of;
+using kiln::testing::CommandResult;
+using kiln::testing::error_of;
+using kiln::testing::run_command;
 
 // A tiny CNN on synthetic (N, 1, 8, 8) images of 4 classes: conv 3x3 (4), ReLU, pool 2, fc 4.
 // `data`, `solver` and `train` are the bodies of those sections.
