@@ -8,7 +8,7 @@
 namespace kiln {
 namespace {
 
-using test::run_command;
+using kiln::testing::run_command;
 
 const std::string kKiln = KILN_BINARY;
 

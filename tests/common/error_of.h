@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 
-namespace kiln::test {
+namespace kiln::testing {
 
 // The message of the kiln::Error thrown by f (fails the test when nothing is thrown).
 template <class F>
@@ -21,4 +21,4 @@ std::string error_of(F&& f) {
   return {};
 }
 
-}  // namespace kiln::test
+}  // namespace kiln::testing

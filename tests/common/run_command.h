@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-namespace kiln::test {
+namespace kiln::testing {
 
 struct CommandResult {
   int exit_code = -1;
@@ -26,4 +26,4 @@ inline CommandResult run_command(const std::string& command) {
   return result;
 }
 
-}  // namespace kiln::test
+}  // namespace kiln::testing

@@ -1,25 +1,8 @@
 #include "tests/data/fixtures.h"
 
-#include <cctype>
 #include <fstream>
-#include <random>
 
 namespace kiln::data::test {
-
-TempDir::TempDir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "kiln_data";
-  for (char& c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  root_ = std::filesystem::temp_directory_path() /
-          ("kiln_data_" + name + "_" + std::to_string(std::random_device{}()));
-  std::filesystem::create_directories(root_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(root_, ec);
-}
 
 std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
   std::vector<uint8_t> out = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};

@@ -1,5 +1,5 @@
-// Test fixtures for the data sources: a temporary directory and writers of small IDX, CIFAR,
-// JPEG-folder and CSV files.
+// Test fixtures for the data sources: writers of small IDX, CIFAR, JPEG-folder and CSV files (and
+// the shared temporary directory, tests/common/temp_dir.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,22 +12,11 @@
 #include "core/data/data.h"
 #include "core/error.h"
 #include "tests/common/error_of.h"
+#include "tests/common/temp_dir.h"
 
 namespace kiln::data::test {
 
-// A fresh directory under the system temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path(const std::string& name) const { return (root_ / name).string(); }
-  const std::filesystem::path& root() const { return root_; }
-
- private:
-  std::filesystem::path root_;
-};
+using kiln::testing::TempDir;
 
 // IDX bytes: magic 0x0000 08 <ndim>, big-endian dimensions, data.
 std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data);
@@ -39,6 +28,6 @@ std::vector<uint8_t> fixture_labels(int n, int classes);
 
 void write_text(const std::string& path, const std::string& text);
 
-using kiln::test::error_of;
+using kiln::testing::error_of;
 
 }  // namespace kiln::data::test

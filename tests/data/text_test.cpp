@@ -10,6 +10,7 @@
 #include "core/data/loader.h"
 #include "core/data/text.h"
 #include "core/error.h"
+#include "tests/common/temp_dir.h"
 
 namespace kiln::data {
 namespace {
@@ -108,8 +109,8 @@ TEST(TextDataset, LoaderBuildsInt32BatchesWithFlatLabelsPerPosition) {
 
 TEST(TextCorpus, ReadsFilesAndFoldersSkippingIndexFilesAndLinks) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("kiln_text_" + std::to_string(std::random_device{}()));
-  fs::create_directories(dir);
+  const kiln::testing::TempDir tmp;
+  const fs::path& dir = tmp.root();
   std::ofstream(dir / "b.txt") << "world";
   std::ofstream(dir / "a.txt") << "hello ";
   std::ofstream(dir / "a.dat") << "\x01\x02 index";
@@ -122,7 +123,6 @@ TEST(TextCorpus, ReadsFilesAndFoldersSkippingIndexFilesAndLinks) {
   const TextCorpus head(std::vector<std::string>{(dir / "b.txt").string(), (dir / "a.txt").string()}, o);
   EXPECT_EQ(head.vocabulary().decode(head.ids()), "worl");
   EXPECT_THROW(TextCorpus(std::vector<std::string>{(dir / "missing.txt").string()}, o), Error);
-  fs::remove_all(dir);
 }
 
 }  // namespace

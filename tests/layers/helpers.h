@@ -18,6 +18,7 @@
 #include "tests/common/error_of.h"
 #include "layers/init.h"
 #include "layers/layer_interface.h"
+#include "tests/common/gradcheck.h"
 #include "layers/registry.h"
 
 namespace kiln::testing {
@@ -70,18 +71,10 @@ inline void setup_layer(Layer& layer, const std::vector<const Tensor*>& inputs, 
   }
 }
 
-inline double weighted(const Tensor& g, const Tensor& y) {
-  const float* a = g.data<float>();
-  const float* b = y.data<float>();
-  double s = 0.0;
-  for (int64_t i = 0; i < y.numel(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
-
 // Finite differences of L = sum(R * forward(inputs)) (or loss_scale * loss for a loss layer)
 // against backward, for every float input and every parameter, at up to `max_checks` positions
-// of each. The layer must be set up (setup_layer). Its random state is rewound before each
-// forward, so Dropout uses one mask throughout.
+// of each (tests/common/gradcheck.h). The layer must be set up (setup_layer). Its random state is
+// rewound before each forward, so Dropout uses one mask throughout.
 inline ::testing::AssertionResult gradcheck_layer(Layer& layer, std::vector<Tensor>& inputs, float eps = 1e-2f,
                                                   double atol = 2e-3, double rtol = 2e-2, int max_checks = 40) {
   std::vector<const Tensor*> in;
@@ -94,7 +87,8 @@ inline ::testing::AssertionResult gradcheck_layer(Layer& layer, std::vector<Tens
     layer.set_rng_state(rng);
     Tensor y = layer.forward(in, cpu_stream());
     layer.release_saved();
-    return layer.is_loss() ? loss_scale * static_cast<double>(y.data<float>()[0]) : weighted(weights, y);
+    return layer.is_loss() ? loss_scale * static_cast<double>(y.data<float>()[0])
+                           : weighted_sum(weights.data<float>(), y.data<float>(), y.numel());
   };
   // Analytic gradients.
   layer.set_rng_state(rng);
@@ -118,31 +112,20 @@ inline ::testing::AssertionResult gradcheck_layer(Layer& layer, std::vector<Tens
   layer.backward(args);
   layer.release_saved();
 
-  std::ostringstream fails;
-  int bad = 0;
-  auto check = [&](float* x, const float* analytic, int64_t n, const std::string& what) {
-    const int64_t stride = std::max<int64_t>(1, n / max_checks);
-    for (int64_t i = stride / 2; i < n; i += stride) {
-      const float v = x[i];
-      const float hi = v + eps, lo = v - eps;
-      x[i] = hi;
-      const double lp = objective();
-      x[i] = lo;
-      const double lm = objective();
-      x[i] = v;
-      const double fd = (lp - lm) / (static_cast<double>(hi) - static_cast<double>(lo));
-      const double err = std::fabs(fd - analytic[i]);
-      if (!(err <= atol + rtol * std::max(std::fabs(fd), std::fabs(static_cast<double>(analytic[i]))))) {
-        if (bad++ < 6) fails << "\n  " << what << "[" << i << "]: analytic " << analytic[i] << ", finite difference " << fd;
-      }
-    }
+  const FiniteDifference fd{.eps = eps, .atol = atol, .rtol = rtol, .max_checks = max_checks};
+  const std::string what = layer.name() + " (" + layer.type() + ") ";
+  std::string failures;
+  auto check = [&](Tensor& x, const Tensor& analytic, const std::string& name) {
+    const auto r = check_gradient(x.data<float>(), analytic.data<float>(), x.numel(), objective, fd, what + name);
+    if (r) return;
+    if (!failures.empty()) failures += '\n';
+    failures += r.message();
   };
   for (size_t i = 0; i < inputs.size(); ++i)
-    if (dx[i].defined()) check(inputs[i].data<float>(), dx[i].data<float>(), inputs[i].numel(), "input " + std::to_string(i));
-  for (Parameter& p : layer.parameters()) check(p.value.data<float>(), p.grad.data<float>(), p.value.numel(), p.name);
-  if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << layer.name() << " (" << layer.type() << "): " << bad << " gradients off"
-                                       << fails.str();
+    if (dx[i].defined()) check(inputs[i], dx[i], "input " + std::to_string(i));
+  for (Parameter& p : layer.parameters()) check(p.value, p.grad, p.name);
+  if (failures.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << failures;
 }
 
 // A layer from a spec (type, name, params).
@@ -150,7 +133,5 @@ inline std::unique_ptr<Layer> make(const std::string& type, const std::string& n
                                    std::map<std::string, Value> params = {}) {
   return layers::make_layer(LayerSpec{.type = type, .name = name, .inputs = {}, .params = std::move(params)});
 }
-
-using kiln::test::error_of;
 
 }  // namespace kiln::testing

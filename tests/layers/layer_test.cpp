@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
+#include <span>
 
 #include "layers/layers.h"
 #include "layers/registry.h"
@@ -197,7 +199,39 @@ std::vector<Case> cases() {
                  v.push_back(random_tensor({2, 2, 2, 2}, 20));
                  return v;
                }});
+  // The recurrent layers (more of their options in tests/recurrent/).
+  c.push_back({"LSTM", [] { return make("LSTM", "lstm", {{"hidden_size", I{3}}, {"num_layers", I{2}}}); },
+               [] {
+                 std::vector<Tensor> v;
+                 v.push_back(random_tensor({2, 3, 4}, 21));  // x (N, T, F)
+                 v.push_back(random_tensor({2, 2, 3}, 22));  // h0 (layers, N, H)
+                 v.push_back(random_tensor({2, 2, 3}, 23));  // c0
+                 return v;
+               }});
+  c.push_back({"RNN", [] { return make("RNN", "rnn", {{"hidden_size", I{4}}, {"bidirectional", true}}); },
+               [] { std::vector<Tensor> v; v.push_back(random_tensor({2, 3, 5}, 24)); return v; }});
+  c.push_back({"Embedding", [] { return make("Embedding", "emb", {{"num_embeddings", I{5}}, {"embedding_dim", I{3}}}); },
+               [] {
+                 std::vector<Tensor> v;
+                 const std::vector<int32_t> ids = {4, 0, 4, 2, 4, 1};  // repeated ids: their rows sum
+                 v.push_back(Tensor::from_host(std::span<const int32_t>(ids), Shape{2, 3}));
+                 return v;
+               }});
+  c.push_back({"TimeFlatten", [] { return make("TimeFlatten", "tf"); },
+               [] { std::vector<Tensor> v; v.push_back(random_tensor({2, 3, 4}, 25)); return v; }});
   return c;
+}
+
+// Every registered layer type has a case above: a new row in layers/registry.cpp without one fails
+// here. (No type is waived: every registered layer has a gradient, if only with respect to its
+// parameters, like Embedding, or as the identity, like Flatten.)
+TEST(LayerGradcheck, EveryRegisteredTypeHasACase) {
+  std::set<std::string> covered;
+  for (const Case& c : cases()) covered.insert(c.layer()->type());
+  for (const std::string& type : layers::layer_types())
+    EXPECT_TRUE(covered.count(type)) << "layer type '" << type << "' is registered (layers/registry.cpp) but has no "
+                                     << "gradient check: add a case to cases() in tests/layers/layer_test.cpp";
+  EXPECT_EQ(covered.size(), layers::layer_types().size());
 }
 
 TEST_P(Gradcheck, Layer) {

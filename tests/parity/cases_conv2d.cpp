@@ -1,6 +1,7 @@
 // Op-table rows for conv2d: forward, backward-data, backward-filter and backward-bias, every GPU
 // version (naive direct, implicit GEMM with either tile; cuDNN in the cuda build) against
-// cpu_fallback's im2col + SGEMM.
+// cpu_fallback's im2col + SGEMM. Every test-size forward row names its gradient (the three backward
+// ops' CPU twins), checked by finite differences.
 // Test sizes: odd sizes, batch 1, a stride x pad x dilation x groups grid, non-square images and
 // kernels, padding wider than the kernel, stride wider than the kernel, depthwise, and the AlexNet
 // layers scaled down. Bench sizes: AlexNet 2012 (groups 2) and "one weird trick" at batch 128, and
@@ -80,6 +81,15 @@ void add_conv(std::vector<OpCase>& cases, const Conv& v, const std::string& labe
   fwd.flops = s.flops();
   fwd.bytes = s.bytes();
   fwd.bench = bench;
+  // The gradient: dx by backward-data, dw by backward-filter, db by backward-bias.
+  Gradient g{.of = {3}, .wrt = {0, 1}};
+  if (has_bias) g.wrt.push_back(2);
+  g.backward = [s, has_bias](const Args& a, const GradArgs& d, const Stream& st) {
+    cpu::conv2d_backward_data(s, d.dy[0], a.f(1), d.dx[0], st);
+    cpu::conv2d_backward_filter(s, a.f(0), d.dy[0], d.dx[1], st);
+    if (has_bias) cpu::conv2d_backward_bias(s, d.dy[0], d.dx[2], st);
+  };
+  fwd.gradient = g;
   cases.push_back(fwd);
   if (!v.bias) return;  // the backward passes do not see the bias: already covered by the twin shape
 

@@ -2,9 +2,11 @@
 // bias gradient (kernels/bias.cuh), dropout (kernels/dropout.cuh), against their cpu_fallback twins.
 // Bit-exact: relu and leaky relu (forward and backward), bias add (one add), dropout (the Philox
 // mask rule is shared, and one multiply). Each family also runs in place and at an address that is
-// not 16-byte aligned (the kernels' scalar path).
+// not 16-byte aligned (the kernels' scalar path). The forward rows with separate buffers name their
+// gradients (activation_backward, bias_backward, dropout_backward).
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -72,6 +74,18 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
   f.bytes = s.bytes();
   f.bench = bench;
   f.exact = exact;
+  if (where == Placement::separate) {  // the gradient, from the output, away from the kink at 0
+    f.gradient = Gradient{.of = {1}, .wrt = {0}, .eps = 1e-3, .atol = 2e-4, .rtol = 2e-3, .max_checks = 64};
+    f.gradient->backward = [s](const Args& a, const GradArgs& d, const Stream& st) {
+      cpu::activation_backward(s, a.f(1), d.dy[0], d.dx[0], st);
+    };
+    f.gradient->prepare = [count](const Args& host) {
+      for (int64_t i = 0; i < count; ++i) {
+        float& v = host.f(0)[i];
+        if (std::fabs(v) < 0.1f) v += v < 0 ? -0.1f : 0.1f;
+      }
+    };
+  }
   cases.push_back(f);
 
   OpCase b;
@@ -146,6 +160,10 @@ void add_bias(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, i
   f.bytes = s.bytes();
   f.bench = bench;
   f.exact = true;
+  f.gradient = Gradient{.of = {1}, .wrt = {0}, .atol = 1e-4, .rtol = 1e-3};
+  f.gradient->backward = [s](const Args&, const GradArgs& d, const Stream& st) {
+    cpu::bias_backward(s, d.dy[0], d.dx[0], st);
+  };
   cases.push_back(f);
 
   OpCase b;
@@ -223,6 +241,12 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
     f.bytes = s.bytes();
     f.bench = bench;
     f.exact = true;
+    if (!backward && where == Placement::separate) {
+      f.gradient = Gradient{.of = {1}, .wrt = {0}, .atol = 1e-4, .rtol = 1e-3, .max_checks = 300};
+      f.gradient->backward = [s](const Args&, const GradArgs& d, const Stream& st) {
+        cpu::dropout_backward(s, d.dy[0], d.dx[0], st);
+      };
+    }
     cases.push_back(f);
   }
 

@@ -1,6 +1,7 @@
 // Op-table rows for GEMM: kiln's tiled SGEMM (both tile sizes), the naive kernel and cuBLAS against
 // cpu_fallback's OpenBLAS GEMM, on odd sizes, every transpose combination, alpha/beta, and the
-// AlexNet fully connected layers (forward, backward-data and backward-weights GEMMs).
+// AlexNet fully connected layers (forward, backward-data and backward-weights GEMMs). Every row names
+// its gradient with respect to A and B (two more GEMMs), checked by finite differences.
 #include <fmt/format.h>
 
 #include "cpu_fallback/gemm.h"
@@ -12,6 +13,25 @@
 
 namespace kiln::optable {
 namespace {
+
+// The GEMMs of C's gradient, dC = dL/dC, with op(A) (M, K) and op(B) (K, N):
+//   d op(A) = alpha dC op(B)^T   A (M, K): gemm{M, K, N}(dC, B);  A (K, M): gemm{K, M, N}(B, dC)
+//   d op(B) = alpha op(A)^T dC   B (K, N): gemm{K, N, M}(A, dC);  B (N, K): gemm{N, K, M}(dC, A)
+// with the transposes that turn each stored operand into the factor the formula needs.
+GemmShape gemm_backward_a(const GemmShape& g) {
+  GemmShape d;
+  if (!g.trans_a) d.m = g.m, d.n = g.k, d.k = g.n, d.trans_a = false, d.trans_b = !g.trans_b;
+  else d.m = g.k, d.n = g.m, d.k = g.n, d.trans_a = g.trans_b, d.trans_b = true;
+  d.alpha = g.alpha;
+  return d;
+}
+GemmShape gemm_backward_b(const GemmShape& g) {
+  GemmShape d;
+  if (!g.trans_b) d.m = g.k, d.n = g.n, d.k = g.m, d.trans_a = !g.trans_a, d.trans_b = false;
+  else d.m = g.n, d.n = g.k, d.k = g.m, d.trans_a = true, d.trans_b = g.trans_a;
+  d.alpha = g.alpha;
+  return d;
+}
 
 OpCase gemm_case(const GemmShape& g, const std::string& label, bool bench) {
   OpCase c;
@@ -43,6 +63,13 @@ OpCase gemm_case(const GemmShape& g, const std::string& label, bool bench) {
   c.flops = g.flops();
   c.bytes = g.bytes();
   c.bench = bench;
+  // C is linear in A and in B, so the central difference is exact but for the rounding of C, which
+  // a wide step divides down: outputs of K = 288 terms round at 1e-6, too much for 1e-4 over 2e-2.
+  c.gradient = Gradient{.of = {2}, .wrt = {0, 1}, .eps = 0.25, .atol = 1e-4, .rtol = 1e-3};
+  c.gradient->backward = [g](const Args& a, const GradArgs& d, const Stream& s) {
+    cpu::gemm(gemm_backward_a(g), g.trans_a ? a.f(1) : d.dy[0], g.trans_a ? d.dy[0] : a.f(1), d.dx[0], s);
+    cpu::gemm(gemm_backward_b(g), g.trans_b ? d.dy[0] : a.f(0), g.trans_b ? a.f(0) : d.dy[0], d.dx[1], s);
+  };
   return c;
 }
 

@@ -1,7 +1,8 @@
 // Op-table rows for local response normalisation across channels (kernels/lrn.cuh vs
 // cpu_fallback/lrn.h). alpha is raised above AlexNet's 1e-4 in most test shapes so that the
 // normalisation is far from the identity and its backward terms are exercised; the backward's
-// y and scale inputs come from a CPU forward pass on its x (prepare), as in training.
+// y and scale inputs come from a CPU forward pass on its x (prepare), as in training. The forward
+// rows name their gradient (lrn_backward).
 #include <fmt/format.h>
 
 #include <vector>
@@ -38,6 +39,18 @@ void add_case(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int n, i
   f.flops = s.flops();
   f.bytes = s.bytes();
   f.bench = bench;
+  // The gradient, with a step of 1% of the inputs' range. With AlexNet's tiny alpha the inputs are
+  // scaled to +-30 so that the normalisation is not the identity.
+  const float amp = alpha < 1e-3f ? 30.0f : 2.0f;
+  f.gradient = Gradient{.of = {1}, .wrt = {0}, .eps = amp * 1e-2, .atol = 5e-4, .rtol = 5e-3, .max_checks = 200};
+  f.gradient->backward = [s](const Args& a, const GradArgs& d, const Stream& st) {
+    cpu::lrn_backward(s, a.f(0), a.f(1), a.f(2), d.dy[0], d.dx[0], st);
+  };
+  if (amp != 2.0f) {
+    f.gradient->prepare = [X, amp](const Args& host) {
+      for (int64_t i = 0; i < X; ++i) host.f(0)[i] *= amp / 2.0f;
+    };
+  }
   cases.push_back(f);
 
   OpCase b;

@@ -3,9 +3,11 @@
 // (the batch-first layout) and a forget-gate bias; the axis swap; and the embedding lookup with its
 // deterministic backward (bit-exact: both devices sum the same rows in the same order), with
 // repeated ids, a tiny vocabulary (every row hit many times) and widths that are not multiples of
-// the kernel's 128-feature slice.
+// the kernel's 128-feature slice. The forward rows name their gradients (the fused cell backward,
+// the swap back, the embedding backward), checked by finite differences.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "cpu_fallback/embedding.h"
@@ -66,6 +68,25 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   f.flops = s.flops();
   f.bytes = 4 * (3 * g + 2 * s.gate_cols() + 3 * cells);
   f.bench = k.bench;
+  // The gradient of c and h: the fused backward gives da, the gradient of xg (rows x_stride apart),
+  // hg and both biases (summed over rows) alike, and dc_prev.
+  f.gradient = Gradient{.of = {6, 7}, .wrt = {0}, .atol = 2e-3, .rtol = 1e-2, .max_checks = 200};
+  if (o) f.gradient->wrt = {0, 1, 2, 3, 4};
+  f.gradient->backward = [s, o](const Args& a, const GradArgs& d, const Stream& st) {
+    const int64_t cols = s.gate_cols();
+    std::vector<float> da(static_cast<size_t>(s.n * cols)), dc_prev(static_cast<size_t>(s.cells()));
+    cpu::lstm_cell_backward(s, a.f(5), o ? a.f(4) : nullptr, a.f(6), d.dy[1], d.dy[0], da.data(), dc_prev.data(), st);
+    for (int r = 0; r < s.n; ++r)
+      for (int64_t j = 0; j < cols; ++j) {
+        const float v = da[static_cast<size_t>(r * cols + j)];
+        d.dx[0][r * s.xg_stride() + j] = v;
+        if (!o) continue;
+        d.dx[1][r * cols + j] = v;
+        d.dx[2][j] += v;
+        d.dx[3][j] += v;
+      }
+    if (o) std::copy(dc_prev.begin(), dc_prev.end(), d.dx[4]);
+  };
   cases.push_back(f);
 
   OpCase b;
@@ -102,6 +123,10 @@ void add_swap(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t 
   c.bytes = s.bytes();
   c.bench = bench;
   c.exact = true;
+  c.gradient = Gradient{.of = {1}, .wrt = {0}, .atol = 1e-5, .rtol = 1e-4};
+  c.gradient->backward = [s](const Args&, const GradArgs& d, const Stream& st) {  // the swap back
+    cpu::swap_axes({.a = s.b, .b = s.a, .inner = s.inner}, d.dy[0], d.dx[0], st);
+  };
   cases.push_back(c);
 }
 
@@ -121,6 +146,10 @@ void add_embedding(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int
   f.bytes = s.bytes();
   f.bench = bench;
   f.exact = true;
+  f.gradient = Gradient{.of = {2}, .wrt = {1}, .atol = 1e-4, .rtol = 1e-3};
+  f.gradient->backward = [s](const Args& a, const GradArgs& d, const Stream& st) {
+    cpu::embedding_backward(s, a.i32(0), d.dy[0], d.dx[0], st);
+  };
   cases.push_back(f);
 
   OpCase b;

@@ -1,10 +1,13 @@
 // Op-table rows for max and average pooling (kernels/pool2d.cuh vs cpu_fallback/pool2d.h).
 // Max pooling (values and argmax) and its gather backward are bit-exact between the CPU and GPU:
 // the same comparisons and the same summation order. The backward's argmax input comes from a CPU
-// forward pass on random data (prepare), so it is a valid window position.
+// forward pass on random data (prepare), so it is a valid window position. The forward rows name
+// their gradients (max: on distinct inputs; average), checked by finite differences.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "core/philox.h"
@@ -17,6 +20,15 @@
 
 namespace kiln::optable {
 namespace {
+
+// x[0..n) := distinct values `gap` apart around 0, in a fixed random order: no two within a
+// finite-difference step of each other, so no max changes its argmax under the step.
+void distinct_values(float* x, int64_t n, float gap) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = (static_cast<float>(i) - static_cast<float>(n) / 2) * gap;
+  std::shuffle(v.begin(), v.end(), std::mt19937(static_cast<uint32_t>(n)));
+  std::copy(v.begin(), v.end(), x);
+}
 
 std::string shape_name(const Pool2dShape& s) {
   return fmt::format("n{}_c{}_h{}w{}_k{}x{}_st{}x{}_pad{}x{}{}", s.n, s.c, s.h, s.w, s.kernel_h, s.kernel_w,
@@ -44,6 +56,12 @@ void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const P
   mf.bytes = s.bytes() + 4 * Y;
   mf.bench = bench;
   mf.exact = true;
+  // The gradient: the gather backward through the argmax, on distinct inputs (no ties within eps).
+  mf.gradient = Gradient{.of = {1}, .wrt = {0}, .eps = 1e-3, .max_checks = 1000};
+  mf.gradient->backward = [s](const Args& a, const GradArgs& d, const Stream& st) {
+    cpu::maxpool2d_backward(s, d.dy[0], a.i32(2), d.dx[0], st);
+  };
+  mf.gradient->prepare = [X](const Args& host) { distinct_values(host.f(0), X, 0.01f); };
   cases.push_back(mf);
 
   OpCase mb;
@@ -80,6 +98,10 @@ void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const P
   af.flops = s.flops();
   af.bytes = s.bytes();
   af.bench = bench;
+  af.gradient = Gradient{.of = {1}, .wrt = {0}, .max_checks = 1000};
+  af.gradient->backward = [s](const Args&, const GradArgs& d, const Stream& st) {
+    cpu::avgpool2d_backward(s, d.dy[0], d.dx[0], st);
+  };
   cases.push_back(af);
 
   OpCase ab;

@@ -6,9 +6,11 @@
 // tanh differs by the device tanhf's last ulps (and FMA contraction of 1 - h^2 in backward). The
 // kink of relu cannot make these rows flaky: both sides compute a bit-identical pre-activation, and
 // the backward's h is made a real relu output (negatives set to exactly 0) so the zero branch is
-// exercised as it is in training.
+// exercised as it is in training. The forward rows (but the one of 2M cells) name their gradient,
+// checked by finite differences on pre-activations kept away from relu's kink.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,46 @@ Buffer in(const std::string& name, int64_t numel, float lo = -1.0f, float hi = 1
 // A four-term sum then one libm call (forward) or one product (backward).
 Buffer out(const std::string& name, int64_t numel, Role role = Role::Output) {
   return {.name = name, .numel = numel, .role = role, .accumulation = 4.0};
+}
+
+// The forward's gradient with respect to its present operands: the backward gives da, the gradient
+// of xg (rows x_stride apart), hg and both biases (summed over rows) alike. For relu, every
+// pre-activation is moved at least 0.2 away from the kink at 0 (in xg; eps is 1e-3).
+Gradient rnn_gradient(const RnnCellShape& s, unsigned o, bool in_place) {
+  Gradient g{.of = {in_place ? size_t{0} : size_t{4}}, .wrt = {0}, .eps = 1e-3, .atol = 2e-4, .rtol = 2e-3,
+             .max_checks = 1000};
+  for (unsigned bit : {kHg, kBih, kBhh})
+    if (o & bit) g.wrt.push_back(bit == kHg ? 1 : bit == kBih ? 2 : 3);
+  g.backward = [s, o, in_place](const Args& a, const GradArgs& d, const Stream& st) {
+    std::vector<float> da(static_cast<size_t>(s.cells()));
+    cpu::rnn_cell_backward(s, in_place ? a.f(0) : a.f(4), d.dy[0], da.data(), st);
+    size_t next = 1;
+    float* dhg = o & kHg ? d.dx[next++] : nullptr;
+    float* db_ih = o & kBih ? d.dx[next++] : nullptr;
+    float* db_hh = o & kBhh ? d.dx[next++] : nullptr;
+    for (int r = 0; r < s.n; ++r)
+      for (int j = 0; j < s.h; ++j) {
+        const float v = da[static_cast<size_t>(r) * s.h + j];
+        d.dx[0][r * s.xg_stride() + j] = v;
+        if (dhg) dhg[static_cast<int64_t>(r) * s.h + j] = v;
+        if (db_ih) db_ih[j] += v;
+        if (db_hh) db_hh[j] += v;
+      }
+  };
+  if (s.activation == RnnActivation::Relu) {
+    g.prepare = [s, o](const Args& host) {
+      for (int r = 0; r < s.n; ++r)
+        for (int j = 0; j < s.h; ++j) {
+          float& x = host.f(0)[r * s.xg_stride() + j];
+          float pre = x;
+          if (o & kHg) pre += host.f(1)[static_cast<int64_t>(r) * s.h + j];
+          if (o & kBih) pre += host.f(2)[j];
+          if (o & kBhh) pre += host.f(3)[j];
+          if (std::fabs(pre) < 0.2f) x += pre < 0 ? -0.2f : 0.2f;
+        }
+    };
+  }
+  return g;
 }
 
 void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const RnnCase& k) {
@@ -91,6 +133,7 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Rn
   f.bytes = 4 * (2 * cells + (o & kHg ? cells : 0) + ((o & kBih ? 1 : 0) + (o & kBhh ? 1 : 0)) * int64_t{s.h});
   f.bench = k.bench;
   f.exact = relu;
+  if (cells <= (int64_t{1} << 16)) f.gradient = rnn_gradient(s, o, k.in_place);
   cases.push_back(f);
 
   OpCase b;

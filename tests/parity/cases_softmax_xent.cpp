@@ -1,7 +1,7 @@
 // Op-table rows for the fused softmax cross-entropy (kernels/softmax_xent.cuh vs
 // cpu_fallback/softmax_xent.h): narrow rows (one warp per row), wide rows (one block per row,
 // 1000 classes), logits of +-1e4, ignored rows (every third, or all of them), and the forward without
-// per-row losses.
+// per-row losses. The forward rows of moderate logits name their gradient (the fused backward).
 #include <fmt/format.h>
 
 #include <limits>
@@ -63,6 +63,18 @@ void add_case(std::vector<OpCase>& cases, Sizes sizes, const XentCase& k) {
   f.flops = s.flops();
   f.bytes = s.bytes();
   f.bench = k.bench;
+  // The gradient of the mean loss: the fused backward with dloss = dL/dmean. Not for the rows whose
+  // loss float rounding swamps a finite difference (logits of 1e4) or whose -inf logits have no
+  // finite neighbours.
+  const bool differentiable = k.range <= 10.0f && !k.neg_inf;
+  auto gradient = [s](size_t mean) {
+    Gradient g{.of = {mean}, .wrt = {0}, .atol = 2e-4, .rtol = 1e-2, .max_checks = 1000};
+    g.backward = [s](const Args& a, const GradArgs& d, const Stream& st) {
+      cpu::softmax_xent_backward(s, a.f(0), a.i32(1), d.dy[0][0], d.dx[0], st);
+    };
+    return g;
+  };
+  if (differentiable) f.gradient = gradient(3);
   cases.push_back(f);
 
   if (sizes == Sizes::Test) {  // the forward without per-row losses (they go to the workspace)
@@ -70,6 +82,7 @@ void add_case(std::vector<OpCase>& cases, Sizes sizes, const XentCase& k) {
     m.op = "softmax_xent_forward_mean_only";
     m.buffers = {logits, labels,
                  {.name = "mean_loss", .numel = 1, .role = Role::Output, .accumulation = static_cast<double>(s.size())}};
+    if (differentiable) m.gradient = gradient(2);
     m.cpu = [s](const Args& a, const Stream& st) { cpu::softmax_xent_forward(s, a.f(0), a.i32(1), nullptr, a.f(2), st); };
 #if KILN_WITH_DEVICE
     m.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,32 @@ struct Args {
 
 using Launcher = std::function<void(const Args&, const Stream&)>;
 
+// What a Gradient's backward is handed besides the forward's buffers.
+struct GradArgs {
+  std::vector<const float*> dy;  // dy[j] = dL/d(buffer of[j])
+  std::vector<float*> dx;        // dx[j]: zero-filled, as long as buffer wrt[j]; receives dL/d(it)
+};
+
+// A row's backward, for the gradient check (ggml's grad mode; tests/gradcheck/
+// op_table_gradcheck_test.cpp): the objective is L = sum over the `of` buffers of r . out (r fixed
+// random weights), and `backward` gives dL/d(buffer) for every buffer in `wrt` with the CPU twins of
+// the backward ops. The check compares that against central finite differences of the row's own
+// CPU forward (tests/common/gradcheck.h), so a forward row that names its backward checks the
+// backward ops' CPU twins; the parity rows of those ops then check their GPU versions against them.
+struct Gradient {
+  std::vector<size_t> of{};   // the outputs L weighs (F32, written by the op)
+  std::vector<size_t> wrt{};  // the inputs L is differentiated by (F32, read by the op)
+  // fwd: the row's buffers after its CPU twin ran (outputs written, accumulated ones updated).
+  std::function<void(const Args& fwd, const GradArgs& g, const Stream&)> backward{};
+  // Optional, in the gradient check only, after OpCase::prepare: moves inputs away from kinks
+  // (ReLU at 0, max ties) by more than eps.
+  std::function<void(const Args& host)> prepare{};
+  double eps = 1e-2;  // see tests/common/gradcheck.h (FiniteDifference)
+  double atol = 1e-3;
+  double rtol = 1e-3;
+  int max_checks = 48;
+};
+
 struct Version {
   std::string name;  // "v1_naive", "v2_implicit_gemm", "cublas"
   Launcher run;
@@ -64,6 +91,8 @@ struct OpCase {
   int64_t bytes = 0;
   bool bench = true;   // also a benchmark row (tiny edge cases are not)
   bool exact = false;  // outputs must match bit for bit (integer or purely elementwise ops)
+  // Optional: the row's backward (a forward row's gradient, checked by finite differences).
+  std::optional<Gradient> gradient;
 };
 
 // Which shapes a table is built with: Test (small shapes that keep the emulator quick) or Bench

@@ -64,7 +64,7 @@ TEST(CharLm, ValidationLossFallsWellBelowTheUnigramBaselineAndSamplingWorks) {
   const std::string kiln = KILN_BINARY;
   const std::string weights = r.checkpoint;
   auto sample = [&](const std::string& more) {
-    return test::run_command(fmt::format("{} --log warn sample {} --weights {} --prompt 'the ' --length 120 {}", kiln,
+    return run_command(fmt::format("{} --log warn sample {} --weights {} --prompt 'the ' --length 120 {}", kiln,
                                          config, weights, more));
   };
   const auto a = sample("--seed 5 --temperature 0.8");
@@ -94,7 +94,7 @@ TEST(CharLm, KilnTrainReportsPerplexityAndSampleRefusesImageModels) {
   write_file(corpus, grammar_text());
   const std::string config = write_config(dir, "charlm.toml", char_lm_config(corpus));
   const std::string kiln = KILN_BINARY;
-  const auto r = test::run_command(
+  const auto r = run_command(
       fmt::format("{} train {} --device cpu --out {} --no-plot --epochs 1 --steps 5", kiln, config, dir.path("out")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "train loss")) << r.output;
@@ -102,27 +102,27 @@ TEST(CharLm, KilnTrainReportsPerplexityAndSampleRefusesImageModels) {
   EXPECT_TRUE(contains(r.output, "validation loss")) << r.output;
   EXPECT_TRUE(contains(r.output, "unigram baseline")) << r.output;
   EXPECT_TRUE(contains(r.output, "charlm: validation loss")) << r.output;  // the summary line
-  const auto e = test::run_command(fmt::format("{} eval {} --weights {} --device cpu", kiln, config,
+  const auto e = run_command(fmt::format("{} eval {} --weights {} --device cpu", kiln, config,
                                                dir.path("out/checkpoint.safetensors")));
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_TRUE(contains(e.output, "per token (perplexity ")) << e.output;
   EXPECT_TRUE(contains(e.output, "next-token accuracy")) << e.output;
 
   // A prompt character the training text never had is refused by name.
-  const auto unknown = test::run_command(fmt::format("{} sample {} --weights {} --prompt 'the Z' --length 3", kiln,
+  const auto unknown = run_command(fmt::format("{} sample {} --weights {} --prompt 'the Z' --length 3", kiln,
                                                      config, dir.path("out/checkpoint.safetensors")));
   EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
   EXPECT_TRUE(contains(unknown.output, "'Z' (U+005A) is not in the vocabulary")) << unknown.output;
 
   std::string no_classes = char_lm_config(corpus);
   no_classes.replace(no_classes.find("classes = 32\n"), 13, "");
-  const auto refused_config = test::run_command(fmt::format("{} train {} --device cpu --out {} --no-plot", kiln,
+  const auto refused_config = run_command(fmt::format("{} train {} --device cpu --out {} --no-plot", kiln,
                                                             write_config(dir, "nc.toml", no_classes), dir.path("nc")));
   EXPECT_EQ(refused_config.exit_code, 1) << refused_config.output;
   EXPECT_TRUE(contains(refused_config.output, "needs [model] classes")) << refused_config.output;
 
   const std::string image = write_config(dir, "tiny.toml", tiny_cnn_config());
-  const auto refused = test::run_command(fmt::format("{} sample {} --weights {} --prompt x --length 3", kiln, image,
+  const auto refused = run_command(fmt::format("{} sample {} --weights {} --prompt x --length 3", kiln, image,
                                                      dir.path("out/checkpoint.safetensors")));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_TRUE(contains(refused.output, "kiln: error: ")) << refused.output;

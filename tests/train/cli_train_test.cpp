@@ -18,12 +18,11 @@
 namespace kiln::train_test {
 namespace {
 
-using test::run_command;
 
 const std::string kKiln = KILN_BINARY;
 
 // `kiln ARGS` with the plot off (tests never depend on matplotlib).
-test::CommandResult kiln(const std::string& args) { return run_command(kKiln + " " + args); }
+CommandResult kiln(const std::string& args) { return run_command(kKiln + " " + args); }
 
 std::string last_line(const std::string& output) {
   std::string s = output;
@@ -34,7 +33,7 @@ std::string last_line(const std::string& output) {
 
 // A refusal: exit code 1, no crash, and the last line of the output is "kiln: error: ..." holding
 // every one of `parts`.
-void expect_refused(const test::CommandResult& r, const std::vector<std::string>& parts) {
+void expect_refused(const CommandResult& r, const std::vector<std::string>& parts) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   const std::string line = last_line(r.output);
   EXPECT_TRUE(line.starts_with("kiln: error: ")) << r.output;
@@ -135,7 +134,7 @@ class CorruptCheckpoint : public ::testing::Test {
     ASSERT_GT(good_.size(), 16u);
   }
   // Writes `bytes` as a checkpoint and resumes from it.
-  test::CommandResult resume(const std::string& name, const std::string& bytes) {
+  CommandResult resume(const std::string& name, const std::string& bytes) {
     write_file(dir_.path(name), bytes);
     return kiln(train_args(config_, dir_.path("resumed"), "--resume " + dir_.path(name)));
   }

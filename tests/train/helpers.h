@@ -1,5 +1,5 @@
-// Helpers of the training tests: a temporary folder, config text, small files, and running the
-// trainer in-process with the same model builder as `kiln train`.
+// Helpers of the training tests: config text, small files, and running the trainer in-process
+// with the same model builder as `kiln train` (the temporary folder: tests/common/temp_dir.h).
 #pragma once
 
 #include <fmt/format.h>
@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,35 +17,14 @@
 #include "core/error.h"
 #include "tests/common/error_of.h"
 #include "core/safetensors.h"
+#include "tests/common/run_command.h"
+#include "tests/common/temp_dir.h"
 #include "tools/train/trainer.h"
 #include "tools/model_builder.h"
 
 namespace kiln::train_test {
 
-// A fresh folder under the system temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "kiln_train";
-    for (char& c : name)
-      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    root_ = std::filesystem::temp_directory_path() /
-            ("kiln_train_" + name + "_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(root_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path(const std::string& name) const { return (root_ / name).string(); }
-  std::string str() const { return root_.string(); }
-
- private:
-  std::filesystem::path root_;
-};
+using kiln::testing::TempDir;
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -68,7 +46,9 @@ inline std::string read_file(const std::string& path) {
   return s.str();
 }
 
-using kiln::test::error_of;
+using kiln::testing::CommandResult;
+using kiln::testing::error_of;
+using kiln::testing::run_command;
 
 // A tiny CNN on synthetic (N, 1, 8, 8) images of 4 classes: conv 3x3 (4), ReLU, pool 2, fc 4.
 // `data`, `solver` and `train` are the bodies of those sections.

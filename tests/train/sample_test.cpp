@@ -229,8 +229,8 @@ TrainedLm train_tiny_lm(const TempDir& dir, const std::string& source) {
   return lm;
 }
 
-test::CommandResult sample(const TrainedLm& lm, const std::string& weights, const std::string& args) {
-  return test::run_command(
+CommandResult sample(const TrainedLm& lm, const std::string& weights, const std::string& args) {
+  return run_command(
       fmt::format("{} --log warn sample {} --weights {} {}", std::string(KILN_BINARY), lm.config, weights, args));
 }
 

@@ -99,7 +99,7 @@ TEST(WordLm, KilnTrainRunsTheWordSource) {
   write_file(corpus, grammar_lines());
   const std::string config = write_config(dir, "wordlm.toml", word_lm_config(corpus, 16, 1));
   const std::string kiln = KILN_BINARY;
-  const auto r = test::run_command(
+  const auto r = run_command(
       fmt::format("{} train {} --device cpu --out {} --no-plot --steps 5", kiln, config, dir.path("out")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "words ")) << r.output;
@@ -108,7 +108,7 @@ TEST(WordLm, KilnTrainRunsTheWordSource) {
 
   std::string bad = word_lm_config(corpus, 16, 1);
   bad.replace(bad.find("workers = 0"), 11, "split = \"paragraphs\"");
-  const auto refused = test::run_command(fmt::format("{} train {} --device cpu --out {} --no-plot", kiln,
+  const auto refused = run_command(fmt::format("{} train {} --device cpu --out {} --no-plot", kiln,
                                                      write_config(dir, "bad.toml", bad), dir.path("bad")));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_TRUE(contains(refused.output, "must be lines or sentences")) << refused.output;
