@@ -14,21 +14,13 @@
 #include "core/data/text.h"
 #include "core/data/words.h"
 #include "core/error.h"
+#include "tests/common/error_of.h"
 
 namespace kiln::data {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.message();
-  }
-  ADD_FAILURE() << "expected a kiln::Error";
-  return {};
-}
+using kiln::testing::error_of;
 
 std::vector<int32_t> ints(const Tensor& t) { return t.to_host_i32(); }
 
