@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 

@@ -11,7 +11,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 

@@ -5,7 +5,7 @@
 #include "cpu_fallback/rnn.h"
 
 #include "cpu_fallback/activation.h"
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 namespace {

@@ -1,5 +1,6 @@
-// Internal helpers of cpu_fallback/ (not part of the API): threading, the blocked SGEMM every CPU
-// op uses, per-thread scratch memory and deterministic chunked reductions.
+// How cpu_fallback/ runs in parallel (internal, not part of the API; namespace kiln::cpu::detail):
+// the thread pool and its loops, the blocked multithreaded SGEMM every CPU op uses, per-thread
+// scratch memory and deterministic chunked reductions.
 //
 // Threading: one pool, OpenMP's. Debian's libopenblas0-pthread runs its own thread pool and does
 // not notice OpenMP: a multithreaded sgemm next to OpenMP regions (or called from several OpenMP
@@ -12,6 +13,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -22,16 +24,6 @@ namespace kiln::cpu::detail {
 // Puts OpenBLAS on the calling thread, once per process (idempotent, cheap after the first call).
 void blas_single_threaded();
 
-// Kept for callers that want the guarantee in a scope; with blas_single_threaded() in force it
-// only makes sure the setting was applied.
-class BlasSingleThread {
- public:
-  BlasSingleThread() { blas_single_threaded(); }
-  BlasSingleThread(const BlasSingleThread&) = delete;
-  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
-};
-
-inline int max_threads() { return omp_get_max_threads(); }
 // Whether an OpenMP region started here would get more than one thread.
 inline bool can_fork() { return omp_get_max_threads() > 1 && !omp_in_parallel(); }
 
@@ -59,6 +51,19 @@ void parallel_for(int64_t count, F&& f) {
 // outside a parallel region, else in turn on the calling thread.
 void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
            int ldb, float beta, float* c, int ldc);
+
+// f(lo, hi) over [0, count) in fixed slices of 2^15, on kiln's CPU workers (parallel_for) when
+// count >= min_parallel, else in one call. Elementwise results do not depend on the slicing.
+template <class F>
+void for_slices(int64_t count, int64_t min_parallel, F&& f) {
+  constexpr int64_t kSlice = int64_t{1} << 15;
+  if (count < min_parallel || count <= kSlice) {
+    f(int64_t{0}, count);
+    return;
+  }
+  parallel_for((count + kSlice - 1) / kSlice,
+               [&](int64_t sl) { f(sl * kSlice, std::min(count, (sl + 1) * kSlice)); });
+}
 
 // Per-thread scratch memory that persists across calls (no allocation, no page faults in steady
 // state): slot 0..kScratchSlots-1, at least `count` floats, contents undefined. Valid until the

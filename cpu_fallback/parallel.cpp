@@ -1,4 +1,4 @@
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 #include <cblas.h>
 
