@@ -1,7 +1,7 @@
 // CPU twins of kernels/random.cuh: the same Philox streams, bit for bit.
 #pragma once
 
-#include <cstdint>
+#include "kernels/shapes/random.h"
 
 namespace kiln {
 class Stream;
@@ -9,11 +9,9 @@ class Stream;
 
 namespace kiln::cpu {
 
-// out[i] = uniform in [lo, hi), i < n.                       out: (n) on the host
-void fill_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi,
-                  const Stream& stream);
-// out[i] = normal(mean, stddev), i < n.                      out: (n) on the host
-void fill_normal(float* out, int64_t n, uint64_t seed, uint64_t offset, float mean, float stddev,
-                 const Stream& stream);
+// out (n) = uniform in [shape.lo, shape.hi). WRITTEN.
+void fill_uniform(const RandomShape& shape, float* out, const Stream& stream);
+// out (n) = normal(shape.mean, shape.stddev). WRITTEN.
+void fill_normal(const RandomShape& shape, float* out, const Stream& stream);
 
 }  // namespace kiln::cpu

@@ -2,7 +2,7 @@
 // number kiln::cpu::fill_* and kiln::philox_uniform/philox_normal give, bit for bit.
 #pragma once
 
-#include <cstdint>
+#include "kernels/shapes/random.h"
 
 namespace kiln {
 class Stream;
@@ -10,11 +10,9 @@ class Stream;
 
 namespace kiln::gpu {
 
-// out[i] = uniform in [lo, hi), i < n.                       out: (n) on the stream's device
-void fill_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi,
-                  const Stream& stream);
-// out[i] = normal(mean, stddev), i < n.                      out: (n) on the stream's device
-void fill_normal(float* out, int64_t n, uint64_t seed, uint64_t offset, float mean, float stddev,
-                 const Stream& stream);
+// out (n) = uniform in [shape.lo, shape.hi). WRITTEN.
+void fill_uniform(const RandomShape& shape, float* out, const Stream& stream);
+// out (n) = normal(shape.mean, shape.stddev). WRITTEN.
+void fill_normal(const RandomShape& shape, float* out, const Stream& stream);
 
 }  // namespace kiln::gpu

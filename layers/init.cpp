@@ -72,13 +72,15 @@ void init_parameter(Parameter& p, uint64_t seed, uint64_t offset, const Stream& 
   float* out = p.value.data<float>();
   const int64_t n = p.value.numel();
   const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+  const RandomShape uniform{.n = n, .seed = seed, .offset = offset, .lo = fa, .hi = fb};
+  const RandomShape gaussian{.n = n, .seed = seed, .offset = offset, .mean = fa, .stddev = fb};
   if (p.value.device().is_cpu()) {
-    if (normal) cpu::fill_normal(out, n, seed, offset, fa, fb, stream);
-    else cpu::fill_uniform(out, n, seed, offset, fa, fb, stream);
+    if (normal) cpu::fill_normal(gaussian, out, stream);
+    else cpu::fill_uniform(uniform, out, stream);
   } else {
 #if KILN_WITH_DEVICE
-    if (normal) gpu::fill_normal(out, n, seed, offset, fa, fb, stream);
-    else gpu::fill_uniform(out, n, seed, offset, fa, fb, stream);
+    if (normal) gpu::fill_normal(gaussian, out, stream);
+    else gpu::fill_uniform(uniform, out, stream);
 #else
     graph::no_device("init_parameter", p.value.device());
 #endif
