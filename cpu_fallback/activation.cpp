@@ -1,5 +1,5 @@
 // CPU activations: one elementwise loop each way, in fixed slices on kiln's CPU workers.
-#include "cpu_fallback/activation.h"
+#include "kernels/activation.h"
 
 #include "cpu_fallback/parallel.h"
 

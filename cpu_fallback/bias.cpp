@@ -1,6 +1,6 @@
 // CPU per-channel bias add and its gradient: plain loops, OpenMP over rows (forward) and channels
 // (backward, double accumulation in a fixed order: the same bits for any thread count).
-#include "cpu_fallback/bias.h"
+#include "kernels/bias.h"
 
 #include "cpu_fallback/parallel.h"
 

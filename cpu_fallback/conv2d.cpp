@@ -19,7 +19,7 @@
 // threads instead (detail::sgemm). Column buffers are per-thread scratch memory kept between calls.
 // Every result is the same bits for any thread count: the blocks, GEMM pieces and the filter
 // gradient's partial sums (min(blocks, 8) fixed chunks, added in order) depend on the shape only.
-#include "cpu_fallback/conv2d.h"
+#include "kernels/conv2d.h"
 
 #include <algorithm>
 #include <cstring>

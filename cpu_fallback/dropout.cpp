@@ -1,6 +1,6 @@
 // CPU dropout: the Philox mask of kernels/shapes/dropout.h recomputed per element (no mask buffer),
 // in fixed slices on kiln's CPU workers.
-#include "cpu_fallback/dropout.h"
+#include "kernels/dropout.h"
 
 #include "cpu_fallback/parallel.h"
 

@@ -1,7 +1,7 @@
 // CPU embedding: forward is a row copy per token; backward sums each table row's dy rows from 0
 // in token order, then adds the sum to dweight once: the GPU owner scan's order, so the two agree
 // bit for bit. Sequential over tokens: rows repeat, and the work is O(n * D).
-#include "cpu_fallback/embedding.h"
+#include "kernels/embedding.h"
 
 #include <cstring>
 #include <vector>

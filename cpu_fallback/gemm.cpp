@@ -1,6 +1,6 @@
 // CPU GEMM: OpenBLAS SGEMM, cut into shape-determined pieces on kiln's CPU workers
 // (detail::sgemm in cpu_fallback/parallel.h).
-#include "cpu_fallback/gemm.h"
+#include "kernels/gemm.h"
 
 #include "cpu_fallback/parallel.h"
 

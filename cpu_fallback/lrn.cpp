@@ -1,7 +1,7 @@
 // CPU LRN across channels. Parallel over (n, h-row) so each thread runs along contiguous w with a
 // sliding channel window; scale and the backward window sum are accumulated in float over at
 // most `size` terms.
-#include "cpu_fallback/lrn.h"
+#include "kernels/lrn.h"
 
 #include <cmath>
 #include <vector>

@@ -1,6 +1,6 @@
 // CPU optimiser updates (SGD, Adam/AdamW): the per-element rules of kernels/shapes/optim.h, in
 // fixed slices on kiln's CPU workers.
-#include "cpu_fallback/optim.h"
+#include "kernels/optim.h"
 
 #include "cpu_fallback/parallel.h"
 

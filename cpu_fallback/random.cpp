@@ -1,6 +1,6 @@
 // CPU Philox fills: one Philox block (4 outputs) per iteration, OpenMP over blocks; the same
 // element formulas as the GPU (core/philox.h), so the two agree bit for bit.
-#include "cpu_fallback/random.h"
+#include "kernels/random.h"
 
 #include "core/philox.h"
 

@@ -3,7 +3,7 @@
 #include "core/philox.h"
 #include "core/stream.h"
 #include "kernels/launch.cuh"
-#include "kernels/random.cuh"
+#include "kernels/random.h"
 
 namespace kiln::gpu {
 namespace {

@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/embedding.h"
+#include "kernels/embedding.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/embedding.cuh"
-#endif
 
 namespace kiln::layers {
 

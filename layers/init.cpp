@@ -5,11 +5,8 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/random.h"
 #include "layers/tensor_ops.h"
-#include "cpu_fallback/random.h"
-#if KILN_WITH_DEVICE
-#include "kernels/random.cuh"
-#endif
 
 namespace kiln {
 

@@ -6,10 +6,7 @@
 #include <climits>
 
 #include "core/error.h"
-#include "cpu_fallback/bias.h"
-#if KILN_WITH_DEVICE
-#include "kernels/bias.cuh"
-#endif
+#include "kernels/bias.h"
 
 namespace kiln::graph {
 

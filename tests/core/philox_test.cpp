@@ -7,12 +7,8 @@
 #include "core/philox.h"
 #include "core/stream.h"
 #include "core/tensor.h"
-#include "cpu_fallback/random.h"
+#include "kernels/random.h"
 #include "tests/common/device.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/random.cuh"
-#endif
 
 namespace kiln {
 namespace {

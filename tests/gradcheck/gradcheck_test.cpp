@@ -10,15 +10,15 @@
 #include <vector>
 
 #include "core/stream.h"
-#include "cpu_fallback/activation.h"
-#include "cpu_fallback/bias.h"
-#include "cpu_fallback/conv2d.h"
-#include "cpu_fallback/dropout.h"
-#include "cpu_fallback/gemm.h"
-#include "cpu_fallback/lrn.h"
-#include "cpu_fallback/pool2d.h"
-#include "cpu_fallback/rnn.h"
-#include "cpu_fallback/softmax_xent.h"
+#include "kernels/activation.h"
+#include "kernels/bias.h"
+#include "kernels/conv2d.h"
+#include "kernels/dropout.h"
+#include "kernels/gemm.h"
+#include "kernels/lrn.h"
+#include "kernels/pool2d.h"
+#include "kernels/rnn.h"
+#include "kernels/softmax_xent.h"
 #include "tests/reference/compare.h"
 
 namespace kiln {

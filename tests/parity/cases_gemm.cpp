@@ -3,12 +3,8 @@
 // AlexNet fully connected layers (forward, backward-data and backward-weights GEMMs).
 #include <fmt/format.h>
 
-#include "cpu_fallback/gemm.h"
+#include "kernels/gemm.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/gemm.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

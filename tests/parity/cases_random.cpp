@@ -1,12 +1,8 @@
 // Op-table rows for the Philox random fills: bit-exact between the CPU and the GPU.
 #include <fmt/format.h>
 
-#include "cpu_fallback/random.h"
+#include "kernels/random.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/random.cuh"
-#endif
 
 namespace kiln::optable {
 

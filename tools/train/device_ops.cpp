@@ -1,13 +1,8 @@
 #include "tools/train/device_ops.h"
 
 #include "core/error.h"
-#include "cpu_fallback/optim.h"
-#include "cpu_fallback/reduce.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/optim.cuh"
-#include "kernels/reduce.cuh"
-#endif
+#include "kernels/optim.h"
+#include "kernels/reduce.h"
 
 namespace kiln::train_ops {
 namespace {

@@ -1,8 +1,24 @@
-// GEMM on the GPU. Same semantics as kiln::cpu::gemm (cpu_fallback/gemm.h); the shape struct and
-// its row-major conventions are in kernels/shapes/gemm.h:
-//   C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C;  beta = 0 never reads C.
-//
-// Versions (each is a row of the op table, tests/parity/cases_gemm.cpp):
+// GEMM, row-major: C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C
+// (kernels/shapes/gemm.h). kiln::cpu::gemm is OpenBLAS SGEMM, cut into shape-determined pieces on
+// kiln's CPU workers (the same bits for any thread count). kiln::gpu::gemm is the version the
+// layers use: cuBLAS in the `cuda` build, v2_tiled in the emulator. Pointers are device memory on
+// the stream's device for kiln::gpu::, host memory for kiln::cpu::.
+#pragma once
+
+#include "core/stream.h"
+#include "kernels/shapes/gemm.h"
+
+// The launchers, declared once (kernels/gemm.inc) for both backends: kiln::gpu:: is defined in
+// kernels/gemm.cu, kiln::cpu:: in cpu_fallback/gemm.cpp.
+namespace kiln::gpu {
+#include "kernels/gemm.inc"
+}  // namespace kiln::gpu
+namespace kiln::cpu {
+#include "kernels/gemm.inc"
+}  // namespace kiln::cpu
+
+// ---- GPU only: kiln's kernel versions (the CPU has one GEMM) ----
+// Each is a row of the op table (tests/parity/cases_gemm.cpp):
 //   v1_naive   one thread per element of C, a plain dot product (the readable reference).
 //   v2_tiled   kiln's tiled SGEMM (kernels/gemm_tile.cuh): shared-memory tiles double-buffered,
 //              8x8 register micro-tiles per thread, float4 global loads where the contiguous
@@ -13,22 +29,10 @@
 //              C^T = op(B)^T op(A)^T, so the operands are passed swapped. One cublasHandle_t per
 //              (host thread, device), created lazily and kept for the life of the process; its
 //              stream is set on every call.
-// gemm() is the version layers use: cuBLAS in the `cuda` build, v2_tiled in the emulator.
-#pragma once
-
-#include "core/stream.h"
-#include "kernels/shapes/gemm.h"
-
 namespace kiln::gpu {
 
 // The tile configuration of kiln's tiled kernels (GEMM and the implicit-GEMM convolutions).
 enum class GemmTile { Auto, T64, T128 };
-
-void gemm(const GemmShape& shape,
-          const float* a,  // (M, K), or (K, M) if trans_a
-          const float* b,  // (K, N), or (N, K) if trans_b
-          float* c,        // (M, N)
-          const Stream& stream);
 
 void gemm_v1_naive(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream);
 void gemm_v2_tiled(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream,

@@ -1,12 +1,32 @@
-// 2-D convolution on the GPU, NCHW / OIHW, any kernel size, stride, padding, dilation and groups.
-// Same signatures and semantics as kiln::cpu:: (cpu_fallback/conv2d.h); shapes and the definition
-// are in kernels/shapes/conv2d.h.
+// 2-D convolution, NCHW / OIHW, any kernel size, stride, padding, dilation and groups; the shapes
+// and the definition are in kernels/shapes/conv2d.h. Pointers are device memory on the stream's
+// device for kiln::gpu::, host memory for kiln::cpu::.
 //
 // Gradient convention: backward_data WRITES dx (=); backward_filter and backward_bias ACCUMULATE
-// into dw and db (+=). Every pass is deterministic: the same inputs give the same bits, run after
-// run (no float atomics anywhere; split reductions are summed in a fixed order).
+// into dw and db (+=). Every pass is deterministic on both devices: the same inputs give the same
+// bits, run after run, whatever the thread count (no float atomics; split reductions are summed in
+// fixed chunks, in a fixed order, the chunks depending on the shape only).
 //
-// Versions (rows of the op table, tests/parity/cases_conv2d.cpp):
+// kiln::cpu:: is im2col + OpenBLAS SGEMM over blocks of images (one GEMM per block and group) on
+// kiln's CPU workers, described in cpu_fallback/conv2d.cpp; backward_filter sums the batch in
+// min(blocks, 8) fixed chunks (each to its own partial buffer), then adds the chunks in order.
+// kiln::gpu:: (the unsuffixed launchers) is the best GPU version (v2, tile Auto), below.
+#pragma once
+
+#include "core/stream.h"
+#include "kernels/gemm.h"
+#include "kernels/shapes/conv2d.h"
+
+// The launchers, declared once (kernels/conv2d.inc) for both backends: kiln::gpu:: is defined in
+// kernels/conv2d.cu, kiln::cpu:: in cpu_fallback/conv2d.cpp.
+namespace kiln::gpu {
+#include "kernels/conv2d.inc"
+}  // namespace kiln::gpu
+namespace kiln::cpu {
+#include "kernels/conv2d.inc"
+}  // namespace kiln::cpu
+
+// ---- GPU only: kiln's kernel versions (rows of the op table, tests/parity/cases_conv2d.cpp) ----
 //   v1  naive direct kernels, one thread per output element (y, dx, dw or db), grid-stride; the
 //       readable reference and the baseline of the benchmarks.
 //   v2  implicit GEMM on kiln's SGEMM tile (kernels/gemm_tile.cuh: shared-memory tiles, double
@@ -26,44 +46,9 @@
 //                        on the same stream (stream order then protects the partials).
 //       backward_bias    one block per channel, a fixed-order block reduction (warp shuffles).
 //   `tile` forces the 64x64 or 128x128 tile configuration (tests, benchmarks); Auto picks by size.
-// The unsuffixed launchers are the best version (v2, tile Auto): what the layers call.
-#pragma once
-
-#include "core/stream.h"
-#include "kernels/gemm.cuh"
-#include "kernels/shapes/conv2d.h"
-
+// cuDNN's convolution, the benchmarks' reference, is kernels/cudnn_conv.h (`cuda` build only).
 namespace kiln::gpu {
 
-// y = conv(x, w) + bias. bias may be nullptr (no bias).
-void conv2d_forward(const Conv2dShape& shape,
-                    const float* x,     // (N, C, H, W)
-                    const float* w,     // (K, C/G, R, S)
-                    const float* bias,  // (K) or nullptr
-                    float* y,           // (N, K, P, Q)
-                    const Stream& stream);
-
-// dx = conv_transpose(dy, w)   (WRITTEN)
-void conv2d_backward_data(const Conv2dShape& shape,
-                          const float* dy,  // (N, K, P, Q)
-                          const float* w,   // (K, C/G, R, S)
-                          float* dx,        // (N, C, H, W)
-                          const Stream& stream);
-
-// dw += sum_n dy[n] (x) im2col(x[n])   (ACCUMULATED)
-void conv2d_backward_filter(const Conv2dShape& shape,
-                            const float* x,   // (N, C, H, W)
-                            const float* dy,  // (N, K, P, Q)
-                            float* dw,        // (K, C/G, R, S)
-                            const Stream& stream);
-
-// db[k] += sum_{n,p,q} dy[n,k,p,q]   (ACCUMULATED)
-void conv2d_backward_bias(const Conv2dShape& shape,
-                          const float* dy,  // (N, K, P, Q)
-                          float* db,        // (K)
-                          const Stream& stream);
-
-// ---- versions ----
 void conv2d_forward_v1(const Conv2dShape& shape, const float* x, const float* w, const float* bias, float* y,
                        const Stream& stream);
 void conv2d_forward_v2(const Conv2dShape& shape, const float* x, const float* w, const float* bias, float* y,
