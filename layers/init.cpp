@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/dispatch.h"
 #include "kernels/random.h"
-#include "layers/tensor_ops.h"
 
 namespace kiln {
 
@@ -71,17 +71,8 @@ void init_parameter(Parameter& p, uint64_t seed, uint64_t offset, const Stream& 
   const float fa = static_cast<float>(a), fb = static_cast<float>(b);
   const RandomShape uniform{.n = n, .seed = seed, .offset = offset, .lo = fa, .hi = fb};
   const RandomShape gaussian{.n = n, .seed = seed, .offset = offset, .mean = fa, .stddev = fb};
-  if (p.value.device().is_cpu()) {
-    if (normal) cpu::fill_normal(gaussian, out, stream);
-    else cpu::fill_uniform(uniform, out, stream);
-  } else {
-#if KILN_WITH_DEVICE
-    if (normal) gpu::fill_normal(gaussian, out, stream);
-    else gpu::fill_uniform(uniform, out, stream);
-#else
-    graph::no_device("init_parameter", p.value.device());
-#endif
-  }
+  if (normal) KILN_DISPATCH(p.value.device(), fill_normal, gaussian, out, stream);
+  else KILN_DISPATCH(p.value.device(), fill_uniform, uniform, out, stream);
 }
 
 }  // namespace kiln
