@@ -5,8 +5,10 @@
 //   backward  dweight[v, :] += sum_{i: ids[i] = v} dy[i, :]   (ACCUMULATES, a parameter gradient)
 //             summed from 0 in increasing i for every v, then added to dweight once, so the result
 //             is deterministic and the same bits on both devices (the same sums in the same order).
-// An id outside [0, V) is an error on the CPU; on the GPU (ids on the device) its row of y is NaN
-// and it contributes to no row of dweight.
+// An id outside [0, V) is never read from the table: its row of y is NaN (the quiet NaN 0x7fc00000)
+// and it contributes to no row of dweight, on both devices alike. Neither op throws for it: on the
+// GPU the ids are device memory, and stopping would need a sync. The Embedding layer checks ids the
+// host can read and names the bad one (layers/embedding.cpp); on a GPU the NaN reaches the loss.
 #pragma once
 
 #include <cstdint>
