@@ -1,3 +1,9 @@
+// Where: launchers kernels/embedding.h (declared once, kernels/embedding.inc); GPU
+//        kernels/embedding.cu; CPU twin cpu_fallback/embedding.cpp; layer layers/embedding.{h,cpp};
+//        parity and bench rows tests/parity/cases_lstm.cpp; op tests
+//        tests/recurrent/embedding_test.cpp; layer lookup, gradcheck and bit-exact backward
+//        tests/recurrent/lstm_test.cpp.
+//
 // EmbeddingShape: lookup of n token ids in a (V, D) table (PyTorch's nn.Embedding).
 //
 // Layouts: ids (n) int32, weight and dweight (V, D), y and dy (n, D), all packed.

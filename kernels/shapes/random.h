@@ -1,3 +1,8 @@
+// Where: launchers kernels/random.h (declared once, kernels/random.inc); GPU kernels/random.cu; CPU
+//        twin cpu_fallback/random.cpp; no layer: parameter initialisation, layers/init.cpp; parity
+//        and bench rows tests/parity/cases_random.cpp; element formulas and device equality
+//        tests/core/philox_test.cpp.
+//
 // RandomShape: fills of n floats from Philox4x32-10 keyed by (seed, offset) (core/philox.h), so the
 // CPU and the GPU write the same numbers, bit for bit.
 //
