@@ -9,3 +9,15 @@ function(kiln_warnings target)
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
   endif()
 endfunction()
+
+# -Wmissing-declarations for a target whose functions implement a header's declarations (kernels/,
+# cpu_fallback/): every function with external linkage must have been declared before its
+# definition, so a launcher whose definition drifts from the one declaration in kernels/X.inc is a
+# warning (an error with KILN_WERROR, and always under nvcc's --Werror=all-warnings) instead of a
+# silent overload. File-local helpers are `static` or in an anonymous namespace. nvcc's generated
+# stubs for __global__ kernels do not trigger it (checked with nvcc 13).
+function(kiln_require_declarations target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wmissing-declarations>
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wmissing-declarations>)
+endfunction()

@@ -15,17 +15,17 @@
 // uses x (and dx) as the column matrix directly (B = 1).
 //
 // Threading: blocks run on OpenMP threads (single-threaded OpenBLAS inside, see
-// cpu_fallback/detail.h); with one block, the block's GEMMs are cut into pieces that run on the
+// cpu_fallback/parallel.h); with one block, the block's GEMMs are cut into pieces that run on the
 // threads instead (detail::sgemm). Column buffers are per-thread scratch memory kept between calls.
 // Every result is the same bits for any thread count: the blocks, GEMM pieces and the filter
 // gradient's partial sums (min(blocks, 8) fixed chunks, added in order) depend on the shape only.
-#include "cpu_fallback/conv2d.h"
+#include "kernels/conv2d.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 namespace {

@@ -1,38 +1,42 @@
 // CPU embedding: forward is a row copy per token; backward sums each table row's dy rows from 0
 // in token order, then adds the sum to dweight once: the GPU owner scan's order, so the two agree
-// bit for bit. Sequential over tokens: rows repeat, and the work is O(n * D).
-#include "cpu_fallback/embedding.h"
+// bit for bit. Sequential over tokens: rows repeat, and the work is O(n * D). An id outside [0, V)
+// is treated as on the GPU (kernels/shapes/embedding.h): a NaN row forward, no gradient backward.
+#include "kernels/embedding.h"
 
 #include <cstring>
+#include <limits>
 #include <vector>
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 namespace {
-void check_ids(const EmbeddingShape& s, const int32_t* ids) {
-  for (int64_t i = 0; i < s.n; ++i)
-    KILN_CHECK(ids[i] >= 0 && ids[i] < s.v, "embedding: token id {} at position {} is outside [0, {})", ids[i], i,
-               s.v);
-}
+bool in_table(const EmbeddingShape& s, int32_t id) { return id >= 0 && id < s.v; }
 }  // namespace
 
 void embedding_forward(const EmbeddingShape& s, const int32_t* ids, const float* weight, float* y, const Stream&) {
   s.validate();
-  check_ids(s, ids);
   const size_t row_bytes = static_cast<size_t>(s.d) * sizeof(float);
 #pragma omp parallel for schedule(static) if (s.out_size() >= detail::kParallelMin)
-  for (int64_t i = 0; i < s.n; ++i) std::memcpy(y + i * s.d, weight + static_cast<int64_t>(ids[i]) * s.d, row_bytes);
+  for (int64_t i = 0; i < s.n; ++i) {
+    float* out = y + i * s.d;
+    if (in_table(s, ids[i])) {
+      std::memcpy(out, weight + static_cast<int64_t>(ids[i]) * s.d, row_bytes);
+    } else {
+      for (int k = 0; k < s.d; ++k) out[k] = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
 }
 
 void embedding_backward(const EmbeddingShape& s, const int32_t* ids, const float* dy, float* dweight,
                         const Stream&) {
   s.validate();
-  check_ids(s, ids);
   // Per-row sums from 0 first, then one add into dweight: the GPU's order exactly.
   std::vector<float> acc(static_cast<size_t>(s.table_size()), 0.0f);
   std::vector<char> used(static_cast<size_t>(s.v), 0);
   for (int64_t i = 0; i < s.n; ++i) {
+    if (!in_table(s, ids[i])) continue;
     float* a = acc.data() + static_cast<int64_t>(ids[i]) * s.d;
     used[static_cast<size_t>(ids[i])] = 1;
     const float* g = dy + i * s.d;

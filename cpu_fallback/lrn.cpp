@@ -1,12 +1,12 @@
 // CPU LRN across channels. Parallel over (n, h-row) so each thread runs along contiguous w with a
 // sliding channel window; scale and the backward window sum are accumulated in float over at
 // most `size` terms.
-#include "cpu_fallback/lrn.h"
+#include "kernels/lrn.h"
 
 #include <cmath>
 #include <vector>
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 

@@ -1,11 +1,10 @@
-// CPU fused LSTM cell (one pass per row, parallel over rows) and axis swap. The float math is the
+// CPU fused LSTM cell (one pass per row, parallel over rows). The float math is the
 // GPU kernel's (kernels/lstm.cu), so the two agree to the last ulps of expf/tanhf.
-#include "cpu_fallback/lstm.h"
+#include "kernels/lstm.h"
 
 #include <cmath>
-#include <cstring>
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 
@@ -68,15 +67,6 @@ void lstm_cell_backward(const LstmCellShape& s, const float* gates, const float*
       if (dc_prev) dc_prev[idx] = dct * fg;
     }
   }
-}
-
-void swap_axes(const SwapAxesShape& s, const float* x, float* y, const Stream&) {
-  s.validate();
-  const size_t row_bytes = static_cast<size_t>(s.inner) * sizeof(float);
-#pragma omp parallel for schedule(static) if (s.size() >= detail::kParallelMin)
-  for (int64_t b = 0; b < s.b; ++b)
-    for (int64_t a = 0; a < s.a; ++a)
-      std::memcpy(y + (b * s.a + a) * s.inner, x + (a * s.b + b) * s.inner, row_bytes);
 }
 
 }  // namespace kiln::cpu

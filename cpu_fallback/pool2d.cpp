@@ -1,7 +1,7 @@
 // CPU max and average pooling, parallel over (n, c) planes. Backward passes gather over the
 // windows that cover each input element (Pool2dShape::p_begin/p_end), so each dx element is
 // written once, in a fixed order.
-#include "cpu_fallback/pool2d.h"
+#include "kernels/pool2d.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 

@@ -1,11 +1,16 @@
-#include "cpu_fallback/random.h"
+// CPU Philox fills: one Philox block (4 outputs) per iteration, OpenMP over blocks; the same
+// element formulas as the GPU (core/philox.h), so the two agree bit for bit.
+#include "kernels/random.h"
 
 #include "core/philox.h"
 
 namespace kiln::cpu {
 
-void fill_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi,
-                  const Stream&) {
+void fill_uniform(const RandomShape& s, float* out, const Stream&) {
+  s.validate();
+  const int64_t n = s.n;
+  const uint64_t seed = s.seed, offset = s.offset;
+  const float lo = s.lo, hi = s.hi;
   const int64_t blocks = (n + 3) / 4;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
@@ -14,8 +19,11 @@ void fill_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset, float l
   }
 }
 
-void fill_normal(float* out, int64_t n, uint64_t seed, uint64_t offset, float mean, float stddev,
-                 const Stream&) {
+void fill_normal(const RandomShape& s, float* out, const Stream&) {
+  s.validate();
+  const int64_t n = s.n;
+  const uint64_t seed = s.seed, offset = s.offset;
+  const float mean = s.mean, stddev = s.stddev;
   const int64_t blocks = (n + 3) / 4;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {

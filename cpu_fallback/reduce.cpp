@@ -1,7 +1,7 @@
 // CPU reductions: double accumulation over fixed chunks (detail::deterministic_sum).
-#include "cpu_fallback/reduce.h"
+#include "kernels/reduce.h"
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 

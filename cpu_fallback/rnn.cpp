@@ -2,10 +2,10 @@
 // (kernels/rnn.cu: the same sum order and kernels/shapes/activation.h's activation), so relu
 // agrees bit for bit and tanh to the last ulps of tanhf. Backward is the activation backward over
 // the N*H cells, as on the GPU.
-#include "cpu_fallback/rnn.h"
+#include "kernels/rnn.h"
 
-#include "cpu_fallback/activation.h"
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
+#include "kernels/activation.h"
 
 namespace kiln::cpu {
 

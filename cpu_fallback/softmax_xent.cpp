@@ -1,12 +1,12 @@
 // CPU fused softmax cross-entropy, one row at a time (parallel over rows), the row's max
 // subtracted before exp and the sum of exponentials accumulated in double; backward computes each
 // exponential once.
-#include "cpu_fallback/softmax_xent.h"
+#include "kernels/softmax_xent.h"
 
 #include <cmath>
 #include <vector>
 
-#include "cpu_fallback/detail.h"
+#include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
 namespace {

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "core/stream.h"
-#include "kernels/activation.cuh"
+#include "kernels/activation.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
 
@@ -18,7 +18,6 @@ namespace kiln::gpu {
 namespace {
 
 constexpr int kThreads = 256;
-
 
 template <Activation K>
 __global__ void __launch_bounds__(kThreads)

@@ -18,7 +18,7 @@
 
 #include "core/stream.h"
 #include "core/workspace.h"
-#include "kernels/bias.cuh"
+#include "kernels/bias.h"
 #include "kernels/block_reduce.cuh"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"

@@ -1,6 +1,6 @@
 // Convolution kernels: v1 naive direct, v2 implicit GEMM on kiln's SGEMM tile. The versions, the
-// GEMM views of the three passes and the conventions are described in kernels/conv2d.cuh.
-#include "kernels/conv2d.cuh"
+// GEMM views of the three passes and the conventions are described in kernels/conv2d.h.
+#include "kernels/conv2d.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // cuDNN's convolution beside kiln's own (the `cuda` build only): the reference row of the kernel
 // benchmarks (kiln/cuDNN ratios) and one more version in the parity suite. Same signatures and
-// gradient convention as kernels/conv2d.cuh (dx written, dw accumulated).
+// gradient convention as kernels/conv2d.h (dx written, dw accumulated).
 //
 // Algorithms come from cuDNN's own search (cudnnFind*Algorithm, run once per shape and cached per
 // host thread): the fastest deterministic one, as kiln's kernels are all deterministic. Math is CUDNN_FMA_MATH: true float32, no TF32 tensor cores, so the comparison with

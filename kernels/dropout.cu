@@ -8,7 +8,7 @@
 
 #include "core/philox.h"
 #include "core/stream.h"
-#include "kernels/dropout.cuh"
+#include "kernels/dropout.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
 

@@ -17,7 +17,7 @@
 // llm.c's encoder backward); it would be a v2 row of the op table beside this one.
 #include "core/stream.h"
 #include "kernels/block_reduce.cuh"
-#include "kernels/embedding.cuh"
+#include "kernels/embedding.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
 

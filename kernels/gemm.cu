@@ -1,6 +1,6 @@
 // GEMM kernels: v1 naive, v2 tiled (kernels/gemm_tile.cuh), and cuBLAS in the `cuda` build.
-// Versions and conventions: kernels/gemm.cuh.
-#include "kernels/gemm.cuh"
+// Versions and conventions: kernels/gemm.h.
+#include "kernels/gemm.h"
 
 #include <cstdint>
 

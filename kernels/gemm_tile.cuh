@@ -172,7 +172,7 @@ __device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpr
 
 #include <cstdint>
 
-#include "kernels/gemm.cuh"
+#include "kernels/gemm.h"
 
 namespace kiln::gpu::tile {
 

@@ -9,7 +9,7 @@
 #include "core/stream.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/lrn.cuh"
+#include "kernels/lrn.h"
 
 namespace kiln::gpu {
 namespace {

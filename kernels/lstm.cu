@@ -1,4 +1,4 @@
-// GPU fused LSTM cell and axis swap (semantics in kernels/shapes/lstm.h).
+// GPU fused LSTM cell (semantics in kernels/shapes/lstm.h).
 //
 // The LSTM layer (layers/recurrent.cpp) does the heavy lifting in GEMMs (the input projection of
 // all time steps in one GEMM, one recurrent GEMM per step); what is left per step is pointwise and
@@ -10,15 +10,13 @@
 // take consecutive j, so each of the four gate blocks of a row is read and written coalesced.
 // Indices are 32-bit (validate() bounds N*4H below 2^31; the xg row offset is 64-bit) so there is
 // no 64-bit division in the loop. tanh(c_t) is recomputed in backward rather than stored.
-//
-// swap_axes: one thread per output element in a grid-stride loop over (B*A) rows x inner, writes
-// coalesced (reads are coalesced along `inner`, the feature axis, which is the long one here).
+
 #include <climits>
 
 #include "core/stream.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/lstm.cuh"
+#include "kernels/lstm.h"
 
 namespace kiln::gpu {
 namespace {
@@ -85,16 +83,6 @@ lstm_cell_backward_kernel(LstmCellShape s, const float* gates, const float* __re
   }
 }
 
-__global__ void __launch_bounds__(kThreads)
-swap_axes_kernel(int a_dim, int b_dim, int inner, const float* __restrict__ x, float* __restrict__ y) {
-  const int total = a_dim * b_dim * inner;
-  for (int idx = blockIdx.x * kThreads + threadIdx.x; idx < total; idx += gridDim.x * kThreads) {
-    const int row = idx / inner, k = idx - row * inner;  // output row = b * A + a
-    const int b = row / a_dim, a = row - b * a_dim;
-    y[idx] = x[(a * b_dim + b) * inner + k];
-  }
-}
-
 void check_int_range(int64_t v, const char* what) {
   KILN_CHECK(v < INT_MAX, "{}: {} elements exceed the 32-bit indexing of the kernel", what, v);
 }
@@ -116,13 +104,6 @@ void lstm_cell_backward(const LstmCellShape& s, const float* gates, const float*
   check_int_range(s.n * s.gate_cols(), "lstm_cell_backward");
   launch(lstm_cell_backward_kernel, grid_blocks(s.cells(), kThreads), kThreads, 0, stream, s, gates, c_prev, c, dh,
          dc, da, dc_prev);
-}
-
-void swap_axes(const SwapAxesShape& s, const float* x, float* y, const Stream& stream) {
-  s.validate();
-  check_int_range(s.size(), "swap_axes");
-  launch(swap_axes_kernel, grid_blocks(s.size(), kThreads), kThreads, 0, stream, static_cast<int>(s.a),
-         static_cast<int>(s.b), static_cast<int>(s.inner), x, y);
 }
 
 }  // namespace kiln::gpu

@@ -9,7 +9,7 @@
 #include "core/stream.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/optim.cuh"
+#include "kernels/optim.h"
 
 namespace kiln::gpu {
 namespace {

@@ -17,7 +17,7 @@
 #include "core/stream.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/pool2d.cuh"
+#include "kernels/pool2d.h"
 
 namespace kiln::gpu {
 namespace {

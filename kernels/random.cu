@@ -3,7 +3,7 @@
 #include "core/philox.h"
 #include "core/stream.h"
 #include "kernels/launch.cuh"
-#include "kernels/random.cuh"
+#include "kernels/random.h"
 
 namespace kiln::gpu {
 namespace {
@@ -45,18 +45,18 @@ unsigned grid_for(int64_t n) {
 
 }  // namespace
 
-void fill_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi,
-                  const Stream& stream) {
-  if (n <= 0) return;
-  launch(fill_uniform_kernel, dim3(grid_for(n)), dim3(kThreads), 0, stream, out, n,
-         seed, offset, lo, hi);
+void fill_uniform(const RandomShape& s, float* out, const Stream& stream) {
+  s.validate();
+  if (s.n == 0) return;
+  launch(fill_uniform_kernel, dim3(grid_for(s.n)), dim3(kThreads), 0, stream, out, s.n, s.seed, s.offset, s.lo,
+         s.hi);
 }
 
-void fill_normal(float* out, int64_t n, uint64_t seed, uint64_t offset, float mean, float stddev,
-                 const Stream& stream) {
-  if (n <= 0) return;
-  launch(fill_normal_kernel, dim3(grid_for(n)), dim3(kThreads), 0, stream, out, n,
-         seed, offset, mean, stddev);
+void fill_normal(const RandomShape& s, float* out, const Stream& stream) {
+  s.validate();
+  if (s.n == 0) return;
+  launch(fill_normal_kernel, dim3(grid_for(s.n)), dim3(kThreads), 0, stream, out, s.n, s.seed, s.offset, s.mean,
+         s.stddev);
 }
 
 }  // namespace kiln::gpu

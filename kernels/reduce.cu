@@ -20,7 +20,7 @@
 #include "kernels/block_reduce.cuh"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/reduce.cuh"
+#include "kernels/reduce.h"
 
 namespace kiln::gpu {
 namespace {

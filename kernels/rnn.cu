@@ -18,10 +18,10 @@
 // Backward: da = dh * act'(h) is exactly the activation backward (kernels/activation.cu) over the
 // N*H cells, so it is that kernel (float4 when aligned, in place allowed), not a copy of it.
 #include "core/stream.h"
-#include "kernels/activation.cuh"
+#include "kernels/activation.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/rnn.cuh"
+#include "kernels/rnn.h"
 
 namespace kiln::gpu {
 namespace {

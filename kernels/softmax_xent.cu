@@ -22,7 +22,7 @@
 #include "kernels/block_reduce.cuh"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/softmax_xent.cuh"
+#include "kernels/softmax_xent.h"
 
 namespace kiln::gpu {
 namespace {

@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/activation.h"
+#include "kernels/activation.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/activation.cuh"
-#endif
 
 namespace kiln::layers {
 

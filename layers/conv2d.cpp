@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/conv2d.h"
+#include "kernels/conv2d.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/conv2d.cuh"
-#endif
 
 namespace kiln::layers {
 

@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/dropout.h"
+#include "kernels/dropout.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/dropout.cuh"
-#endif
 
 namespace kiln::layers {
 

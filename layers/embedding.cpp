@@ -2,13 +2,17 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/embedding.h"
+#include "kernels/embedding.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/embedding.cuh"
-#endif
 
 namespace kiln::layers {
+namespace {
+void check_ids(const EmbeddingShape& s, const int32_t* ids) {
+  for (int64_t i = 0; i < s.n; ++i)
+    KILN_CHECK(ids[i] >= 0 && ids[i] < s.v, "embedding: token id {} at position {} is outside [0, {})", ids[i], i,
+               s.v);
+}
+}  // namespace
 
 Embedding::Embedding(std::string name, int num_embeddings, int embedding_dim, Init weight_init)
     : Layer(std::move(name)), v_(num_embeddings), d_(embedding_dim), init_(weight_init) {}
@@ -38,6 +42,10 @@ Tensor Embedding::forward(const std::vector<const Tensor*>& inputs, const Stream
   Tensor y = Tensor::empty(shape, ids.device());
   const EmbeddingShape s{.n = ids.numel(), .v = v_, .d = d_};
   try {
+    // The op gives an id outside [0, V) a NaN row on either device (it cannot stop on the GPU, where
+    // the ids are device memory). Ids the host can read are checked here, so a CPU run names the
+    // bad token instead; on the GPU the NaN reaches the loss, which the trainer reports.
+    if (ids.device().is_cpu()) check_ids(s, ids.data<int32_t>());
     KILN_DISPATCH(ids.device(), embedding_forward, s, ids.data<int32_t>(), params_[0].value.data<float>(),
                   y.data<float>(), stream);
   } catch (const Error& e) {

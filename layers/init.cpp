@@ -5,11 +5,8 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "layers/tensor_ops.h"
-#include "cpu_fallback/random.h"
-#if KILN_WITH_DEVICE
-#include "kernels/random.cuh"
-#endif
+#include "kernels/dispatch.h"
+#include "kernels/random.h"
 
 namespace kiln {
 
@@ -72,17 +69,10 @@ void init_parameter(Parameter& p, uint64_t seed, uint64_t offset, const Stream& 
   float* out = p.value.data<float>();
   const int64_t n = p.value.numel();
   const float fa = static_cast<float>(a), fb = static_cast<float>(b);
-  if (p.value.device().is_cpu()) {
-    if (normal) cpu::fill_normal(out, n, seed, offset, fa, fb, stream);
-    else cpu::fill_uniform(out, n, seed, offset, fa, fb, stream);
-  } else {
-#if KILN_WITH_DEVICE
-    if (normal) gpu::fill_normal(out, n, seed, offset, fa, fb, stream);
-    else gpu::fill_uniform(out, n, seed, offset, fa, fb, stream);
-#else
-    graph::no_device("init_parameter", p.value.device());
-#endif
-  }
+  const RandomShape uniform{.n = n, .seed = seed, .offset = offset, .lo = fa, .hi = fb};
+  const RandomShape gaussian{.n = n, .seed = seed, .offset = offset, .mean = fa, .stddev = fb};
+  if (normal) KILN_DISPATCH(p.value.device(), fill_normal, gaussian, out, stream);
+  else KILN_DISPATCH(p.value.device(), fill_uniform, uniform, out, stream);
 }
 
 }  // namespace kiln

@@ -6,8 +6,8 @@
 //   SpecReader      typed access to a LayerSpec's parameters with errors naming the layer and the
 //                   key ("layer 'conv1': 'kernel' must be a positive integer, got -3"), and a final
 //                   check that every key given was understood (typos are errors, not ignored).
-//   KILN_DISPATCH   calls kiln::cpu::op or kiln::gpu::op by a tensor's device; in a build without
-//                   a device a CUDA tensor is an error (it cannot exist there anyway).
+//   KILN_DISPATCH   calls kiln::cpu::op or kiln::gpu::op by a tensor's device (kernels/dispatch.h,
+//                   included here for every layer).
 //   shape helpers   readable arity/shape errors.
 #pragma once
 
@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "layers/layer_interface.h"
 #include "core/config/layer_spec.h"
+#include "kernels/dispatch.h"
 #include "layers/tensor_ops.h"
 
 namespace kiln::layers {
@@ -81,11 +82,3 @@ void validate_for(const Layer& layer, const S& shape) {
 }
 
 }  // namespace kiln::layers
-
-#if KILN_WITH_DEVICE
-#define KILN_DISPATCH(device, op, ...) \
-  ((device).is_cpu() ? ::kiln::cpu::op(__VA_ARGS__) : ::kiln::gpu::op(__VA_ARGS__))
-#else
-#define KILN_DISPATCH(device, op, ...) \
-  ((device).is_cpu() ? ::kiln::cpu::op(__VA_ARGS__) : ::kiln::graph::no_device(#op, (device)))
-#endif

@@ -26,7 +26,8 @@
 //                      layers/recurrent.h.
 //   Embedding          num_embeddings (required), embedding_dim (required), weight_init (default
 //                      normal with std 1, nn.Embedding's). Input: int32 ids of any shape S; output
-//                      S + (D). Parameter weight (V, D). Ids are not differentiable.
+//                      S + (D). Parameter weight (V, D). Ids are not differentiable. An id
+//                      outside [0, V) is an error on the CPU and a NaN row (so a NaN loss) on a GPU.
 //   TimeFlatten        (A, B, ...) -> (A*B, ...), zero-copy: turns an LSTM's (N, T, H) output into
 //                      the (N*T, H) rows a Linear and SoftmaxCrossEntropy take.
 //

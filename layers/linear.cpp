@@ -2,13 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/gemm.h"
-#include "cpu_fallback/bias.h"
+#include "kernels/bias.h"
+#include "kernels/gemm.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/gemm.cuh"
-#include "kernels/bias.cuh"
-#endif
 
 namespace kiln::layers {
 

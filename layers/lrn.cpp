@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/lrn.h"
+#include "kernels/lrn.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/lrn.cuh"
-#endif
 
 namespace kiln::layers {
 

@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/gemm.h"
+#include "kernels/gemm.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/gemm.cuh"
-#endif
 
 namespace kiln::layers {
 

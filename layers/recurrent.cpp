@@ -5,17 +5,12 @@
 
 #include <climits>
 
-#include "cpu_fallback/bias.h"
-#include "cpu_fallback/gemm.h"
-#include "cpu_fallback/lstm.h"
-#include "cpu_fallback/rnn.h"
+#include "kernels/bias.h"
+#include "kernels/gemm.h"
+#include "kernels/lstm.h"
+#include "kernels/rnn.h"
+#include "kernels/swap_axes.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/bias.cuh"
-#include "kernels/gemm.cuh"
-#include "kernels/lstm.cuh"
-#include "kernels/rnn.cuh"
-#endif
 
 namespace kiln::layers {
 

@@ -32,7 +32,7 @@
 // time step is a contiguous block (batch-first input and output are swapped once at each end,
 // kiln::gpu::swap_axes). Per layer and direction: the input projection of ALL steps is one GEMM
 // (T*N, F) x W_ih^T into the gate buffer; then per step one recurrent GEMM h_prev W_hh^T and the
-// fused cell kernel (kernels/lstm.cuh, kernels/rnn.cuh), which adds both projections and both
+// fused cell kernel (kernels/lstm.h, kernels/rnn.h), which adds both projections and both
 // biases and applies the gates (LSTM: writes c_t and h_t and leaves the activated gates in place
 // for backward; RNN: h_t overwrites its projection). The reverse direction walks the steps from
 // T-1 down to 0. The two directions' (T, N, H) outputs are interleaved into (T, N, 2H) by one

@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "cpu_fallback/softmax_xent.h"
+#include "kernels/softmax_xent.h"
 #include "layers/layer.h"
-#if KILN_WITH_DEVICE
-#include "kernels/softmax_xent.cuh"
-#endif
 
 namespace kiln::layers {
 

@@ -1,23 +1,13 @@
 #include "layers/tensor_ops.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <climits>
 
 #include "core/error.h"
-#include "cpu_fallback/bias.h"
-#if KILN_WITH_DEVICE
-#include "kernels/bias.cuh"
-#endif
+#include "kernels/bias.h"
+#include "kernels/dispatch.h"
 
 namespace kiln::graph {
-
-void no_device(std::string_view what, Device device) {
-  fail(fmt::format("{}: the tensor is on {} but this kiln was built without GPU support "
-                   "(configure with -DKILN_GPU=cuda or emulate)",
-                   what, device.str()));
-}
 
 void add_into(Tensor& y, const Tensor& x, const Stream& stream) {
   KILN_CHECK(y.numel() == x.numel() && y.device() == x.device(), "add_into: {} += {}: sizes or devices differ",
@@ -27,15 +17,7 @@ void add_into(Tensor& y, const Tensor& x, const Stream& stream) {
   // y[0, c, 0] += bias[c] with C = count, in chunks that fit BiasShape's int.
   for (int64_t begin = 0; begin < y.numel(); begin += INT_MAX) {
     const BiasShape s{.n = 1, .c = static_cast<int>(std::min<int64_t>(INT_MAX, y.numel() - begin)), .inner = 1};
-    if (y.device().is_cpu()) {
-      cpu::bias_add(s, xp + begin, yp + begin, stream);
-    } else {
-#if KILN_WITH_DEVICE
-      gpu::bias_add(s, xp + begin, yp + begin, stream);
-#else
-      no_device("add_into", y.device());
-#endif
-    }
+    KILN_DISPATCH(y.device(), bias_add, s, xp + begin, yp + begin, stream);
   }
 }
 

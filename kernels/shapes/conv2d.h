@@ -1,3 +1,9 @@
+// Where: launchers kernels/conv2d.h (declared once, kernels/conv2d.inc; GPU versions there too);
+//        GPU kernels/conv2d.cu (cuDNN's beside it: kernels/cudnn_conv.{h,cpp}); CPU twin
+//        cpu_fallback/conv2d.cpp; layer layers/conv2d.{h,cpp}; parity and bench rows
+//        tests/parity/cases_conv2d.cpp; reference test tests/reference/conv2d_reference_test.cpp;
+//        gradcheck tests/gradcheck/gradcheck_test.cpp and tests/layers/layer_test.cpp.
+//
 // Conv2dShape: the sizes of one 2-D convolution, shared by kiln::gpu:: and kiln::cpu:: launchers.
 //
 // Layouts (PyTorch's): x (N, C, H, W), w (K, C/G, R, S) "OIHW", bias (K), y (N, K, P, Q).

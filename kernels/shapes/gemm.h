@@ -1,3 +1,11 @@
+// Where: launchers kernels/gemm.h (declared once, kernels/gemm.inc; GPU versions there too); GPU
+//        kernels/gemm.cu (tile: kernels/gemm_tile.cuh, shared with conv2d); CPU twin
+//        cpu_fallback/gemm.cpp (on detail::sgemm, cpu_fallback/parallel.cpp); layers
+//        layers/linear.{h,cpp}, layers/recurrent.{h,cpp} and layers/mse_loss.{h,cpp}; parity and
+//        bench rows tests/parity/cases_gemm.cpp; reference test
+//        tests/reference/elementwise_reference_test.cpp; gradcheck
+//        tests/gradcheck/gradcheck_test.cpp (LinearLayerFromGemmAndBias).
+//
 // GemmShape: row-major C = alpha * op(A) * op(B) + beta * C, all matrices packed (no padding).
 //
 //   op(A) is (M, K): A is (M, K), or (K, M) when trans_a.

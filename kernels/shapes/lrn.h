@@ -1,3 +1,8 @@
+// Where: launchers kernels/lrn.h (declared once, kernels/lrn.inc); GPU kernels/lrn.cu; CPU twin
+//        cpu_fallback/lrn.cpp; layer layers/lrn.{h,cpp}; parity and bench rows
+//        tests/parity/cases_lrn.cpp; reference test tests/reference/elementwise_reference_test.cpp;
+//        gradcheck tests/gradcheck/gradcheck_test.cpp and tests/layers/layer_test.cpp.
+//
 // LrnShape: local response normalisation across channels (AlexNet), PyTorch's LocalResponseNorm.
 //
 // Layout: x, y, scale, dy, dx all (N, C, H, W). For channel c the window is

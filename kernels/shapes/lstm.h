@@ -1,7 +1,11 @@
-// Shapes and math of the recurrent-network ops: the fused LSTM cell (pointwise part), the
-// axis-swap that turns batch-first sequences into time-major ones, and the embedding lookup.
+// Where: launchers kernels/lstm.h (declared once, kernels/lstm.inc); GPU kernels/lstm.cu; CPU twin
+//        cpu_fallback/lstm.cpp; layer layers/recurrent.{h,cpp} (LSTM); parity and bench rows
+//        tests/parity/cases_lstm.cpp; cell math, finite differences and PyTorch goldens
+//        tests/recurrent/lstm_test.cpp.
 //
-// ---- LstmCellShape: the fused pointwise LSTM cell (PyTorch gate order i, f, g, o) ----
+// LstmCellShape: the fused pointwise LSTM cell (PyTorch gate order i, f, g, o). The LSTM layer
+// (layers/recurrent.*) computes the projections with GEMMs; this op does what is left of a step.
+//
 // Layouts (row-major, one row per batch element, rows `x_stride` apart for `xg`, packed otherwise):
 //   xg      (N, 4H) rows x_stride >= 4H apart   x W_ih^T, the input projection of this step
 //   hg      (N, 4H) or nullptr (= 0)            h_{t-1} W_hh^T, the recurrent projection
@@ -21,17 +25,6 @@
 // In place: gates may alias a packed xg (x_stride = 4H) in forward; da may alias gates and dc_prev
 // may alias dc in backward (each element is read, then written, by the same thread).
 // Gradient convention: da and dc_prev are WRITTEN (=).
-//
-// ---- SwapAxesShape: (A, B, inner) -> (B, A, inner) ----
-//   y[b, a, :] = x[a, b, :]; batch-first (N, T, F) <-> time-major (T, N, F). Not in place.
-//
-// ---- EmbeddingShape: lookup of n token ids in a (V, D) table ----
-//   forward   y[i, :] = weight[ids[i], :]                   ids (n) int32, y (n, D)
-//   backward  dweight[v, :] += sum_{i: ids[i] = v} dy[i, :]  (ACCUMULATES, parameter gradient)
-//             summed in increasing i for every v, so the result is deterministic and equal on
-//             both devices up to float rounding of the same sums in the same order.
-// An id outside [0, V) is an error on the CPU; on the GPU (ids on the device) its row of y is NaN
-// and it contributes to no row of dweight.
 #pragma once
 
 #include <math.h>
@@ -61,35 +54,6 @@ struct LstmCellShape {
     KILN_CHECK(n >= 1 && h >= 1, "lstm_cell: (N, H) = ({}, {}) must be positive", n, h);
     KILN_CHECK(x_stride == 0 || x_stride >= gate_cols(), "lstm_cell: x_stride={} must be 0 or >= 4H={}", x_stride,
                gate_cols());
-  }
-};
-
-struct SwapAxesShape {
-  int64_t a = 1, b = 1, inner = 1;
-
-  KILN_HD int64_t size() const { return a * b * inner; }
-  int64_t flops() const { return 0; }
-  int64_t bytes() const { return 8 * size(); }
-
-  void validate() const {
-    KILN_CHECK(a >= 1 && b >= 1 && inner >= 1, "swap_axes: (A, B, inner) = ({}, {}, {}) must be positive", a, b,
-               inner);
-  }
-};
-
-struct EmbeddingShape {
-  int64_t n = 1;  // tokens
-  int v = 1;      // vocabulary rows
-  int d = 1;      // embedding width
-
-  KILN_HD int64_t out_size() const { return n * d; }
-  KILN_HD int64_t table_size() const { return static_cast<int64_t>(v) * d; }
-  int64_t flops() const { return out_size(); }
-  int64_t bytes() const { return 4 * (2 * out_size() + n); }
-
-  void validate() const {
-    KILN_CHECK(n >= 0 && v >= 1 && d >= 1, "embedding: n={} tokens, table (V, D) = ({}, {}) must be positive", n, v,
-               d);
   }
 };
 

@@ -1,3 +1,10 @@
+// Where: launchers kernels/reduce.h (declared once, kernels/reduce.inc); GPU kernels/reduce.cu; CPU
+//        twin cpu_fallback/reduce.cpp; no layer: the trainer, through tools/train/device_ops.cpp
+//        (the gradient norm for clipping in tools/train/solver.cpp, accuracy in
+//        tools/train/trainer.cpp; reduce_sum only in tests); parity and bench rows
+//        tests/parity/cases_reduce.cpp; reference test
+//        tests/reference/elementwise_reference_test.cpp.
+//
 // Reductions the training loop needs: sum, sum of squares (gradient norm), correct-prediction
 // count. Accumulated in double over fixed-size chunks in a fixed order, so the result does not
 // depend on the number of threads (or, on the GPU, on the grid), only on the data.

@@ -7,12 +7,8 @@
 #include "core/philox.h"
 #include "core/stream.h"
 #include "core/tensor.h"
-#include "cpu_fallback/random.h"
+#include "kernels/random.h"
 #include "tests/common/device.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/random.cuh"
-#endif
 
 namespace kiln {
 namespace {
@@ -85,8 +81,8 @@ TEST(Philox, CpuFillMatchesElementFormulas) {
   const Stream cpu = Stream::default_for(Device::cpu());
   const int64_t n = 1001;  // not a multiple of 4
   std::vector<float> u(n), z(n);
-  cpu::fill_uniform(u.data(), n, 42, 17, -0.5f, 0.5f, cpu);
-  cpu::fill_normal(z.data(), n, 42, 17, 1.0f, 0.1f, cpu);
+  cpu::fill_uniform({.n = n, .seed = 42, .offset = 17, .lo = -0.5f, .hi = 0.5f}, u.data(), cpu);
+  cpu::fill_normal({.n = n, .seed = 42, .offset = 17, .mean = 1.0f, .stddev = 0.1f}, z.data(), cpu);
   for (int64_t i = 0; i < n; ++i) {
     ASSERT_EQ(u[i], philox_uniform(42, 17, i, -0.5f, 0.5f)) << i;
     ASSERT_EQ(z[i], philox_normal(42, 17, i, 1.0f, 0.1f)) << i;
@@ -101,11 +97,13 @@ TEST(Philox, DeviceFillEqualsHostFillBitForBit) {
   const Stream dev = Stream::default_for(Device::cuda());
   for (int64_t n : {1, 3, 4, 1023, 70001}) {
     std::vector<float> hu(n), hz(n);
-    cpu::fill_uniform(hu.data(), n, 9, 100, 0.0f, 1.0f, host);
-    cpu::fill_normal(hz.data(), n, 9, 100, 0.0f, 2.0f, host);
+    const RandomShape us{.n = n, .seed = 9, .offset = 100, .lo = 0.0f, .hi = 1.0f};
+    const RandomShape zs{.n = n, .seed = 9, .offset = 100, .mean = 0.0f, .stddev = 2.0f};
+    cpu::fill_uniform(us, hu.data(), host);
+    cpu::fill_normal(zs, hz.data(), host);
     Tensor du = Tensor::empty({n}, Device::cuda()), dz = Tensor::empty({n}, Device::cuda());
-    gpu::fill_uniform(du.data<float>(), n, 9, 100, 0.0f, 1.0f, dev);
-    gpu::fill_normal(dz.data<float>(), n, 9, 100, 0.0f, 2.0f, dev);
+    gpu::fill_uniform(us, du.data<float>(), dev);
+    gpu::fill_normal(zs, dz.data<float>(), dev);
     const auto gu = du.to_host(), gz = dz.to_host();
     EXPECT_EQ(std::memcmp(gu.data(), hu.data(), n * 4), 0) << "uniform, n=" << n;
     EXPECT_EQ(std::memcmp(gz.data(), hz.data(), n * 4), 0) << "normal, n=" << n;

@@ -8,12 +8,9 @@
 // the five convnet-benchmarks layers.
 #include <fmt/format.h>
 
-#include "cpu_fallback/conv2d.h"
+#include "kernels/conv2d.h"
 #include "tests/parity/op_table.h"
 
-#if KILN_WITH_DEVICE
-#include "kernels/conv2d.cuh"
-#endif
 #if KILN_WITH_CUDA
 #include "kernels/cudnn_conv.h"
 #endif

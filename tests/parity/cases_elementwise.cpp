@@ -1,5 +1,5 @@
-// Op-table rows for the elementwise families: activations (kernels/activation.cuh), bias add and
-// bias gradient (kernels/bias.cuh), dropout (kernels/dropout.cuh), against their cpu_fallback twins.
+// Op-table rows for the elementwise families: activations (kernels/activation.cu), bias add and
+// bias gradient (kernels/bias.cu), dropout (kernels/dropout.cu), against their cpu_fallback twins.
 // Bit-exact: relu and leaky relu (forward and backward), bias add (one add), dropout (the Philox
 // mask rule is shared, and one multiply). Each family also runs in place and at an address that is
 // not 16-byte aligned (the kernels' scalar path). The forward rows with separate buffers name their
@@ -10,16 +10,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu_fallback/activation.h"
-#include "cpu_fallback/bias.h"
-#include "cpu_fallback/dropout.h"
+#include "kernels/activation.h"
+#include "kernels/bias.h"
+#include "kernels/dropout.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/activation.cuh"
-#include "kernels/bias.cuh"
-#include "kernels/dropout.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

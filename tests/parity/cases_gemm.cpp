@@ -4,12 +4,8 @@
 // its gradient with respect to A and B (two more GEMMs), checked by finite differences.
 #include <fmt/format.h>
 
-#include "cpu_fallback/gemm.h"
+#include "kernels/gemm.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/gemm.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

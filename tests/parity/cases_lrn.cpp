@@ -1,5 +1,5 @@
-// Op-table rows for local response normalisation across channels (kernels/lrn.cuh vs
-// cpu_fallback/lrn.h). alpha is raised above AlexNet's 1e-4 in most test shapes so that the
+// Op-table rows for local response normalisation across channels (kernels/lrn.cu vs
+// cpu_fallback/lrn.cpp). alpha is raised above AlexNet's 1e-4 in most test shapes so that the
 // normalisation is far from the identity and its backward terms are exercised; the backward's
 // y and scale inputs come from a CPU forward pass on its x (prepare), as in training. The forward
 // rows name their gradient (lrn_backward).
@@ -7,12 +7,8 @@
 
 #include <vector>
 
-#include "cpu_fallback/lrn.h"
+#include "kernels/lrn.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/lrn.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

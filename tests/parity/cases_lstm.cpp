@@ -1,5 +1,5 @@
-// Op-table rows for the recurrent-network ops: the fused LSTM cell (kernels/lstm.cuh vs
-// cpu_fallback/lstm.h) with every optional operand present and absent, strided input projections
+// Op-table rows for the recurrent-network ops: the fused LSTM cell (kernels/lstm.cu vs
+// cpu_fallback/lstm.cpp) with every optional operand present and absent, strided input projections
 // (the batch-first layout) and a forget-gate bias; the axis swap; and the embedding lookup with its
 // deterministic backward (bit-exact: both devices sum the same rows in the same order), with
 // repeated ids, a tiny vocabulary (every row hit many times) and widths that are not multiples of
@@ -10,14 +10,10 @@
 #include <algorithm>
 #include <vector>
 
-#include "cpu_fallback/embedding.h"
-#include "cpu_fallback/lstm.h"
+#include "kernels/embedding.h"
+#include "kernels/lstm.h"
+#include "kernels/swap_axes.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/embedding.cuh"
-#include "kernels/lstm.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

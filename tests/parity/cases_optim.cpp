@@ -1,4 +1,4 @@
-// Op-table rows for the optimiser updates (kernels/optim.cuh vs cpu_fallback/optim.h): plain SGD,
+// Op-table rows for the optimiser updates (kernels/optim.cu vs cpu_fallback/optim.cpp): plain SGD,
 // momentum (first step and later steps, dampening, weight decay), Nesterov, Adam with L2 weight
 // decay and AdamW, on odd sizes, in float4 and scalar (unaligned) paths. The state buffers start
 // random (v non-negative) and are compared after the step.
@@ -6,12 +6,8 @@
 
 #include <vector>
 
-#include "cpu_fallback/optim.h"
+#include "kernels/optim.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/optim.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

@@ -1,4 +1,4 @@
-// Op-table rows for max and average pooling (kernels/pool2d.cuh vs cpu_fallback/pool2d.h).
+// Op-table rows for max and average pooling (kernels/pool2d.cu vs cpu_fallback/pool2d.cpp).
 // Max pooling (values and argmax) and its gather backward are bit-exact between the CPU and GPU:
 // the same comparisons and the same summation order. The backward's argmax input comes from a CPU
 // forward pass on random data (prepare), so it is a valid window position. The forward rows name
@@ -11,12 +11,8 @@
 #include <vector>
 
 #include "core/philox.h"
-#include "cpu_fallback/pool2d.h"
+#include "kernels/pool2d.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/pool2d.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

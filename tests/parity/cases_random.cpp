@@ -1,12 +1,8 @@
 // Op-table rows for the Philox random fills: bit-exact between the CPU and the GPU.
 #include <fmt/format.h>
 
-#include "cpu_fallback/random.h"
+#include "kernels/random.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/random.cuh"
-#endif
 
 namespace kiln::optable {
 
@@ -18,19 +14,21 @@ void add_random_cases(std::vector<OpCase>& cases, Sizes sizes) {
     u.op = "fill_uniform";
     u.shape = fmt::format("n{}", n);
     u.buffers = {{.name = "out", .numel = n, .role = Role::Output}};
-    u.cpu = [n](const Args& a, const Stream& s) { cpu::fill_uniform(a.f(0), n, 5, 77, -2.0f, 3.0f, s); };
+    const RandomShape us{.n = n, .seed = 5, .offset = 77, .lo = -2.0f, .hi = 3.0f};
+    u.cpu = [us](const Args& a, const Stream& s) { cpu::fill_uniform(us, a.f(0), s); };
 #if KILN_WITH_DEVICE
-    u.gpu = {{"v1", [n](const Args& a, const Stream& s) { gpu::fill_uniform(a.f(0), n, 5, 77, -2.0f, 3.0f, s); }}};
+    u.gpu = {{"v1", [us](const Args& a, const Stream& s) { gpu::fill_uniform(us, a.f(0), s); }}};
 #endif
-    u.bytes = 4 * n;
+    u.bytes = us.bytes();
     u.exact = true;
     cases.push_back(u);
 
     OpCase z = u;
     z.op = "fill_normal";
-    z.cpu = [n](const Args& a, const Stream& s) { cpu::fill_normal(a.f(0), n, 5, 77, 0.5f, 2.0f, s); };
+    const RandomShape zs{.n = n, .seed = 5, .offset = 77, .mean = 0.5f, .stddev = 2.0f};
+    z.cpu = [zs](const Args& a, const Stream& s) { cpu::fill_normal(zs, a.f(0), s); };
 #if KILN_WITH_DEVICE
-    z.gpu = {{"v1", [n](const Args& a, const Stream& s) { gpu::fill_normal(a.f(0), n, 5, 77, 0.5f, 2.0f, s); }}};
+    z.gpu = {{"v1", [zs](const Args& a, const Stream& s) { gpu::fill_normal(zs, a.f(0), s); }}};
 #endif
     cases.push_back(z);
   }

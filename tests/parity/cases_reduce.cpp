@@ -1,4 +1,4 @@
-// Op-table rows for the training-loop reductions (kernels/reduce.cuh vs cpu_fallback/reduce.h):
+// Op-table rows for the training-loop reductions (kernels/reduce.cu vs cpu_fallback/reduce.cpp):
 // sum and sum of squares over empty, tiny, chunk-boundary (16384) and multi-chunk sizes, aligned and
 // not; count_correct over narrow and 1000-class rows with ignored rows and rows whose label is the
 // argmax (prepare), compared exactly.
@@ -6,12 +6,8 @@
 
 #include <vector>
 
-#include "cpu_fallback/reduce.h"
+#include "kernels/reduce.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/reduce.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

@@ -1,4 +1,4 @@
-// Op-table rows for the plain RNN cell (kernels/rnn.cuh vs cpu_fallback/rnn.h): both activations,
+// Op-table rows for the plain RNN cell (kernels/rnn.cu vs cpu_fallback/rnn.cpp): both activations,
 // each optional operand (hg, b_ih, b_hh) present and absent, strided input projections (the
 // batch-first layout), in place (h over a packed xg, da over dh), H = 1, H not a multiple of 4 or
 // 32, and sizes that take several grid-stride passes (and, in v1, more cells than one full grid).
@@ -14,12 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "cpu_fallback/rnn.h"
+#include "kernels/rnn.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/rnn.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

@@ -1,5 +1,5 @@
-// Op-table rows for the fused softmax cross-entropy (kernels/softmax_xent.cuh vs
-// cpu_fallback/softmax_xent.h): narrow rows (one warp per row), wide rows (one block per row,
+// Op-table rows for the fused softmax cross-entropy (kernels/softmax_xent.cu vs
+// cpu_fallback/softmax_xent.cpp): narrow rows (one warp per row), wide rows (one block per row,
 // 1000 classes), logits of +-1e4, ignored rows (every third, or all of them), and the forward without
 // per-row losses. The forward rows of moderate logits name their gradient (the fused backward).
 #include <fmt/format.h>
@@ -7,12 +7,8 @@
 #include <limits>
 #include <vector>
 
-#include "cpu_fallback/softmax_xent.h"
+#include "kernels/softmax_xent.h"
 #include "tests/parity/op_table.h"
-
-#if KILN_WITH_DEVICE
-#include "kernels/softmax_xent.cuh"
-#endif
 
 namespace kiln::optable {
 namespace {

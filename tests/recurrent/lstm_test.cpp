@@ -19,16 +19,12 @@
 #include "core/device.h"
 #include "tests/common/device.h"
 #include "layers/net.h"
-#include "cpu_fallback/embedding.h"
-#include "cpu_fallback/lstm.h"
+#include "kernels/embedding.h"
+#include "kernels/lstm.h"
 #include "layers/recurrent.h"
 #include "layers/registry.h"
 #include "tests/common/gradcheck.h"
 #include "tests/layers/helpers.h"
-#if KILN_WITH_DEVICE
-#include "kernels/embedding.cuh"
-#include "kernels/lstm.cuh"
-#endif
 
 #ifndef KILN_RECURRENT_GOLDEN_DIR
 #error "KILN_RECURRENT_GOLDEN_DIR must name tests/recurrent/golden"

@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "core/stream.h"
-#include "cpu_fallback/conv2d.h"
+#include "kernels/conv2d.h"
 #include "tests/reference/compare.h"
 #include "tests/reference/definitions.h"
 

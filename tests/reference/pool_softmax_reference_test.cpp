@@ -10,8 +10,8 @@
 
 #include "core/error.h"
 #include "core/stream.h"
-#include "cpu_fallback/pool2d.h"
-#include "cpu_fallback/softmax_xent.h"
+#include "kernels/pool2d.h"
+#include "kernels/softmax_xent.h"
 #include "tests/reference/compare.h"
 #include "tests/reference/definitions.h"
 

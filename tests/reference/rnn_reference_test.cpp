@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "core/stream.h"
-#include "cpu_fallback/rnn.h"
+#include "kernels/rnn.h"
 #include "tests/reference/compare.h"
 
 namespace kiln {

@@ -1,5 +1,7 @@
-// The few ops the training loop calls directly, dispatched on the tensor's device: kiln::gpu on
-// a CUDA tensor, kiln::cpu on a host tensor (never a silent fallback between the two).
+// The few ops the training loop calls directly (the optimiser updates and the gradient norm for
+// clipping in tools/train/solver.cpp, the accuracy count in tools/train/trainer.cpp), dispatched on
+// the tensor's device by KILN_DISPATCH (kernels/dispatch.h): kiln::gpu on a CUDA tensor, kiln::cpu
+// on a host tensor (never a silent fallback between the two).
 #pragma once
 
 #include <cstdint>

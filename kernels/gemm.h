@@ -1,0 +1,45 @@
+// GEMM, row-major: C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C
+// (kernels/shapes/gemm.h). kiln::cpu::gemm is OpenBLAS SGEMM, cut into shape-determined pieces on
+// kiln's CPU workers (the same bits for any thread count). kiln::gpu::gemm is the version the
+// layers use: cuBLAS in the `cuda` build, v2_tiled in the emulator. Pointers are device memory on
+// the stream's device for kiln::gpu::, host memory for kiln::cpu::.
+#pragma once
+
+#include "core/stream.h"
+#include "kernels/shapes/gemm.h"
+
+// The launchers, declared once (kernels/gemm.inc) for both backends: kiln::gpu:: is defined in
+// kernels/gemm.cu, kiln::cpu:: in cpu_fallback/gemm.cpp.
+namespace kiln::gpu {
+#include "kernels/gemm.inc"
+}  // namespace kiln::gpu
+namespace kiln::cpu {
+#include "kernels/gemm.inc"
+}  // namespace kiln::cpu
+
+// ---- GPU only: kiln's kernel versions (the CPU has one GEMM) ----
+// Each is a row of the op table (tests/parity/cases_gemm.cpp):
+//   v1_naive   one thread per element of C, a plain dot product (the readable reference).
+//   v2_tiled   kiln's tiled SGEMM (kernels/gemm_tile.cuh): shared-memory tiles double-buffered,
+//              8x8 register micro-tiles per thread, float4 global loads where the contiguous
+//              dimension is a multiple of 4 and the pointer 16-byte aligned, float4 stores likewise,
+//              explicit tails for any M, N, K. Two tile sizes: 128x128 (256 threads) for big
+//              problems and 64x64 (64 threads) otherwise; `GemmTile` forces one (tests, benchmarks).
+//   cublas     cuBLAS SGEMM (the `cuda` build only): the row-major problem is the column-major
+//              C^T = op(B)^T op(A)^T, so the operands are passed swapped. One cublasHandle_t per
+//              (host thread, device), created lazily and kept for the life of the process; its
+//              stream is set on every call.
+namespace kiln::gpu {
+
+// The tile configuration of kiln's tiled kernels (GEMM and the implicit-GEMM convolutions).
+enum class GemmTile { Auto, T64, T128 };
+
+void gemm_v1_naive(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream);
+void gemm_v2_tiled(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream,
+                   GemmTile tile = GemmTile::Auto);
+
+#if KILN_WITH_CUDA
+void gemm_cublas(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream);
+#endif
+
+}  // namespace kiln::gpu
