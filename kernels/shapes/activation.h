@@ -3,7 +3,7 @@
 //        layers/activation.{h,cpp}; also the RNN cell's backward (kernels/rnn.cu,
 //        cpu_fallback/rnn.cpp); parity and bench rows tests/parity/cases_elementwise.cpp; reference
 //        test tests/reference/elementwise_reference_test.cpp; gradcheck
-//        tests/gradcheck/gradcheck_test.cpp and tests/layers/layer_test.cpp (the layers).
+//        tests/gradcheck/op_table_gradcheck_test.cpp and tests/layers/layer_test.cpp (the layers).
 //
 // ActivationShape: elementwise activations over `count` elements.
 //

@@ -3,7 +3,7 @@
 //        graph::add_into (layers/tensor_ops.{h,cpp}: the Add layer, layers/add.cpp, and gradient
 //        sums in layers/net.cpp); parity and bench rows tests/parity/cases_elementwise.cpp;
 //        reference test tests/reference/elementwise_reference_test.cpp; gradcheck
-//        tests/gradcheck/gradcheck_test.cpp.
+//        tests/gradcheck/op_table_gradcheck_test.cpp.
 //
 // BiasShape: a per-channel bias over y (N, C, inner): inner = H*W for NCHW activations, 1 for
 // (N, F) features.

@@ -1,7 +1,7 @@
 // Where: launchers kernels/rnn.h (declared once, kernels/rnn.inc); GPU kernels/rnn.cu; CPU twin
 //        cpu_fallback/rnn.cpp; layer layers/recurrent.{h,cpp} (RNN); parity and bench rows
 //        tests/parity/cases_rnn.cpp; reference test tests/reference/rnn_reference_test.cpp;
-//        gradcheck tests/gradcheck/gradcheck_test.cpp; layer gradchecks and PyTorch goldens
+//        gradcheck tests/gradcheck/op_table_gradcheck_test.cpp (the rows' gradients); layer gradchecks and PyTorch goldens
 //        tests/recurrent/.
 //
 // Shape and math of the plain (Elman) RNN cell, the pointwise part of PyTorch's nn.RNN.

@@ -2,7 +2,7 @@
 //        kernels/softmax_xent.cu; CPU twin cpu_fallback/softmax_xent.cpp; layer
 //        layers/softmax_xent.{h,cpp}; parity and bench rows tests/parity/cases_softmax_xent.cpp;
 //        reference test tests/reference/pool_softmax_reference_test.cpp; gradcheck
-//        tests/gradcheck/gradcheck_test.cpp and tests/layers/layer_test.cpp.
+//        tests/gradcheck/op_table_gradcheck_test.cpp and tests/layers/layer_test.cpp.
 //
 // SoftmaxXentShape: fused softmax + cross-entropy over class logits with integer labels.
 //
