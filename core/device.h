@@ -10,16 +10,16 @@
 
 namespace kiln {
 
-enum class DeviceType : uint8_t { CPU, CUDA };
+enum class DeviceType : uint8_t { Cpu, Cuda };
 
 struct Device {
-  DeviceType type = DeviceType::CPU;
+  DeviceType type = DeviceType::Cpu;
   int index = 0;
 
-  static constexpr Device cpu() { return {DeviceType::CPU, 0}; }
-  static constexpr Device cuda(int index = 0) { return {DeviceType::CUDA, index}; }
-  bool is_cpu() const { return type == DeviceType::CPU; }
-  bool is_cuda() const { return type == DeviceType::CUDA; }
+  static constexpr Device cpu() { return {DeviceType::Cpu, 0}; }
+  static constexpr Device cuda(int index = 0) { return {DeviceType::Cuda, index}; }
+  bool is_cpu() const { return type == DeviceType::Cpu; }
+  bool is_cuda() const { return type == DeviceType::Cuda; }
   friend bool operator==(const Device&, const Device&) = default;
 
   // "cpu", "cuda:0".

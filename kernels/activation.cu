@@ -76,11 +76,11 @@ void activation_forward(const ActivationShape& shape, const float* x, float* y, 
   shape.validate();
   if (shape.count == 0) return;
   switch (shape.kind) {
-    case Activation::relu: return forward_as<Activation::relu>(shape, x, y, stream);
-    case Activation::leaky_relu: return forward_as<Activation::leaky_relu>(shape, x, y, stream);
-    case Activation::elu: return forward_as<Activation::elu>(shape, x, y, stream);
-    case Activation::sigmoid: return forward_as<Activation::sigmoid>(shape, x, y, stream);
-    case Activation::tanh: return forward_as<Activation::tanh>(shape, x, y, stream);
+    case Activation::Relu: return forward_as<Activation::Relu>(shape, x, y, stream);
+    case Activation::LeakyRelu: return forward_as<Activation::LeakyRelu>(shape, x, y, stream);
+    case Activation::Elu: return forward_as<Activation::Elu>(shape, x, y, stream);
+    case Activation::Sigmoid: return forward_as<Activation::Sigmoid>(shape, x, y, stream);
+    case Activation::Tanh: return forward_as<Activation::Tanh>(shape, x, y, stream);
   }
 }
 
@@ -89,11 +89,11 @@ void activation_backward(const ActivationShape& shape, const float* y, const flo
   shape.validate();
   if (shape.count == 0) return;
   switch (shape.kind) {
-    case Activation::relu: return backward_as<Activation::relu>(shape, y, dy, dx, stream);
-    case Activation::leaky_relu: return backward_as<Activation::leaky_relu>(shape, y, dy, dx, stream);
-    case Activation::elu: return backward_as<Activation::elu>(shape, y, dy, dx, stream);
-    case Activation::sigmoid: return backward_as<Activation::sigmoid>(shape, y, dy, dx, stream);
-    case Activation::tanh: return backward_as<Activation::tanh>(shape, y, dy, dx, stream);
+    case Activation::Relu: return backward_as<Activation::Relu>(shape, y, dy, dx, stream);
+    case Activation::LeakyRelu: return backward_as<Activation::LeakyRelu>(shape, y, dy, dx, stream);
+    case Activation::Elu: return backward_as<Activation::Elu>(shape, y, dy, dx, stream);
+    case Activation::Sigmoid: return backward_as<Activation::Sigmoid>(shape, y, dy, dx, stream);
+    case Activation::Tanh: return backward_as<Activation::Tanh>(shape, y, dy, dx, stream);
   }
 }
 

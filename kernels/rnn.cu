@@ -56,8 +56,8 @@ void forward_as(const RnnCellShape& s, const float* xg, const float* hg, const f
 void rnn_cell_forward(const RnnCellShape& s, const float* xg, const float* hg, const float* b_ih,
                       const float* b_hh, float* h, const Stream& stream) {
   s.validate();
-  if (s.activation == RnnActivation::Relu) return forward_as<Activation::relu>(s, xg, hg, b_ih, b_hh, h, stream);
-  forward_as<Activation::tanh>(s, xg, hg, b_ih, b_hh, h, stream);
+  if (s.activation == RnnActivation::Relu) return forward_as<Activation::Relu>(s, xg, hg, b_ih, b_hh, h, stream);
+  forward_as<Activation::Tanh>(s, xg, hg, b_ih, b_hh, h, stream);
 }
 
 void rnn_cell_backward(const RnnCellShape& s, const float* h, const float* dh, float* da, const Stream& stream) {

@@ -18,11 +18,11 @@ ActivationLayer::ActivationLayer(std::string name, Activation kind, float param)
 
 const char* ActivationLayer::type() const {
   switch (kind_) {
-    case Activation::relu: return "ReLU";
-    case Activation::leaky_relu: return "LeakyReLU";
-    case Activation::elu: return "ELU";
-    case Activation::sigmoid: return "Sigmoid";
-    case Activation::tanh: return "Tanh";
+    case Activation::Relu: return "ReLU";
+    case Activation::LeakyRelu: return "LeakyReLU";
+    case Activation::Elu: return "ELU";
+    case Activation::Sigmoid: return "Sigmoid";
+    case Activation::Tanh: return "Tanh";
   }
   return "Activation";
 }
@@ -49,8 +49,8 @@ void ActivationLayer::backward(const BackwardArgs& a) {
 }
 
 std::string ActivationLayer::describe() const {
-  if (kind_ == Activation::leaky_relu) return fmt::format("negative_slope {}", param_);
-  if (kind_ == Activation::elu) return fmt::format("alpha {}", param_);
+  if (kind_ == Activation::LeakyRelu) return fmt::format("negative_slope {}", param_);
+  if (kind_ == Activation::Elu) return fmt::format("alpha {}", param_);
   return "";
 }
 

@@ -65,10 +65,10 @@ std::unique_ptr<Layer> make_lrn(SpecReader& r) {
 template <Activation kind>
 std::unique_ptr<Layer> make_activation(SpecReader& r) {
   float param = 0.0f;
-  if constexpr (kind == Activation::leaky_relu) {
+  if constexpr (kind == Activation::LeakyRelu) {
     param = static_cast<float>(r.get_double("negative_slope", 0.01));
     if (!(param >= 0.0f)) r.bad("negative_slope", "a number >= 0 (backward reads the output)");
-  } else if constexpr (kind == Activation::elu) {
+  } else if constexpr (kind == Activation::Elu) {
     param = static_cast<float>(r.get_double("alpha", 1.0));
     if (!(param > 0.0f)) r.bad("alpha", "a number > 0 (backward reads the output)");
   }
@@ -168,20 +168,20 @@ constexpr Entry kLayers[] = {
     {"Concat", make_concat},
     {"Conv2d", make_conv2d},
     {"Dropout", make_dropout},
-    {"ELU", make_activation<Activation::elu>},
+    {"ELU", make_activation<Activation::Elu>},
     {"Embedding", make_embedding},
     {"Flatten", make_flatten},
     {"LRN", make_lrn},
     {"LSTM", make_lstm},
     {"RNN", make_rnn},
-    {"LeakyReLU", make_activation<Activation::leaky_relu>},
+    {"LeakyReLU", make_activation<Activation::LeakyRelu>},
     {"Linear", make_linear},
     {"MSELoss", make_mse},
     {"MaxPool2d", make_maxpool},
-    {"ReLU", make_activation<Activation::relu>},
-    {"Sigmoid", make_activation<Activation::sigmoid>},
+    {"ReLU", make_activation<Activation::Relu>},
+    {"Sigmoid", make_activation<Activation::Sigmoid>},
     {"SoftmaxCrossEntropy", make_softmax_xent},
-    {"Tanh", make_activation<Activation::tanh>},
+    {"Tanh", make_activation<Activation::Tanh>},
     {"TimeFlatten", make_time_flatten},
 };
 

@@ -28,15 +28,15 @@
 
 namespace kiln {
 
-enum class Activation : int { relu = 0, leaky_relu = 1, elu = 2, sigmoid = 3, tanh = 4 };
+enum class Activation : int { Relu = 0, LeakyRelu = 1, Elu = 2, Sigmoid = 3, Tanh = 4 };
 
 KILN_HD const char* activation_name(Activation a) {
   switch (a) {
-    case Activation::relu: return "relu";
-    case Activation::leaky_relu: return "leaky_relu";
-    case Activation::elu: return "elu";
-    case Activation::sigmoid: return "sigmoid";
-    case Activation::tanh: return "tanh";
+    case Activation::Relu: return "relu";
+    case Activation::LeakyRelu: return "leaky_relu";
+    case Activation::Elu: return "elu";
+    case Activation::Sigmoid: return "sigmoid";
+    case Activation::Tanh: return "tanh";
   }
   return "unknown";
 }
@@ -44,11 +44,11 @@ KILN_HD const char* activation_name(Activation a) {
 // y = f(x).
 KILN_HD float activation_apply(Activation a, float param, float x) {
   switch (a) {
-    case Activation::relu: return x > 0.0f ? x : 0.0f;
-    case Activation::leaky_relu: return x > 0.0f ? x : param * x;
-    case Activation::elu: return x > 0.0f ? x : param * expm1f(x);
-    case Activation::sigmoid: return 1.0f / (1.0f + expf(-x));
-    case Activation::tanh: return tanhf(x);
+    case Activation::Relu: return x > 0.0f ? x : 0.0f;
+    case Activation::LeakyRelu: return x > 0.0f ? x : param * x;
+    case Activation::Elu: return x > 0.0f ? x : param * expm1f(x);
+    case Activation::Sigmoid: return 1.0f / (1.0f + expf(-x));
+    case Activation::Tanh: return tanhf(x);
   }
   return x;
 }
@@ -56,18 +56,18 @@ KILN_HD float activation_apply(Activation a, float param, float x) {
 // f'(x) expressed through y = f(x).
 KILN_HD float activation_grad_from_y(Activation a, float param, float y) {
   switch (a) {
-    case Activation::relu: return y > 0.0f ? 1.0f : 0.0f;
-    case Activation::leaky_relu: return y > 0.0f ? 1.0f : param;
-    case Activation::elu: return y > 0.0f ? 1.0f : y + param;
-    case Activation::sigmoid: return y * (1.0f - y);
-    case Activation::tanh: return 1.0f - y * y;
+    case Activation::Relu: return y > 0.0f ? 1.0f : 0.0f;
+    case Activation::LeakyRelu: return y > 0.0f ? 1.0f : param;
+    case Activation::Elu: return y > 0.0f ? 1.0f : y + param;
+    case Activation::Sigmoid: return y * (1.0f - y);
+    case Activation::Tanh: return 1.0f - y * y;
   }
   return 1.0f;
 }
 
 struct ActivationShape {
   int64_t count = 1;
-  Activation kind = Activation::relu;
+  Activation kind = Activation::Relu;
   float param = 0.0f;  // leaky_relu: negative slope (PyTorch default 0.01); elu: alpha (default 1)
 
   int64_t flops() const { return count; }
@@ -77,9 +77,9 @@ struct ActivationShape {
     KILN_CHECK(count >= 0, "{}: count={} must be >= 0", activation_name(kind), count);
     KILN_CHECK(static_cast<int>(kind) >= 0 && static_cast<int>(kind) <= 4, "activation: unknown kind {}",
                static_cast<int>(kind));
-    if (kind == Activation::leaky_relu)
+    if (kind == Activation::LeakyRelu)
       KILN_CHECK(param >= 0.0f, "leaky_relu: negative_slope={} must be >= 0 (backward reads y)", param);
-    if (kind == Activation::elu)
+    if (kind == Activation::Elu)
       KILN_CHECK(param > 0.0f, "elu: alpha={} must be > 0 (backward reads y)", param);
   }
 };

@@ -40,7 +40,7 @@ enum class RnnActivation : uint8_t { Tanh, Relu };
 
 // The elementwise activation that computes it (activation_apply / activation_grad_from_y).
 KILN_HD Activation rnn_activation_kind(RnnActivation a) {
-  return a == RnnActivation::Relu ? Activation::relu : Activation::tanh;
+  return a == RnnActivation::Relu ? Activation::Relu : Activation::Tanh;
 }
 
 struct RnnCellShape {

@@ -19,14 +19,14 @@ namespace kiln::optable {
 namespace {
 
 // How a case places its data: separate buffers, in place, or one element past an aligned start.
-enum class Placement { separate, in_place, unaligned };
+enum class Placement { Separate, InPlace, Unaligned };
 const char* placement_name(Placement p) {
-  return p == Placement::separate ? "" : p == Placement::in_place ? "_inplace" : "_unaligned";
+  return p == Placement::Separate ? "" : p == Placement::InPlace ? "_inplace" : "_unaligned";
 }
 
 // Unaligned cases leave element 0 of the output alone: it starts random (Accumulate) on both sides
 // rather than as the harness's unwritten-NaN pattern, which would poison the tolerance's RMS.
-Role output_role(Placement p) { return p == Placement::unaligned ? Role::Accumulate : Role::Output; }
+Role output_role(Placement p) { return p == Placement::Unaligned ? Role::Accumulate : Role::Output; }
 
 // ---- activations ------------------------------------------------------------------------------
 
@@ -36,19 +36,19 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
   s.count = count;
   s.kind = kind;
   s.param = param;
-  const bool exact = kind == Activation::relu || kind == Activation::leaky_relu;
-  const int64_t off = where == Placement::unaligned ? 1 : 0;  // element offset of the data
+  const bool exact = kind == Activation::Relu || kind == Activation::LeakyRelu;
+  const int64_t off = where == Placement::Unaligned ? 1 : 0;  // element offset of the data
   const int64_t numel = count + off;
   const Role out_role = output_role(where);
   const std::string name =
       fmt::format("{}_n{}{}", activation_name(kind), count, placement_name(where));
   // Backward inputs: y in the range f can produce.
-  const float ylo = kind == Activation::sigmoid ? 0.0f : -1.0f, yhi = 1.0f;
+  const float ylo = kind == Activation::Sigmoid ? 0.0f : -1.0f, yhi = 1.0f;
 
   OpCase f;
   f.op = "activation_forward";
   f.shape = name;
-  if (where == Placement::in_place) {
+  if (where == Placement::InPlace) {
     f.buffers = {{.name = "x_y", .numel = numel, .role = Role::Accumulate, .lo = -3.0f, .hi = 3.0f}};
     f.cpu = [s](const Args& a, const Stream& st) { cpu::activation_forward(s, a.f(0), a.f(0), st); };
 #if KILN_WITH_DEVICE
@@ -68,7 +68,7 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
   f.bytes = s.bytes();
   f.bench = bench;
   f.exact = exact;
-  if (where == Placement::separate) {  // the gradient, from the output, away from the kink at 0
+  if (where == Placement::Separate) {  // the gradient, from the output, away from the kink at 0
     f.gradient = Gradient{.of = {1}, .wrt = {0}, .eps = 1e-3, .atol = 2e-4, .rtol = 2e-3, .max_checks = 64};
     f.gradient->backward = [s](const Args& a, const GradArgs& d, const Stream& st) {
       cpu::activation_backward(s, a.f(1), d.dy[0], d.dx[0], st);
@@ -85,7 +85,7 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
   OpCase b;
   b.op = "activation_backward";
   b.shape = name;
-  if (where == Placement::in_place) {
+  if (where == Placement::InPlace) {
     b.buffers = {{.name = "y", .numel = numel, .lo = ylo, .hi = yhi},
                  {.name = "dy_dx", .numel = numel, .role = Role::Accumulate}};
     b.cpu = [s](const Args& a, const Stream& st) { cpu::activation_backward(s, a.f(0), a.f(1), a.f(1), st); };
@@ -115,20 +115,20 @@ void add_activation(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Ac
 }
 
 void add_activations(std::vector<OpCase>& cases, Sizes sizes) {
-  const std::vector<std::pair<Activation, float>> kinds = {{Activation::relu, 0.0f},
-                                                            {Activation::leaky_relu, 0.01f},
-                                                            {Activation::elu, 1.0f},
-                                                            {Activation::sigmoid, 0.0f},
-                                                            {Activation::tanh, 0.0f}};
+  const std::vector<std::pair<Activation, float>> kinds = {{Activation::Relu, 0.0f},
+                                                            {Activation::LeakyRelu, 0.01f},
+                                                            {Activation::Elu, 1.0f},
+                                                            {Activation::Sigmoid, 0.0f},
+                                                            {Activation::Tanh, 0.0f}};
   for (const auto& [kind, param] : kinds) {
     if (sizes == Sizes::Test) {
-      for (int64_t n : {1, 3, 7, 13, 33, 127, 4099}) add_activation(cases, sizes, kind, param, n, Placement::separate, false);
-      add_activation(cases, sizes, kind, param, 1027, Placement::in_place, false);
-      add_activation(cases, sizes, kind, param, 1027, Placement::unaligned, false);
+      for (int64_t n : {1, 3, 7, 13, 33, 127, 4099}) add_activation(cases, sizes, kind, param, n, Placement::Separate, false);
+      add_activation(cases, sizes, kind, param, 1027, Placement::InPlace, false);
+      add_activation(cases, sizes, kind, param, 1027, Placement::Unaligned, false);
     } else {
       // AlexNet conv1 and conv2 outputs and fc6 at batch 128.
       for (int64_t n : {int64_t{128} * 96 * 55 * 55, int64_t{128} * 256 * 27 * 27, int64_t{128} * 4096})
-        add_activation(cases, sizes, kind, param, n, Placement::in_place, true);
+        add_activation(cases, sizes, kind, param, n, Placement::InPlace, true);
     }
   }
 }
@@ -204,7 +204,7 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
   s.p = p;
   s.seed = seed;
   s.offset = offset;
-  const int64_t off = where == Placement::unaligned ? 1 : 0;
+  const int64_t off = where == Placement::Unaligned ? 1 : 0;
   const int64_t numel = count + off;
   const Role out_role = output_role(where);
   const std::string name = fmt::format("n{}_p{:g}_seed{}_off{}{}", count, p, seed, offset, placement_name(where));
@@ -214,7 +214,7 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
     f.op = backward ? "dropout_backward" : "dropout_forward";
     f.shape = name;
     const auto cpu_fn = backward ? cpu::dropout_backward : cpu::dropout_forward;
-    if (where == Placement::in_place) {
+    if (where == Placement::InPlace) {
       f.buffers = {{.name = backward ? "dy_dx" : "x_y", .numel = numel, .role = Role::Accumulate}};
       f.cpu = [s, cpu_fn](const Args& a, const Stream& st) { cpu_fn(s, a.f(0), a.f(0), st); };
     } else {
@@ -224,7 +224,7 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
     }
 #if KILN_WITH_DEVICE
     const auto gpu_fn = backward ? gpu::dropout_backward : gpu::dropout_forward;
-    if (where == Placement::in_place)
+    if (where == Placement::InPlace)
       f.gpu = grid_stride_versions(sizes, [s, gpu_fn](const Args& a, const Stream& st) { gpu_fn(s, a.f(0), a.f(0), st); });
     else
       f.gpu = grid_stride_versions(sizes, [s, off, gpu_fn](const Args& a, const Stream& st) {
@@ -235,7 +235,7 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
     f.bytes = s.bytes();
     f.bench = bench;
     f.exact = true;
-    if (!backward && where == Placement::separate) {
+    if (!backward && where == Placement::Separate) {
       f.gradient = Gradient{.of = {1}, .wrt = {0}, .atol = 1e-4, .rtol = 1e-3, .max_checks = 300};
       f.gradient->backward = [s](const Args&, const GradArgs& d, const Stream& st) {
         cpu::dropout_backward(s, d.dy[0], d.dx[0], st);
@@ -244,7 +244,7 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
     cases.push_back(f);
   }
 
-  if (where == Placement::separate && sizes == Sizes::Test) {
+  if (where == Placement::Separate && sizes == Sizes::Test) {
     // The mask as bytes, stored in 32-bit words (the table has no byte type): ceil(count/4) words,
     // of which the op writes the first `count` bytes; the rest keep the initial pattern on both sides.
     OpCase m;
@@ -269,15 +269,15 @@ void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64
 
 void add_dropouts(std::vector<OpCase>& cases, Sizes sizes) {
   if (sizes == Sizes::Test) {
-    for (int64_t n : {1, 3, 7, 13, 33, 127, 4099}) add_dropout(cases, sizes, n, 0.5f, 42, 0, Placement::separate, false);
-    add_dropout(cases, sizes, 1001, 0.1f, 7, 12345, Placement::separate, false);
-    add_dropout(cases, sizes, 1001, 0.0f, 7, 3, Placement::separate, false);   // keeps everything
-    add_dropout(cases, sizes, 1001, 0.9f, uint64_t{1} << 40, (uint64_t{1} << 32) - 3, Placement::separate, false);
-    add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::in_place, false);
-    add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::unaligned, false);
+    for (int64_t n : {1, 3, 7, 13, 33, 127, 4099}) add_dropout(cases, sizes, n, 0.5f, 42, 0, Placement::Separate, false);
+    add_dropout(cases, sizes, 1001, 0.1f, 7, 12345, Placement::Separate, false);
+    add_dropout(cases, sizes, 1001, 0.0f, 7, 3, Placement::Separate, false);   // keeps everything
+    add_dropout(cases, sizes, 1001, 0.9f, uint64_t{1} << 40, (uint64_t{1} << 32) - 3, Placement::Separate, false);
+    add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::InPlace, false);
+    add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::Unaligned, false);
   } else {
-    add_dropout(cases, sizes, int64_t{128} * 4096, 0.5f, 42, 0, Placement::in_place, true);  // fc6/fc7 outputs
-    add_dropout(cases, sizes, int64_t{128} * 9216, 0.5f, 42, 0, Placement::separate, true);
+    add_dropout(cases, sizes, int64_t{128} * 4096, 0.5f, 42, 0, Placement::InPlace, true);  // fc6/fc7 outputs
+    add_dropout(cases, sizes, int64_t{128} * 9216, 0.5f, 42, 0, Placement::Separate, true);
   }
 }
 

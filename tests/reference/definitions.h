@@ -236,11 +236,11 @@ void bias_backward(const BiasShape& sh, const In* dy, T* db) {
 template <class T>
 T activation(Activation a, T param, T x) {
   switch (a) {
-    case Activation::relu: return x > 0 ? x : T(0);
-    case Activation::leaky_relu: return x > 0 ? x : param * x;
-    case Activation::elu: return x > 0 ? x : param * (std::exp(x) - T(1));
-    case Activation::sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case Activation::tanh: return std::tanh(x);
+    case Activation::Relu: return x > 0 ? x : T(0);
+    case Activation::LeakyRelu: return x > 0 ? x : param * x;
+    case Activation::Elu: return x > 0 ? x : param * (std::exp(x) - T(1));
+    case Activation::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case Activation::Tanh: return std::tanh(x);
   }
   return x;
 }
@@ -248,14 +248,14 @@ T activation(Activation a, T param, T x) {
 template <class T>
 T activation_derivative(Activation a, T param, T x) {
   switch (a) {
-    case Activation::relu: return x > 0 ? T(1) : T(0);
-    case Activation::leaky_relu: return x > 0 ? T(1) : param;
-    case Activation::elu: return x > 0 ? T(1) : param * std::exp(x);
-    case Activation::sigmoid: {
+    case Activation::Relu: return x > 0 ? T(1) : T(0);
+    case Activation::LeakyRelu: return x > 0 ? T(1) : param;
+    case Activation::Elu: return x > 0 ? T(1) : param * std::exp(x);
+    case Activation::Sigmoid: {
       const T s = T(1) / (T(1) + std::exp(-x));
       return s * (T(1) - s);
     }
-    case Activation::tanh: {
+    case Activation::Tanh: {
       const T t = std::tanh(x);
       return T(1) - t * t;
     }

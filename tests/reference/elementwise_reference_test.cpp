@@ -73,13 +73,13 @@ TEST(BiasReference, AddAndAccumulatedGradient) {
 
 TEST(ActivationReference, ForwardBackwardAndInPlace) {
   const Stream stream = Stream::default_for(Device::cpu());
-  const ActivationShape kinds[] = {{.kind = Activation::relu},
-                                   {.kind = Activation::leaky_relu, .param = 0.01f},
-                                   {.kind = Activation::leaky_relu, .param = 0.2f},
-                                   {.kind = Activation::elu, .param = 1.0f},
-                                   {.kind = Activation::elu, .param = 0.5f},
-                                   {.kind = Activation::sigmoid},
-                                   {.kind = Activation::tanh}};
+  const ActivationShape kinds[] = {{.kind = Activation::Relu},
+                                   {.kind = Activation::LeakyRelu, .param = 0.01f},
+                                   {.kind = Activation::LeakyRelu, .param = 0.2f},
+                                   {.kind = Activation::Elu, .param = 1.0f},
+                                   {.kind = Activation::Elu, .param = 0.5f},
+                                   {.kind = Activation::Sigmoid},
+                                   {.kind = Activation::Tanh}};
   for (ActivationShape s : kinds) {
     SCOPED_TRACE(activation_name(s.kind));
     s.count = 100003;  // crosses the parallel threshold, odd
@@ -107,7 +107,7 @@ TEST(ActivationReference, ForwardBackwardAndInPlace) {
     cpu::activation_backward(s, inplace.data(), g.data(), g.data(), stream);
     EXPECT_EQ(0, std::memcmp(g.data(), dx.data(), dx.size() * 4));
   }
-  EXPECT_THROW(cpu::activation_forward({.count = 1, .kind = Activation::elu, .param = 0.0f}, nullptr, nullptr,
+  EXPECT_THROW(cpu::activation_forward({.count = 1, .kind = Activation::Elu, .param = 0.0f}, nullptr, nullptr,
                                        stream),
                Error);
 }
