@@ -54,7 +54,7 @@ activation_backward_kernel(int64_t count, float param, bool vec, const float* y,
   for (int64_t i = n4 * 4 + tid; i < count; i += stride) dx[i] = dy[i] * activation_grad_from_y(K, param, y[i]);
 }
 
-bool is_aligned(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+static bool is_aligned(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 template <Activation K>
 void forward_as(const ActivationShape& s, const float* x, float* y, const Stream& stream) {

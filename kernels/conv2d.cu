@@ -24,7 +24,7 @@ struct Dims {
   int rs, crs, hw, pq;
 };
 
-Dims dims_of(const Conv2dShape& s) {
+static Dims dims_of(const Conv2dShape& s) {
   Dims d{};
   d.n = s.n, d.c = s.c, d.h = s.h, d.w = s.w, d.k = s.k, d.r = s.r, d.s = s.s, d.p = s.p(), d.q = s.q();
   d.sh = s.stride_h, d.sw = s.stride_w, d.ph = s.pad_h, d.pw = s.pad_w, d.dh = s.dilation_h, d.dw = s.dilation_w;
@@ -35,7 +35,7 @@ Dims dims_of(const Conv2dShape& s) {
 
 // Sizes kiln's 32-bit indexing supports: every tensor under 2^31 elements (element offsets inside
 // one tensor are then int; 64-bit division is a slow subroutine call on the GPU).
-void check_limits(const Conv2dShape& s) {
+static void check_limits(const Conv2dShape& s) {
   s.validate();
   constexpr int64_t kMax = (int64_t{1} << 31) - 1;
   KILN_CHECK(s.x_size() <= kMax && s.y_size() <= kMax && s.w_size() <= kMax,
@@ -463,7 +463,7 @@ void launch_tiles(const P& prob, int64_t m, int64_t n, int z, const Stream& stre
   launch(tile::gemm_tile_kernel<Cfg, P>, grid, dim3(Cfg::kThreads), 0, stream, prob);
 }
 
-bool filter_big(const Conv2dShape& s, GemmTile tile) {
+static bool filter_big(const Conv2dShape& s, GemmTile tile) {
   if (tile != GemmTile::Auto) return tile == GemmTile::T128;
   return s.k_per_group() >= 96 && s.crs() >= 96;
 }

@@ -48,9 +48,9 @@ dropout_mask_kernel(int64_t count, uint64_t seed, uint64_t offset, uint32_t thre
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+static bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-void apply(const DropoutShape& s, const float* x, float* y, const Stream& stream) {
+static void apply(const DropoutShape& s, const float* x, float* y, const Stream& stream) {
   s.validate();
   if (s.count == 0) return;
   launch(dropout_apply_kernel, grid_blocks((s.count + 3) / 4, kThreads), kThreads, 0, stream, s.count, s.seed,

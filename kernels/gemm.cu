@@ -151,7 +151,7 @@ void run_tiled_cfg(const GemmShape& s, const float* a, const float* b, float* c,
 // One handle per (host thread, device): handles are not meant to be shared by threads that set
 // different streams on them. Never destroyed (destroying after the CUDA context has gone at exit
 // is an error, and a handle per thread per device is small).
-cublasHandle_t cublas_handle(const Stream& stream) {
+static cublasHandle_t cublas_handle(const Stream& stream) {
   thread_local std::map<int, cublasHandle_t> handles;
   const int device = stream.device().index;
   auto it = handles.find(device);

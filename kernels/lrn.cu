@@ -64,7 +64,7 @@ lrn_backward_kernel(LrnShape s, float coef, const float* __restrict__ x, const f
   }
 }
 
-dim3 grid_for(const LrnShape& s) {
+static dim3 grid_for(const LrnShape& s) {
   return dim3(grid_blocks(s.plane(), kThreads, 1024), grid_blocks(static_cast<int64_t>(s.n) * s.c, 1, 65535));
 }
 

@@ -83,7 +83,7 @@ lstm_cell_backward_kernel(LstmCellShape s, const float* gates, const float* __re
   }
 }
 
-void check_int_range(int64_t v, const char* what) {
+static void check_int_range(int64_t v, const char* what) {
   KILN_CHECK(v < INT_MAX, "{}: {} elements exceed the 32-bit indexing of the kernel", what, v);
 }
 

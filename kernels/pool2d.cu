@@ -126,7 +126,7 @@ avgpool2d_backward_kernel(Pool2dShape s, const float* __restrict__ dy, float* __
 struct PlaneLaunch {
   dim3 grid, block;
 };
-PlaneLaunch plane_launch(int64_t planes, int64_t per_plane) {
+static PlaneLaunch plane_launch(int64_t planes, int64_t per_plane) {
   int64_t threads = (per_plane + 31) / 32 * 32;
   if (threads > kThreads) threads = kThreads;
   if (threads < 32) threads = 32;

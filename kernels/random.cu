@@ -38,7 +38,7 @@ fill_normal_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset, float 
 }
 
 // Enough blocks to fill the device, never more than the work.
-unsigned grid_for(int64_t n) {
+static unsigned grid_for(int64_t n) {
   const int64_t blocks = ((n + 3) / 4 + kThreads - 1) / kThreads;
   return static_cast<unsigned>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
 }

@@ -195,8 +195,8 @@ xent_backward_block_kernel(SoftmaxXentShape s, const float* __restrict__ logits,
   }
 }
 
-bool warp_rows(const SoftmaxXentShape& s) { return s.c <= kWarpRowMaxC; }
-unsigned row_blocks(const SoftmaxXentShape& s) {
+static bool warp_rows(const SoftmaxXentShape& s) { return s.c <= kWarpRowMaxC; }
+static unsigned row_blocks(const SoftmaxXentShape& s) {
   return warp_rows(s) ? grid_blocks(s.n, kWarpsPerBlock, 65535) : grid_blocks(s.n, 1, 65535);
 }
 
