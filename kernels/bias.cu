@@ -110,7 +110,6 @@ bias_backward_final_kernel(int channels, int splits, const double* __restrict__ 
   }
 }
 
-static bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
 

@@ -502,7 +502,7 @@ void conv2d_forward_v2(const Conv2dShape& shape, const float* x, const float* w,
                        const Stream& stream, GemmTile tile) {
   check_limits(shape);
   const Dims d = dims_of(shape);
-  const ForwardProblem prob{x, w, bias, y, d, d.n * d.pq, d.crs % 4 == 0 && tile::aligned16(w)};
+  const ForwardProblem prob{x, w, bias, y, d, d.n * d.pq, d.crs % 4 == 0 && aligned16(w)};
   if (tile::use_big(tile, d.kg, prob.ntot, d.g)) launch_tiles<tile::Big>(prob, d.kg, prob.ntot, d.g, stream);
   else launch_tiles<tile::Small>(prob, d.kg, prob.ntot, d.g, stream);
 }
@@ -535,7 +535,7 @@ void conv2d_backward_filter_v2(const Conv2dShape& shape, const float* x, const f
   const int kd = d.n * d.pq;
   const int splits = conv2d_backward_filter_splits(shape, tile);
   const int chunk = ((kd + splits - 1) / splits + 7) / 8 * 8;
-  BackwardFilterProblem prob{x, dy, dw, nullptr, d, kd, chunk, splits, d.pq % 4 == 0 && tile::aligned16(dy)};
+  BackwardFilterProblem prob{x, dy, dw, nullptr, d, kd, chunk, splits, d.pq % 4 == 0 && aligned16(dy)};
   const bool big = filter_big(shape, tile);
   if (splits == 1) {
     if (big) launch_tiles<tile::Big>(prob, d.kg, d.crs, d.g, stream);

@@ -48,7 +48,6 @@ dropout_mask_kernel(int64_t count, uint64_t seed, uint64_t offset, uint32_t thre
   }
 }
 
-static bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 static void apply(const DropoutShape& s, const float* x, float* y, const Stream& stream) {
   s.validate();

@@ -129,9 +129,9 @@ struct PlainGemm {
 template <class Cfg, bool TA, bool TB>
 void run_tiled(const GemmShape& s, const float* a, const float* b, float* c, const Stream& stream) {
   PlainGemm<TA, TB> p{a, b, c, s.m, s.n, s.k, s.alpha, s.beta,
-                      s.k % 4 == 0 && tile::aligned16(a),
-                      s.k % 4 == 0 && tile::aligned16(b),
-                      s.n % 4 == 0 && tile::aligned16(c)};
+                      s.k % 4 == 0 && aligned16(a),
+                      s.k % 4 == 0 && aligned16(b),
+                      s.n % 4 == 0 && aligned16(c)};
   const dim3 grid((s.n + Cfg::BN - 1) / Cfg::BN, (s.m + Cfg::BM - 1) / Cfg::BM, 1);
   launch(tile::gemm_tile_kernel<Cfg, PlainGemm<TA, TB>>, grid, dim3(Cfg::kThreads), 0, stream, p);
 }

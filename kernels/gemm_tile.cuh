@@ -173,6 +173,7 @@ __device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpr
 #include <cstdint>
 
 #include "kernels/gemm.h"
+#include "kernels/grid.cuh"
 
 namespace kiln::gpu::tile {
 
@@ -183,7 +184,5 @@ inline bool use_big(GemmTile tile, int64_t m, int64_t n, int64_t z) {
   const int64_t blocks = ((m + 127) / 128) * ((n + 127) / 128) * z;
   return m >= 96 && n >= 96 && blocks >= 132;
 }
-
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace kiln::gpu::tile

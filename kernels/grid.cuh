@@ -1,4 +1,5 @@
-// Grid sizing for grid-stride kernels, and the test hook that shrinks their grids.
+// Launch helpers the kernels share: grid sizing for grid-stride kernels, the test hook that shrinks
+// their grids, and the alignment test that picks a kernel's float4 path.
 //
 // kiln's elementwise and gather kernels loop `for (i = global id; i < n; i += grid size)`, so their
 // results never depend on how many blocks are launched. grid_blocks() launches enough blocks to
@@ -44,5 +45,8 @@ inline unsigned grid_blocks(int64_t items, int64_t per_block, unsigned cap = 819
   if (limit > 0 && b > limit) b = limit;
   return static_cast<unsigned>(b);
 }
+
+// Whether `p` is 16-byte aligned: the vectorised (float4) path of a kernel may read or write there.
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace kiln::gpu

@@ -63,7 +63,6 @@ adam_kernel(AdamShape s, float step_size, float bias2_sqrt, bool vec, float* __r
     adam_element(s, step_size, bias2_sqrt, param[i], grad[i], m[i], v[i]);
 }
 
-static bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
 

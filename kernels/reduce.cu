@@ -116,7 +116,6 @@ sum_flags_kernel(int n, const int32_t* __restrict__ flags, int32_t* __restrict__
   if (threadIdx.x == 0) *out = acc;
 }
 
-static bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 template <bool kSquares>
 void reduce(const ReduceShape& s, const float* x, float* out, const Stream& stream) {
