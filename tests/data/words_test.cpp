@@ -144,7 +144,7 @@ TEST(Words, LoaderBuildsInt32BatchesWithMaskedPadding) {
   WordOptions o;
   o.validation = 0;
   o.seq_len = 6;
-  o.bucket = false;  // every batch (N, T); bucketed batches: lm_batching_test.cpp
+  o.bucket = false;  // every batch (N, T); bucketed batches: text_streams_bucketing_test.cpp
   std::string text;
   for (int i = 0; i < 40; ++i) {
     for (int k = 0; k <= i % 5; ++k) text += fmt::format("w{} ", k);

@@ -53,7 +53,7 @@ def self_test():
     """The check must fail on a tree that breaks the order, and pass on one that keeps it."""
     planted = {
         "core/tensor.h": '#include "layers/net.h"\n',              # core above layers
-        "kernels/conv2d.cu": '#include "cpu_fallback/conv2d.h"\n',  # one backend on the other
+        "kernels/conv2d.cu": '#include "cpu_fallback/parallel.h"\n',  # one backend on the other
         "cpu_fallback/conv2d.cpp": '#include "kernels/conv2d.h"\n',  # allowed
         "layers/net.cpp": '#include "tools/train/trainer.h"\n',     # layers above tools
         "tools/kiln_main.cpp": '#include "layers/net.h"\n',         # allowed
