@@ -1,8 +1,8 @@
 // Where: launchers kernels/activation.h (declared once, kernels/activation.inc); GPU
 //        kernels/activation.cu; CPU twin cpu_fallback/activation.cpp; layer
 //        layers/activation.{h,cpp}; also the RNN cell's backward (kernels/rnn.cu,
-//        cpu_fallback/rnn.cpp); parity and bench rows tests/parity/cases_elementwise.cpp; reference
-//        test tests/reference/elementwise_reference_test.cpp; gradcheck
+//        cpu_fallback/rnn.cpp); parity and bench rows tests/parity/cases_activation.cpp; reference
+//        test tests/reference/activation_reference_test.cpp; gradcheck
 //        tests/gradcheck/op_table_gradcheck_test.cpp and tests/layers/layer_test.cpp (the layers).
 //
 // ActivationShape: elementwise activations over `count` elements.

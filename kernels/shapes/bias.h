@@ -1,8 +1,8 @@
 // Where: launchers kernels/bias.h (declared once, kernels/bias.inc); GPU kernels/bias.cu; CPU twin
 //        cpu_fallback/bias.cpp; layers layers/linear.{h,cpp} and layers/recurrent.{h,cpp};
 //        graph::add_into (layers/tensor_ops.{h,cpp}: the Add layer, layers/add.cpp, and gradient
-//        sums in layers/net.cpp); parity and bench rows tests/parity/cases_elementwise.cpp;
-//        reference test tests/reference/elementwise_reference_test.cpp; gradcheck
+//        sums in layers/net.cpp); parity and bench rows tests/parity/cases_bias.cpp;
+//        reference test tests/reference/bias_reference_test.cpp; gradcheck
 //        tests/gradcheck/op_table_gradcheck_test.cpp.
 //
 // BiasShape: a per-channel bias over y (N, C, inner): inner = H*W for NCHW activations, 1 for

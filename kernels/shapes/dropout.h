@@ -1,7 +1,7 @@
 // Where: launchers kernels/dropout.h (declared once, kernels/dropout.inc); GPU kernels/dropout.cu;
 //        CPU twin cpu_fallback/dropout.cpp; layer layers/dropout.{h,cpp}; parity and bench rows
-//        tests/parity/cases_elementwise.cpp; reference test
-//        tests/reference/elementwise_reference_test.cpp; gradcheck
+//        tests/parity/cases_dropout.cpp; reference test
+//        tests/reference/dropout_reference_test.cpp; gradcheck
 //        tests/gradcheck/op_table_gradcheck_test.cpp and tests/layers/layer_test.cpp.
 //
 // DropoutShape: inverted dropout with a Philox mask that the CPU and the GPU draw identically.

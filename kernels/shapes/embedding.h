@@ -1,6 +1,6 @@
 // Where: launchers kernels/embedding.h (declared once, kernels/embedding.inc); GPU
 //        kernels/embedding.cu; CPU twin cpu_fallback/embedding.cpp; layer layers/embedding.{h,cpp};
-//        parity and bench rows tests/parity/cases_lstm.cpp; op tests
+//        parity and bench rows tests/parity/cases_embedding.cpp; op tests
 //        tests/recurrent/embedding_test.cpp; layer lookup, gradcheck and bit-exact backward
 //        tests/recurrent/lstm_test.cpp.
 //

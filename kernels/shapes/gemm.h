@@ -3,7 +3,7 @@
 //        cpu_fallback/gemm.cpp (on detail::sgemm, cpu_fallback/parallel.cpp); layers
 //        layers/linear.{h,cpp}, layers/recurrent.{h,cpp} and layers/mse_loss.{h,cpp}; parity and
 //        bench rows tests/parity/cases_gemm.cpp; reference test
-//        tests/reference/elementwise_reference_test.cpp; gradcheck
+//        tests/reference/gemm_reference_test.cpp; gradcheck
 //        tests/gradcheck/op_table_gradcheck_test.cpp (LinearLayerFromGemmAndBias).
 //
 // GemmShape: row-major C = alpha * op(A) * op(B) + beta * C, all matrices packed (no padding).

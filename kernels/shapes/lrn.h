@@ -1,6 +1,6 @@
 // Where: launchers kernels/lrn.h (declared once, kernels/lrn.inc); GPU kernels/lrn.cu; CPU twin
 //        cpu_fallback/lrn.cpp; layer layers/lrn.{h,cpp}; parity and bench rows
-//        tests/parity/cases_lrn.cpp; reference test tests/reference/elementwise_reference_test.cpp;
+//        tests/parity/cases_lrn.cpp; reference test tests/reference/lrn_reference_test.cpp;
 //        gradcheck tests/gradcheck/op_table_gradcheck_test.cpp (the rows' gradients) and tests/layers/layer_test.cpp.
 //
 // LrnShape: local response normalisation across channels (AlexNet), PyTorch's LocalResponseNorm.

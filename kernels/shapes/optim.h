@@ -1,7 +1,7 @@
 // Where: launchers kernels/optim.h (declared once, kernels/optim.inc); GPU kernels/optim.cu; CPU
 //        twin cpu_fallback/optim.cpp; no layer: the solvers, tools/train/solver.cpp, through
 //        tools/train/device_ops.cpp; parity and bench rows tests/parity/cases_optim.cpp; reference
-//        test tests/reference/elementwise_reference_test.cpp.
+//        test tests/reference/optim_reference_test.cpp.
 //
 // Optimiser updates, elementwise over one parameter buffer (PyTorch semantics).
 //

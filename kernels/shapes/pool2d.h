@@ -1,7 +1,7 @@
 // Where: launchers kernels/pool2d.h (declared once, kernels/pool2d.inc); GPU kernels/pool2d.cu; CPU
 //        twin cpu_fallback/pool2d.cpp; layer layers/pool2d.{h,cpp}; parity and bench rows
 //        tests/parity/cases_pool2d.cpp; reference test
-//        tests/reference/pool_softmax_reference_test.cpp; gradcheck
+//        tests/reference/pool2d_reference_test.cpp; gradcheck
 //        tests/gradcheck/op_table_gradcheck_test.cpp and tests/layers/layer_test.cpp.
 //
 // Pool2dShape: 2-D max and average pooling (PyTorch semantics, floor mode, no dilation).

@@ -3,7 +3,7 @@
 //        (the gradient norm for clipping in tools/train/solver.cpp, accuracy in
 //        tools/train/trainer.cpp; reduce_sum only in tests); parity and bench rows
 //        tests/parity/cases_reduce.cpp; reference test
-//        tests/reference/elementwise_reference_test.cpp.
+//        tests/reference/reduce_reference_test.cpp.
 //
 // Reductions the training loop needs: sum, sum of squares (gradient norm), correct-prediction
 // count. Accumulated in double over fixed-size chunks in a fixed order, so the result does not

@@ -1,7 +1,7 @@
 // Where: launchers kernels/softmax_xent.h (declared once, kernels/softmax_xent.inc); GPU
 //        kernels/softmax_xent.cu; CPU twin cpu_fallback/softmax_xent.cpp; layer
 //        layers/softmax_xent.{h,cpp}; parity and bench rows tests/parity/cases_softmax_xent.cpp;
-//        reference test tests/reference/pool_softmax_reference_test.cpp; gradcheck
+//        reference test tests/reference/softmax_xent_reference_test.cpp; gradcheck
 //        tests/gradcheck/op_table_gradcheck_test.cpp and tests/layers/layer_test.cpp.
 //
 // SoftmaxXentShape: fused softmax + cross-entropy over class logits with integer labels.

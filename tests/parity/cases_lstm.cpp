@@ -1,18 +1,14 @@
-// Op-table rows for the recurrent-network ops: the fused LSTM cell (kernels/lstm.cu vs
-// cpu_fallback/lstm.cpp) with every optional operand present and absent, strided input projections
-// (the batch-first layout) and a forget-gate bias; the axis swap; and the embedding lookup with its
-// deterministic backward (bit-exact: both devices sum the same rows in the same order), with
-// repeated ids, a tiny vocabulary (every row hit many times) and widths that are not multiples of
-// the kernel's 128-feature slice. The forward rows name their gradients (the fused cell backward,
-// the swap back, the embedding backward), checked by finite differences.
+// Op-table rows for the fused LSTM cell (kernels/lstm.cu vs cpu_fallback/lstm.cpp) with every
+// optional operand present and absent, strided input projections (the batch-first layout) and a
+// forget-gate bias. The forward rows name their gradient (the fused cell backward), checked by
+// finite differences.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
-#include "kernels/embedding.h"
 #include "kernels/lstm.h"
-#include "kernels/swap_axes.h"
 #include "tests/parity/op_table.h"
 
 namespace kiln::optable {
@@ -106,65 +102,6 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   cases.push_back(b);
 }
 
-void add_swap(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t a_dim, int64_t b_dim, int64_t inner, bool bench) {
-  const SwapAxesShape s{.a = a_dim, .b = b_dim, .inner = inner};
-  OpCase c;
-  c.op = "swap_axes";
-  c.shape = fmt::format("a{}_b{}_inner{}", a_dim, b_dim, inner);
-  c.buffers = {in("x", s.size()), {.name = "y", .numel = s.size(), .role = Role::Output}};
-  c.cpu = [s](const Args& a, const Stream& st) { cpu::swap_axes(s, a.f(0), a.f(1), st); };
-#if KILN_WITH_DEVICE
-  c.gpu = grid_stride_versions(sizes, [s](const Args& a, const Stream& st) { gpu::swap_axes(s, a.f(0), a.f(1), st); });
-#endif
-  c.bytes = s.bytes();
-  c.bench = bench;
-  c.exact = true;
-  c.gradient = Gradient{.of = {1}, .wrt = {0}, .atol = 1e-5, .rtol = 1e-4};
-  c.gradient->backward = [s](const Args&, const GradArgs& d, const Stream& st) {  // the swap back
-    cpu::swap_axes({.a = s.b, .b = s.a, .inner = s.inner}, d.dy[0], d.dx[0], st);
-  };
-  cases.push_back(c);
-}
-
-void add_embedding(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t n, int v, int d, bool bench) {
-  const EmbeddingShape s{.n = n, .v = v, .d = d};
-  const std::string name = fmt::format("n{}_v{}_d{}", n, v, d);
-  const Buffer ids = {.name = "ids", .numel = n, .dtype = DType::I32, .int_range = v};
-  OpCase f;
-  f.op = "embedding_forward";
-  f.shape = name;
-  f.buffers = {ids, in("weight", s.table_size()), {.name = "y", .numel = s.out_size(), .role = Role::Output}};
-  f.cpu = [s](const Args& a, const Stream& st) { cpu::embedding_forward(s, a.i32(0), a.f(1), a.f(2), st); };
-#if KILN_WITH_DEVICE
-  f.gpu = grid_stride_versions(sizes,
-                       [s](const Args& a, const Stream& st) { gpu::embedding_forward(s, a.i32(0), a.f(1), a.f(2), st); });
-#endif
-  f.bytes = s.bytes();
-  f.bench = bench;
-  f.exact = true;
-  f.gradient = Gradient{.of = {2}, .wrt = {1}, .atol = 1e-4, .rtol = 1e-3};
-  f.gradient->backward = [s](const Args& a, const GradArgs& d, const Stream& st) {
-    cpu::embedding_backward(s, a.i32(0), d.dy[0], d.dx[0], st);
-  };
-  cases.push_back(f);
-
-  OpCase b;
-  b.op = "embedding_backward";
-  b.shape = name;
-  b.buffers = {ids, in("dy", s.out_size()),
-               {.name = "dweight", .numel = s.table_size(), .role = Role::Accumulate}};
-  b.cpu = [s](const Args& a, const Stream& st) { cpu::embedding_backward(s, a.i32(0), a.f(1), a.f(2), st); };
-#if KILN_WITH_DEVICE
-  b.gpu = grid_stride_versions(sizes,
-                       [s](const Args& a, const Stream& st) { gpu::embedding_backward(s, a.i32(0), a.f(1), a.f(2), st); });
-#endif
-  b.flops = s.flops();
-  b.bytes = 4 * (2 * s.out_size() + n + 2 * s.table_size());
-  b.bench = bench;
-  b.exact = true;
-  cases.push_back(b);
-}
-
 }  // namespace
 
 void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes) {
@@ -182,21 +119,6 @@ void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes) {
     cells = {{64, 256, 0, 0.0f, true, true}, {16, 1024, 0, 0.0f, true, true}, {128, 512, 0, 0.0f, true, true}};
   }
   for (const CellCase& k : cells) add_cell(cases, sizes, k);
-
-  if (sizes == Sizes::Test) {
-    add_swap(cases, sizes, 1, 1, 1, false);
-    add_swap(cases, sizes, 3, 5, 7, false);
-    add_swap(cases, sizes, 13, 4, 33, false);
-    add_embedding(cases, sizes, 1, 1, 1, false);
-    add_embedding(cases, sizes, 37, 11, 20, false);    // ids repeat
-    add_embedding(cases, sizes, 300, 3, 5, false);     // tiny vocabulary: long runs, several id chunks
-    add_embedding(cases, sizes, 50, 70, 130, false);   // two feature slices, most rows unused
-    add_embedding(cases, sizes, 9, 1000, 257, false);  // three slices
-  } else {
-    add_swap(cases, sizes, 64, 35, 256, true);
-    add_embedding(cases, sizes, 64 * 35, 10000, 128, true);
-    add_embedding(cases, sizes, 64 * 100, 96, 128, true);
-  }
 }
 
 }  // namespace kiln::optable

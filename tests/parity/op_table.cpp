@@ -26,11 +26,15 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_conv2d_cases(cases, sizes);
   add_pool2d_cases(cases, sizes);
   add_softmax_xent_cases(cases, sizes);
-  add_elementwise_cases(cases, sizes);
+  add_activation_cases(cases, sizes);
+  add_bias_cases(cases, sizes);
+  add_dropout_cases(cases, sizes);
   add_lrn_cases(cases, sizes);
   add_optim_cases(cases, sizes);
   add_reduce_cases(cases, sizes);
   add_lstm_cases(cases, sizes);
+  add_swap_axes_cases(cases, sizes);
+  add_embedding_cases(cases, sizes);
   add_rnn_cases(cases, sizes);
   return cases;
 }

@@ -114,10 +114,10 @@ inline double tolerance(const Buffer& b) {
   return b.tolerance_scale * (1e-6 + 2e-6 * std::sqrt(b.accumulation > 1 ? b.accumulation : 1.0));
 }
 
-// Every case, built by the per-family registration functions below (an explicit list, not static
-// initialisers, so nothing is lost when linking static libraries). `sizes` picks the size set:
-// Test (small shapes that keep the emulator quick) or Bench (AlexNet and convnet-benchmarks
-// layers).
+// Every case, built by the per-op registration functions below, add_X_cases in
+// tests/parity/cases_X.cpp (an explicit list, not static initialisers, so nothing is lost when
+// linking static libraries). `sizes` picks the size set: Test (small shapes that keep the emulator
+// quick) or Bench (AlexNet and convnet-benchmarks layers).
 std::vector<OpCase> all_cases(Sizes sizes);
 
 void add_random_cases(std::vector<OpCase>& cases, Sizes sizes);
@@ -125,11 +125,15 @@ void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_conv2d_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_pool2d_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_softmax_xent_cases(std::vector<OpCase>& cases, Sizes sizes);
-void add_elementwise_cases(std::vector<OpCase>& cases, Sizes sizes);  // activations, bias, dropout
+void add_activation_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_bias_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_dropout_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_lrn_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_reduce_cases(std::vector<OpCase>& cases, Sizes sizes);
-void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes);  // LSTM cell, axis swap, embedding
-void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);   // plain RNN cell (tanh, relu)
+void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes);  // the fused LSTM cell
+void add_swap_axes_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_embedding_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);  // plain RNN cell (tanh, relu)
 
 }  // namespace kiln::optable
