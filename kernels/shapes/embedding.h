@@ -1,6 +1,7 @@
 // Where: launchers kernels/embedding.h (declared once, kernels/embedding.inc); GPU
 //        kernels/embedding.cu; CPU twin cpu_fallback/embedding.cpp; layer layers/embedding.{h,cpp};
-//        parity and bench rows tests/parity/cases_embedding.cpp; op tests
+//        parity, bench and gradient rows tests/parity/cases_embedding.cpp (gradients checked by
+//        tests/gradcheck/op_table_gradcheck_test.cpp); op tests
 //        tests/recurrent/embedding_test.cpp; layer lookup, gradcheck and bit-exact backward
 //        tests/recurrent/lstm_test.cpp.
 //

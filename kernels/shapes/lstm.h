@@ -1,7 +1,8 @@
 // Where: launchers kernels/lstm.h (declared once, kernels/lstm.inc); GPU kernels/lstm.cu; CPU twin
 //        cpu_fallback/lstm.cpp; layer layers/recurrent.{h,cpp} (LSTM); parity and bench rows
-//        tests/parity/cases_lstm.cpp; cell math, finite differences and PyTorch goldens
-//        tests/recurrent/lstm_test.cpp.
+//        tests/parity/cases_lstm.cpp (its gradient rows checked by
+//        tests/gradcheck/op_table_gradcheck_test.cpp); cell math, device finite differences and
+//        PyTorch goldens tests/recurrent/lstm_test.cpp.
 //
 // LstmCellShape: the fused pointwise LSTM cell (PyTorch gate order i, f, g, o). The LSTM layer
 // (layers/recurrent.*) computes the projections with GEMMs; this op does what is left of a step.

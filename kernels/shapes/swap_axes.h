@@ -1,7 +1,8 @@
 // Where: launchers kernels/swap_axes.h (declared once, kernels/swap_axes.inc); GPU
 //        kernels/swap_axes.cu; CPU twin cpu_fallback/swap_axes.cpp; layer layers/recurrent.{h,cpp}
-//        (batch-first sequences); parity and bench rows tests/parity/cases_swap_axes.cpp; through
-//        the layer in tests/recurrent/.
+//        (batch-first sequences); parity, bench and gradient rows tests/parity/cases_swap_axes.cpp
+//        (gradients checked by tests/gradcheck/op_table_gradcheck_test.cpp); through the layer in
+//        tests/recurrent/.
 //
 // SwapAxesShape: swaps the first two axes of a packed (A, B, inner) tensor.
 //
