@@ -105,8 +105,8 @@ struct KernelFault : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 // A launch the GPU would refuse, found at the first thread's entry (before it did anything).
-struct LaunchRefused {
-  std::string why;
+struct LaunchRefused : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 struct BlockFailed {};  // unwinds the host thread after the block's error was recorded
 
@@ -213,6 +213,7 @@ class Runner {
   size_t dyn_size_ = 0;
   // The block's static __shared__ variables: declaration key -> memory.
   std::vector<std::pair<const void*, void*>> shared_;
+  size_t static_bytes_ = 0;
   void free_shared();
   // sanitizer bookkeeping: the host (worker) stack
   const void* host_stack_bottom_ = nullptr;
@@ -262,7 +263,7 @@ void Runner::run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed) {
     fail(fmt::format("cannot launch kernel {} with grid {} block {} and {} bytes of dynamic "
                      "shared memory: {}",
                      kernel_str(spec), dim_str(g.x, g.y, g.z), dim_str(d.x, d.y, d.z),
-                     spec.shared_bytes, e.why));
+                     spec.shared_bytes, e.what()));
   } catch (const std::exception& e) {
     fail(fmt::format("kernel {} block {} thread {}: {}", kernel_str(spec), block_str(),
                      thread_str(*tl_thread), e.what()));
@@ -375,6 +376,26 @@ void Runner::run_threads() {
 void* Runner::shared(const void* key, size_t bytes, size_t align) {
   for (const auto& [k, p] : shared_)
     if (k == key) return p;
+  // The GPU's limits, now that this block's static shared memory is known (ptxas refuses more
+  // than 48 KiB of static shared memory; a launch refuses static + dynamic beyond 48 KiB, or
+  // beyond the opt-in maximum when cudaFuncSetAttribute raised the dynamic limit).
+  if (shared_.empty()) static_bytes_ = 0;
+  static_bytes_ += bytes;
+  const DeviceConfig& dev = device_config();
+  const size_t dyn = spec_->shared_bytes;
+  const bool opted_in = max_dynamic_shared(spec_->kernel) != dev.shared_per_block;
+  const size_t limit = opted_in ? dev.shared_optin : dev.shared_per_block;
+  if (static_bytes_ > dev.shared_per_block || static_bytes_ + dyn > limit) {
+    throw LaunchRefused(fmt::format(
+        "{} bytes of static shared memory{} exceed {} KiB ({}; cudaErrorInvalidValue)",
+        static_bytes_, dyn ? fmt::format(" and {} bytes of dynamic shared memory", dyn) : "",
+        (static_bytes_ > dev.shared_per_block ? dev.shared_per_block : limit) / 1024,
+        static_bytes_ > dev.shared_per_block
+            ? "a kernel's static shared memory is limited to 48 KiB"
+            : opted_in ? "sharedMemPerBlockOptin"
+                       : "the limit without cudaFuncSetAttribute(kernel, "
+                         "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)"));
+  }
   // Exact size (so ASan catches overruns), NaN pattern (so reading before writing shows up).
   void* p = align > alignof(std::max_align_t)
                 ? std::aligned_alloc(align, (bytes + align - 1) / align * align)
@@ -774,10 +795,10 @@ void assert_fail(const char* expr, const char* file, unsigned line, const char* 
 
 void launch_bounds_exceeded(long long max_threads) {
   const dim3 d = tl_block->dim;
-  throw LaunchRefused{fmt::format(
+  throw LaunchRefused(fmt::format(
       "{} threads per block exceed the kernel's __launch_bounds__({}) "
       "(cudaErrorLaunchOutOfResources: too many resources requested for launch)",
-      uint64_t{d.x} * d.y * d.z, max_threads)};
+      uint64_t{d.x} * d.y * d.z, max_threads));
 }
 
 void* shared_alloc(const void* key, size_t bytes, size_t align) {

@@ -75,6 +75,15 @@ __global__ void static_shared_overrun(float* out) {
 }
 #endif
 
+__global__ void static_and_dynamic_shared(float* out) {
+  __shared__ float fixed[4 * 1024];  // 16 KiB
+  KILN_DYNAMIC_SHARED(float, tile);
+  fixed[threadIdx.x] = 1.0f;
+  tile[threadIdx.x] = 2.0f;
+  __syncthreads();
+  out[threadIdx.x] = fixed[threadIdx.x] + tile[threadIdx.x];
+}
+
 __global__ void big_tile_kernel(float* out) {
   KILN_DYNAMIC_SHARED(float, tile);
   tile[threadIdx.x] = static_cast<float>(threadIdx.x);
@@ -158,6 +167,18 @@ TEST(EmulatorRules, DynamicSharedAbove48KiBNeedsTheOptIn) {
   EXPECT_HAS(over, "sharedMemPerBlockOptin");
   ASSERT_EQ(cudaSuccess, cudaFuncSetAttribute(reinterpret_cast<const void*>(&big_tile_kernel),
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, 48 * 1024));
+}
+
+TEST(EmulatorRules, StaticAndDynamicSharedMemoryCountTogether) {
+  Buffer<float> out(32);
+  kiln::launch(static_and_dynamic_shared, 1, 32, 32 * 1024, nullptr, out.p);  // 16 + 32 KiB: fine
+  EXPECT_EQ(out.download()[0], 3.0f);
+  const std::string e = launch_error(
+      [&] { kiln::launch(static_and_dynamic_shared, 1, 32, 40 * 1024, nullptr, out.p); });
+  EXPECT_HAS(e, "cannot launch kernel");
+  EXPECT_HAS(e, "static_and_dynamic_shared");
+  EXPECT_HAS(e, "16384 bytes of static shared memory and 40960 bytes of dynamic shared memory "
+                "exceed 48 KiB");
 }
 
 TEST(EmulatorRules, OutOfMaskShuffleIsAnError) {
