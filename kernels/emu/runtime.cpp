@@ -250,7 +250,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int device) {
   if (!prop) return ret(cudaErrorInvalidValue);
   if (!valid_device(device)) return ret(cudaErrorInvalidDevice);
   std::memset(prop, 0, sizeof *prop);
-  std::snprintf(prop->name, sizeof prop->name, "kiln CUDA emulator (sm_%d)", cfg().sm);
+  std::snprintf(prop->name, sizeof prop->name, "kiln CUDA emulator");
   std::memcpy(prop->uuid.bytes, "kiln-emulator-00", 16);
   prop->uuid.bytes[15] = static_cast<char>('0' + device % 10);
   prop->pciDeviceID = device;
