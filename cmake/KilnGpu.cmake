@@ -101,15 +101,56 @@ if(KILN_GPU_FLAVOUR STREQUAL "cuda" OR KILN_GPU_FLAVOUR STREQUAL "emulate")
   set(KILN_HAS_DEVICE ON)
 endif()
 
+if(KILN_GPU_FLAVOUR STREQUAL "emulate")
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)  # kernels/emu/emu_source.py
+  set(KILN_EMU_PYTHON "${Python3_EXECUTABLE}")
+endif()
+
 # Adds kernels/*.cu sources to a target so that they build in the chosen flavour: as CUDA for nvcc,
 # or as C++ with the emulator header force-included. Under `off` the sources are not built at all.
 function(kiln_gpu_sources target)
   if(KILN_GPU_FLAVOUR STREQUAL "cuda")
     target_sources(${target} PRIVATE ${ARGN})
   elseif(KILN_GPU_FLAVOUR STREQUAL "emulate")
-    set_source_files_properties(${ARGN} TARGET_DIRECTORY ${target} PROPERTIES
+    # The emulator compiles each source as rewritten by kernels/emu/emu_source.py (fresh shared
+    # memory per block, __launch_bounds__ enforced; same line numbers and file names) under
+    # ${CMAKE_BINARY_DIR}/emu_src, whose copies of kernels/*.cuh come first on the include path.
+    kiln_emu_headers()
+    set(generated)
+    foreach(src IN LISTS ARGN)
+      get_filename_component(abs "${src}" ABSOLUTE)
+      file(RELATIVE_PATH rel "${PROJECT_SOURCE_DIR}" "${abs}")
+      set(out "${CMAKE_BINARY_DIR}/emu_src/${rel}")
+      add_custom_command(OUTPUT "${out}"
+        COMMAND "${KILN_EMU_PYTHON}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py" "${abs}" "${out}"
+        DEPENDS "${abs}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py"
+        COMMENT "emulator view of ${rel}" VERBATIM)
+      list(APPEND generated "${out}")
+    endforeach()
+    set_source_files_properties(${generated} TARGET_DIRECTORY ${target} PROPERTIES
       LANGUAGE CXX
       COMPILE_OPTIONS "-xc++;-include;${PROJECT_SOURCE_DIR}/kernels/emu/emu.h")
-    target_sources(${target} PRIVATE ${ARGN})
+    target_sources(${target} PRIVATE ${generated})
+    target_include_directories(${target} BEFORE PRIVATE "${CMAKE_BINARY_DIR}/emu_src")
+    add_dependencies(${target} kiln_emu_headers)
   endif()
+endfunction()
+
+# The emulator's view of kernels/*.cuh (see kiln_gpu_sources), made once per build tree.
+function(kiln_emu_headers)
+  if(TARGET kiln_emu_headers)
+    return()
+  endif()
+  file(GLOB headers CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/kernels/*.cuh")
+  set(outs)
+  foreach(abs IN LISTS headers)
+    file(RELATIVE_PATH rel "${PROJECT_SOURCE_DIR}" "${abs}")
+    set(out "${CMAKE_BINARY_DIR}/emu_src/${rel}")
+    add_custom_command(OUTPUT "${out}"
+      COMMAND "${KILN_EMU_PYTHON}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py" "${abs}" "${out}"
+      DEPENDS "${abs}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py"
+      COMMENT "emulator view of ${rel}" VERBATIM)
+    list(APPEND outs "${out}")
+  endforeach()
+  add_custom_target(kiln_emu_headers DEPENDS ${outs})
 endfunction()

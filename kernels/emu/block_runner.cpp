@@ -69,15 +69,43 @@ using internal::kMaxThreads;
 enum ThreadState : uint8_t { kFresh = 0, kRunnable, kRunning, kWaiting, kExited };
 enum WaitKind : uint8_t { kNone = 0, kBarrier, kWarp };
 
+// On by default: reading a lane outside the mask is undefined on a GPU. KILN_EMU_STRICT=0 turns it
+// off.
 std::atomic<bool> g_strict{[] {
   const char* e = std::getenv("KILN_EMU_STRICT");
-  return e && *e && std::strcmp(e, "0") != 0;
+  return !(e && std::strcmp(e, "0") == 0);
 }()};
+
+// KILN_EMU_ORDER (see emu_api.h), read once; set_order changes it.
+std::atomic<uint64_t> g_order_seed{0};
+std::atomic<uint8_t> g_order_kind{0};
+[[maybe_unused]] const bool g_order_read = [] {
+  if (const char* e = std::getenv("KILN_EMU_ORDER"); e && *e) {
+    try {
+      set_order(parse_order(e));
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "kiln emulator: ignoring KILN_EMU_ORDER: %s\n", ex.what());
+    }
+  }
+  return true;
+}();
+
+// splitmix64: the random order's generator.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
 
 struct Unwind {};       // unwinds an aborted fiber; caught at its entry
 // A fault raised by the emulator inside kernel code (failed assert, __trap, bad warp mask): its
 // text carries the kernel's source location, not the emulator's.
 struct KernelFault : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// A launch the GPU would refuse, found at the first thread's entry (before it did anything).
+struct LaunchRefused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct BlockFailed {};  // unwinds the host thread after the block's error was recorded
@@ -115,9 +143,13 @@ std::string ranges(uint32_t mask) {  // "0-15,20"
 class Runner {
  public:
   Runner() : th_(kMaxThreads) { ensure_signal_stack(); }
-  ~Runner() { std::free(dyn_); }
+  ~Runner() {
+    std::free(dyn_);
+    free_shared();
+  }
 
-  void run(const LaunchSpec& spec, uint32_t b);
+  void run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed);
+  void* shared(const void* key, size_t bytes, size_t align);
 
   int barrier(BarrierOp op, int pred, const std::source_location& where);
   uint64_t warp(WarpCat cat, unsigned mask, uint64_t value, unsigned src,
@@ -128,7 +160,7 @@ class Runner {
   StackPool& stacks() { return stacks_; }
 
  private:
-  void begin_block(const LaunchSpec& spec, uint32_t b);
+  void begin_block(const LaunchSpec& spec, uint32_t b, uint64_t order_seed);
   void run_threads();
   uint64_t wait(Thread& me);
   void enter_fibers(Thread& me);
@@ -146,17 +178,24 @@ class Runner {
   std::string thread_str(const Thread& t) const;
   std::string describe_threads() const;
   std::string block_str() const;
+  // The linear id of the thread at position p, and the position of linear id i.
+  uint32_t at(uint32_t p) const { return ascending_ ? p : order_[p]; }
+  uint32_t pos_of(uint32_t i) const { return ascending_ ? i : th_[i].pos; }
   static void fiber_entry(bctx::transfer_t t);
 
   std::vector<Thread> th_;
+  // The order threads run in: order_[p] is the linear id of the thread at position p (Thread::pos
+  // is the inverse). Plain mode runs positions 0..n-1; fibers are scheduled in position order.
+  std::vector<uint32_t> order_;
+  bool ascending_ = true;
   Block block_;
   const LaunchSpec* spec_ = nullptr;
   uint32_t n_ = 0;     // threads in the block
   uint32_t live_ = 0;  // threads not exited
-  uint32_t cur_ = 0;   // plain mode: the thread being run
+  uint32_t cur_ = 0;   // plain mode: the position of the thread being run
   bool fibers_ = false;
   bool aborting_ = false;
-  uint32_t host_ = 0;
+  uint32_t host_ = 0;  // linear id of the thread hosting the fibers
   bctx::fcontext_t host_ctx_ = nullptr;
   // __syncthreads
   uint32_t bar_waiting_ = 0;
@@ -172,6 +211,10 @@ class Runner {
   StackPool stacks_;
   void* dyn_ = nullptr;
   size_t dyn_size_ = 0;
+  // The block's static __shared__ variables: declaration key -> memory.
+  std::vector<std::pair<const void*, void*>> shared_;
+  size_t static_bytes_ = 0;
+  void free_shared();
   // sanitizer bookkeeping: the host (worker) stack
   const void* host_stack_bottom_ = nullptr;
   size_t host_stack_size_ = 0;
@@ -210,11 +253,17 @@ void Runner::fail_now(std::string message) {
   throw BlockFailed{};
 }
 
-void Runner::run(const LaunchSpec& spec, uint32_t b) {
-  begin_block(spec, b);
+void Runner::run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed) {
+  begin_block(spec, b, order_seed);
   try {
     run_threads();
   } catch (const BlockFailed&) {
+  } catch (const LaunchRefused& e) {
+    const dim3 g = spec.grid, d = spec.block;
+    fail(fmt::format("cannot launch kernel {} with grid {} block {} and {} bytes of dynamic "
+                     "shared memory: {}",
+                     kernel_str(spec), dim_str(g.x, g.y, g.z), dim_str(d.x, d.y, d.z),
+                     spec.shared_bytes, e.what()));
   } catch (const std::exception& e) {
     fail(fmt::format("kernel {} block {} thread {}: {}", kernel_str(spec), block_str(),
                      thread_str(*tl_thread), e.what()));
@@ -223,6 +272,7 @@ void Runner::run(const LaunchSpec& spec, uint32_t b) {
                      block_str(), thread_str(*tl_thread)));
   }
   if (failed_ && fibers_) abort_fibers();
+  free_shared();
   fibers_ = false;
   tl_thread = nullptr;
   tl_block = nullptr;
@@ -231,7 +281,7 @@ void Runner::run(const LaunchSpec& spec, uint32_t b) {
 
 // Block `b` of the launch becomes this worker's block: its index, fresh dynamic shared memory, no
 // thread waiting anywhere.
-void Runner::begin_block(const LaunchSpec& spec, uint32_t b) {
+void Runner::begin_block(const LaunchSpec& spec, uint32_t b, uint64_t order_seed) {
   spec_ = &spec;
   const dim3 g = spec.grid, d = spec.block;
   block_.idx = uint3{b % g.x, (b / g.x) % g.y, b / (g.x * g.y)};
@@ -253,6 +303,20 @@ void Runner::begin_block(const LaunchSpec& spec, uint32_t b) {
   block_.dynamic_shared_bytes = spec.shared_bytes;
   n_ = d.x * d.y * d.z;
   live_ = n_;
+  const auto kind = static_cast<Order>(g_order_kind.load(std::memory_order_relaxed));
+  ascending_ = kind == Order::Ascending;
+  if (!ascending_) {
+    order_.resize(n_);
+    for (uint32_t p = 0; p < n_; ++p) order_[p] = kind == Order::Descending ? n_ - 1 - p : p;
+    if (kind == Order::Random) {  // Fisher-Yates, seeded by the launch and the block
+      uint64_t state = mix(order_seed ^ mix(b));
+      for (uint32_t p = n_ - 1; p > 0; --p) {
+        state = mix(state);
+        std::swap(order_[p], order_[static_cast<uint32_t>(state % (p + 1))]);
+      }
+    }
+    for (uint32_t p = 0; p < n_; ++p) th_[order_[p]].pos = p;
+  }
   fibers_ = false;
   failed_ = false;
   bar_waiting_ = 0;
@@ -271,19 +335,33 @@ void Runner::run_threads() {
   uint32_t x = 0, y = 0, z = 0;
   void (*const thunk)(void*) = spec_->thunk;
   void* const closure = spec_->closure;
-  Thread* me = th_.data();
-  for (uint32_t t = 0; t < n_; ++t, ++me) {
-    me->idx = uint3{x, y, z};
-    me->linear = t;
-    cur_ = t;
-    tl_thread = me;
-    thunk(closure);
-    if (fibers_) [[unlikely]] break;  // `me` became the host of the fibers of threads t+1..n-1
-    if (++x == d.x) {
-      x = 0;
-      if (++y == d.y) {
-        y = 0;
-        ++z;
+  if (!ascending_) {
+    for (uint32_t p = 0; p < n_; ++p) {
+      const uint32_t t = order_[p];
+      Thread* me = &th_[t];
+      me->idx = uint3{t % d.x, (t / d.x) % d.y, t / (d.x * d.y)};
+      me->linear = t;
+      cur_ = p;
+      tl_thread = me;
+      thunk(closure);
+      if (fibers_) [[unlikely]] break;  // `me` hosts the fibers of positions p+1..n-1
+    }
+  } else {
+    Thread* me = th_.data();
+    for (uint32_t t = 0; t < n_; ++t, ++me) {
+      me->idx = uint3{x, y, z};
+      me->linear = t;
+      me->pos = t;
+      cur_ = t;
+      tl_thread = me;
+      thunk(closure);
+      if (fibers_) [[unlikely]] break;  // `me` became the host of the fibers of threads t+1..n-1
+      if (++x == d.x) {
+        x = 0;
+        if (++y == d.y) {
+          y = 0;
+          ++z;
+        }
       }
     }
   }
@@ -293,6 +371,44 @@ void Runner::run_threads() {
   } else {
     live_ = 0;
   }
+}
+
+void* Runner::shared(const void* key, size_t bytes, size_t align) {
+  for (const auto& [k, p] : shared_)
+    if (k == key) return p;
+  // The GPU's limits, now that this block's static shared memory is known (ptxas refuses more
+  // than 48 KiB of static shared memory; a launch refuses static + dynamic beyond 48 KiB, or
+  // beyond the opt-in maximum when cudaFuncSetAttribute raised the dynamic limit).
+  if (shared_.empty()) static_bytes_ = 0;
+  static_bytes_ += bytes;
+  const DeviceConfig& dev = device_config();
+  const size_t dyn = spec_->shared_bytes;
+  const bool opted_in = max_dynamic_shared(spec_->kernel) != dev.shared_per_block;
+  const size_t limit = opted_in ? dev.shared_optin : dev.shared_per_block;
+  if (static_bytes_ > dev.shared_per_block || static_bytes_ + dyn > limit) {
+    throw LaunchRefused(fmt::format(
+        "{} bytes of static shared memory{} exceed {} KiB ({}; cudaErrorInvalidValue)",
+        static_bytes_, dyn ? fmt::format(" and {} bytes of dynamic shared memory", dyn) : "",
+        (static_bytes_ > dev.shared_per_block ? dev.shared_per_block : limit) / 1024,
+        static_bytes_ > dev.shared_per_block
+            ? "a kernel's static shared memory is limited to 48 KiB"
+            : opted_in ? "sharedMemPerBlockOptin"
+                       : "the limit without cudaFuncSetAttribute(kernel, "
+                         "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)"));
+  }
+  // Exact size (so ASan catches overruns), NaN pattern (so reading before writing shows up).
+  void* p = align > alignof(std::max_align_t)
+                ? std::aligned_alloc(align, (bytes + align - 1) / align * align)
+                : std::malloc(bytes ? bytes : 1);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0xff, bytes);
+  shared_.emplace_back(key, p);
+  return p;
+}
+
+void Runner::free_shared() {
+  for (const auto& [k, p] : shared_) std::free(p);
+  shared_.clear();
 }
 
 void Runner::learn_host_stack() {
@@ -312,11 +428,13 @@ void Runner::enter_fibers(Thread& me) {
   learn_host_stack();
   fibers_ = true;
   host_ = me.linear;
-  for (uint32_t i = 0; i < host_; ++i) th_[i].state = kExited;
+  for (uint32_t p = 0; p < me.pos; ++p) th_[at(p)].state = kExited;
   const dim3 d = block_.dim;
-  for (uint32_t i = host_ + 1; i < n_; ++i) {
+  for (uint32_t p = me.pos + 1; p < n_; ++p) {
+    const uint32_t i = at(p);
     Thread& f = th_[i];
     f.linear = i;
+    f.pos = p;
     f.idx = uint3{i % d.x, (i / d.x) % d.y, i / (d.x * d.y)};
     f.state = kFresh;
     f.wait_kind = kNone;
@@ -370,9 +488,9 @@ void Runner::schedule() {
 // The next fiber of this pass, or nullptr for the host.
 Thread* Runner::next_after(const Thread& me) {
   if (aborting_ || failed_) return nullptr;
-  for (uint32_t i = me.linear + 1; i < n_; ++i) {
-    const uint8_t st = th_[i].state;
-    if (st == kRunnable || st == kFresh) return &th_[i];
+  for (uint32_t p = me.pos + 1; p < n_; ++p) {
+    Thread& t = th_[at(p)];
+    if (t.state == kRunnable || t.state == kFresh) return &t;
   }
   return nullptr;
 }
@@ -451,8 +569,8 @@ void Runner::thread_exit(Thread& me) {
 
 void Runner::abort_fibers() {
   aborting_ = true;
-  for (uint32_t i = host_ + 1; i < n_; ++i) {
-    Thread& f = th_[i];
+  for (uint32_t p = th_[host_].pos + 1; p < n_; ++p) {
+    Thread& f = th_[at(p)];
     if (f.state == kExited) continue;
     if (f.started) {
       f.aborted = true;
@@ -498,10 +616,10 @@ void Runner::complete_barrier() {
                      kernel_str(*spec_), block_str(), describe_threads()));
     return;
   }
-  const uint32_t lo = fibers_ ? host_ : cur_;
+  const uint32_t lo = fibers_ ? th_[host_].pos : cur_;
   const uint32_t hi = fibers_ ? n_ : cur_ + 1;
-  for (uint32_t i = lo; i < hi; ++i) {
-    Thread& t = th_[i];
+  for (uint32_t p = lo; p < hi; ++p) {
+    Thread& t = th_[at(p)];
     if (t.state == kWaiting && t.wait_kind == kBarrier) {
       t.state = kRunnable;
       t.wait_kind = kNone;
@@ -567,8 +685,8 @@ void Runner::complete_warp(uint32_t w, uint32_t mask) {
         } else {
           if (g_strict.load(std::memory_order_relaxed)) {
             fail(fmt::format("kernel {} block {} thread {}: lane {} shuffles from lane {}, which "
-                             "is not in the mask {:#010x} ({}) (strict mode; the value is "
-                             "undefined on a GPU)",
+                             "is not in the mask {:#010x} ({}) (the value is undefined on a GPU; "
+                             "KILN_EMU_STRICT=0 allows it)",
                              kernel_str(*spec_), block_str(), thread_str(t), l, t.warp_src, mask,
                              short_location(t.where)));
             return;
@@ -604,7 +722,7 @@ unsigned Runner::active_mask() const {
   for (uint32_t l = 0; l < 32 && base + l < n_; ++l) {
     const uint32_t i = base + l;
     // Threads after `cur_` have not started in plain mode: they are alive.
-    const bool alive = fibers_ ? th_[i].state != kExited : i >= cur_;
+    const bool alive = fibers_ ? th_[i].state != kExited : pos_of(i) >= cur_;
     if (alive) m |= 1u << l;
   }
   return m;
@@ -614,8 +732,8 @@ unsigned Runner::active_mask() const {
 std::string Runner::describe_threads() const {
   auto desc = [&](uint32_t i) -> std::string {
     const Thread& t = th_[i];
-    const bool exited = fibers_ ? t.state == kExited : i < cur_;
-    const bool fresh = !fibers_ && i > cur_;
+    const bool exited = fibers_ ? t.state == kExited : pos_of(i) < cur_;
+    const bool fresh = !fibers_ && pos_of(i) > cur_;
     if (exited) return "exited";
     if (fresh) return "not started";
     if (t.state == kWaiting && t.wait_kind == kBarrier)
@@ -627,7 +745,7 @@ std::string Runner::describe_threads() const {
       for (uint32_t l = 0; l < 32; ++l) {
         if (!((t.warp_mask >> l) & 1u)) continue;
         const uint32_t j = base + l;
-        if (j >= n_ || (fibers_ ? th_[j].state == kExited : j < cur_)) gone |= 1u << l;
+        if (j >= n_ || (fibers_ ? th_[j].state == kExited : pos_of(j) < cur_)) gone |= 1u << l;
       }
       std::string s = fmt::format("wait at {} with mask {:#010x} ({})", warp_cat_name(t.warp_cat),
                                   t.warp_mask, short_location(t.where));
@@ -675,6 +793,18 @@ void assert_fail(const char* expr, const char* file, unsigned line, const char* 
                                 file, line, func));
 }
 
+void launch_bounds_exceeded(long long max_threads) {
+  const dim3 d = tl_block->dim;
+  throw LaunchRefused(fmt::format(
+      "{} threads per block exceed the kernel's __launch_bounds__({}) "
+      "(cudaErrorLaunchOutOfResources: too many resources requested for launch)",
+      uint64_t{d.x} * d.y * d.z, max_threads));
+}
+
+void* shared_alloc(const void* key, size_t bytes, size_t align) {
+  return runner().shared(key, bytes, align);
+}
+
 void trap(const std::source_location& where) {
   throw KernelFault(fmt::format("__trap() called at {}", short_location(where)));
 }
@@ -688,11 +818,34 @@ long long clock64() {
 }  // namespace detail
 
 void set_strict(bool on) { g_strict.store(on); }
+
+OrderConfig order() {
+  return {static_cast<Order>(g_order_kind.load()), g_order_seed.load()};
+}
+void set_order(OrderConfig o) {
+  g_order_seed.store(o.seed);
+  g_order_kind.store(static_cast<uint8_t>(o.order));
+}
+OrderConfig parse_order(const char* text) {
+  const std::string s = text ? text : "";
+  if (s == "ascending") return {Order::Ascending, 0};
+  if (s == "descending") return {Order::Descending, 0};
+  if (s == "random") return {Order::Random, 0};
+  if (s.rfind("random:", 0) == 0 && s.size() > 7) {
+    char* end = nullptr;
+    const unsigned long long seed = std::strtoull(s.c_str() + 7, &end, 10);
+    if (end && *end == 0) return {Order::Random, seed};
+  }
+  throw Error(fmt::format("KILN_EMU_ORDER={} is not ascending, descending, random or random:SEED",
+                          s));
+}
 bool strict() { return g_strict.load(); }
 
 namespace internal {
 
-void run_block(const LaunchSpec& spec, uint32_t block) { runner().run(spec, block); }
+void run_block(const LaunchSpec& spec, uint32_t block, uint64_t order_seed) {
+  runner().run(spec, block, order_seed);
+}
 
 StackPool& worker_stacks() { return runner().stacks(); }
 

@@ -4,8 +4,9 @@
 //   - the toolkit's own <cuda_runtime.h> gives dim3, float4 & co, __half, __nv_bfloat16 and the
 //     runtime API declarations (whose definitions live in kernels/emu/runtime.cpp);
 //   - threadIdx/blockIdx/blockDim/gridDim read the emulated thread the worker is running;
-//   - __shared__ is `static thread_local` (a block never leaves its OS thread, and a worker runs
-//     one block at a time);
+//   - __shared__ declarations in functions are rewritten by the build (kernels/emu/emu_source.py)
+//     into per-block memory, 0xff-filled; elsewhere __shared__ is `static thread_local` (a block
+//     never leaves its OS thread, and a worker runs one block at a time);
 //   - __syncthreads*, warp shuffles/votes and __syncwarp are rendezvous points of the fiber
 //     scheduler (kernels/emu/block_runner.cpp);
 //   - atomics are std::atomic_ref, intrinsics are their libm meaning, assert() raises kiln::Error.
@@ -44,11 +45,17 @@
 // ---- keywords -------------------------------------------------------------------------------
 // __global__, __device__, __host__, __constant__, __managed__, __grid_constant__ are already empty
 // under a host compiler (the toolkit's host_defines.h); __forceinline__ stays the toolkit's.
+// In kernel and device function bodies the build rewrites `__shared__ T x[N];` into fresh
+// per-block memory (kernels/emu/emu_source.py and detail::shared_var below); what it leaves alone
+// (namespace scope, unusual declarations) stays `static thread_local`, one copy per worker.
 #undef __shared__
 #define __shared__ static thread_local
+// The build also puts KILN_EMU_LAUNCH_BOUNDS(N) first in the body of a kernel declared with
+// __launch_bounds__(N): a launch with more threads per block is refused.
 #ifndef __launch_bounds__
 #define __launch_bounds__(...)
 #endif
+#define KILN_EMU_LAUNCH_BOUNDS(...) ::kiln::emu::detail::check_launch_bounds(__VA_ARGS__)
 
 #define threadIdx (::kiln::emu::detail::tl_thread->idx)
 #define blockIdx (::kiln::emu::detail::tl_block->idx)
@@ -57,6 +64,22 @@
 #ifndef warpSize
 constexpr int warpSize = 32;
 #endif
+
+namespace kiln::emu::detail {
+inline void check_launch_bounds(long long max_threads, long long = 0, long long = 0) {
+  const Block& b = *tl_block;
+  if (static_cast<long long>(b.dim.x) * b.dim.y * b.dim.z > max_threads) [[unlikely]]
+    launch_bounds_exceeded(max_threads);
+}
+// The block's copy of one `__shared__` declaration (`Tag` tells declarations apart): allocated
+// when the first thread of the block gets there, filled with 0xff bytes, freed with the block.
+template <typename T, typename Tag>
+inline T& shared_var() {
+  static_assert(std::is_trivially_destructible_v<T>, "__shared__ variables have no destructors");
+  static char key;
+  return *static_cast<T*>(shared_alloc(&key, sizeof(T), alignof(T)));
+}
+}  // namespace kiln::emu::detail
 
 // ---- assert ---------------------------------------------------------------------------------
 // glibc's assert() expands to __assert_fail(...); renaming that one function (its declaration was
@@ -213,12 +236,7 @@ inline unsigned short atomicCAS(unsigned short* a, unsigned short compare, unsig
   std::atomic_ref<unsigned short>(*a).compare_exchange_strong(compare, v, std::memory_order_relaxed);
   return compare;
 }
-inline float atomicMax(float* a, float v) {
-  return ::kiln::emu::detail::atomic_update(a, [v](float o) { return fmaxf(o, v); });
-}
-inline float atomicMin(float* a, float v) {
-  return ::kiln::emu::detail::atomic_update(a, [v](float o) { return fminf(o, v); });
-}
+// No float atomicMax/atomicMin: CUDA has none (a kernel that needs one builds it from atomicCAS).
 inline unsigned atomicInc(unsigned* a, unsigned v) {
   return ::kiln::emu::detail::atomic_update(a, [v](unsigned o) { return o >= v ? 0u : o + 1; });
 }

@@ -18,6 +18,7 @@ namespace kiln::emu {
 struct Thread {
   uint3 idx;
   uint32_t linear = 0;  // x + y*bx + z*bx*by
+  uint32_t pos = 0;     // its position in the block's running order (KILN_EMU_ORDER)
   uint8_t state = 0;    // block_runner.cpp: ThreadState
   uint8_t wait_kind = 0;
   uint8_t warp_cat = 0;
@@ -61,6 +62,14 @@ enum class BarrierOp : uint8_t { Plain, Count, And, Or };
 // __syncthreads and its reducing variants; returns the reduction over the block.
 int block_barrier(BarrierOp op, int predicate, const std::source_location& where);
 
+// A kernel declared with __launch_bounds__(max_threads) launched with more threads per block:
+// refuses the launch (cudaErrorLaunchOutOfResources), naming the kernel.
+[[noreturn]] void launch_bounds_exceeded(long long max_threads);
+
+// The calling block's memory for the `__shared__` declaration `key` (see emu.h): `bytes` bytes,
+// 0xff-filled at first use in the block, an exact-size heap block (so ASan sees overruns).
+void* shared_alloc(const void* key, size_t bytes, size_t align);
+
 // The mask of lanes of the caller's warp that exist and have not exited.
 unsigned active_mask();
 
@@ -89,10 +98,40 @@ struct LaunchSpec {
 // the kernel, or a deadlock; the error names the kernel, block and thread.
 void launch(const LaunchSpec& spec);
 
-// Strict mode: a shuffle that reads a lane outside its mask is an error (default: off, or env
-// KILN_EMU_STRICT=1).
+// Strict mode: a shuffle that reads a lane outside its mask is an error, as it is undefined on a
+// GPU (default: on; env KILN_EMU_STRICT=0 turns it off).
 void set_strict(bool on);
 bool strict();
+
+// The emulated device(s): env KILN_EMU_SM (80, 86, 89 or 90; default 90) and KILN_EMU_DEVICES
+// (default 1). The per-architecture limits are those of the CUDA C Programming Guide's table of
+// compute capabilities (registers are not modelled). runtime.cpp.
+struct DeviceConfig {
+  int sm = 90;                  // compute capability major * 10 + minor
+  int devices = 1;              // cudaGetDeviceCount
+  size_t shared_per_block = 48 * 1024;      // without opt-in
+  size_t shared_optin = 227 * 1024;         // sharedMemPerBlockOptin (static + dynamic)
+  size_t shared_per_sm = 228 * 1024;
+  int max_threads_per_sm = 2048;
+  int max_blocks_per_sm = 32;
+};
+const DeviceConfig& device_config();
+
+// The most dynamic shared memory a launch of `kernel` may ask for: 48 KiB unless raised by
+// cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes). runtime.cpp.
+size_t max_dynamic_shared(const void* kernel);
+
+// The order in which the threads of a block run between barriers, and the blocks of a grid:
+// env KILN_EMU_ORDER=ascending (default) | descending | random[:seed] (seed default 0).
+enum class Order : uint8_t { Ascending, Descending, Random };
+struct OrderConfig {
+  Order order = Order::Ascending;
+  uint64_t seed = 0;
+};
+OrderConfig order();
+void set_order(OrderConfig order);
+// Parses a KILN_EMU_ORDER value; throws kiln::Error for anything else.
+OrderConfig parse_order(const char* text);
 
 // Worker threads running blocks (the launching thread included); env KILN_EMU_WORKERS.
 int worker_count();

@@ -33,7 +33,8 @@ std::string kernel_str(const LaunchSpec& spec);
 
 // Runs block number `block` (linear, x fastest) of the launch on the calling thread; throws
 // kiln::Error naming the kernel, block and thread when it fails. block_runner.cpp.
-void run_block(const LaunchSpec& spec, uint32_t block);
+// `order_seed` seeds the random thread order (KILN_EMU_ORDER=random).
+void run_block(const LaunchSpec& spec, uint32_t block, uint64_t order_seed);
 // The calling worker's fiber stacks (for the fiber switch benchmark). block_runner.cpp.
 StackPool& worker_stacks();
 

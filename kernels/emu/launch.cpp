@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "core/error.h"
 #include "kernels/emu/emu_api.h"
@@ -29,13 +30,37 @@ void launch(const LaunchSpec& spec) {
   else if (threads > kMaxThreads) why = "a block has more than 1024 threads";
   else if (g.x == 0 || g.y == 0 || g.z == 0) why = "a grid dimension is 0";
   else if (g.x > 2147483647u || g.y > 65535 || g.z > 65535) why = "grid dimensions exceed (2^31-1,65535,65535)";
-  else if (spec.shared_bytes > 227 * 1024) why = "dynamic shared memory exceeds 227 KiB (sharedMemPerBlockOptin)";
   else if (uint64_t{g.x} * g.y * g.z > 0xffffffffu) why = "the emulator runs at most 2^32-1 blocks";
+  std::string shared_why;
+  const char* error = "cudaErrorInvalidConfiguration";
+  if (!why && spec.shared_bytes > 0) {
+    const DeviceConfig& dev = device_config();
+    const size_t allowed = max_dynamic_shared(spec.kernel);
+    if (spec.shared_bytes > dev.shared_optin) {
+      shared_why = fmt::format("dynamic shared memory exceeds the {} KiB a block may have on sm_{} "
+                               "(sharedMemPerBlockOptin)",
+                               dev.shared_optin / 1024, dev.sm);
+    } else if (spec.shared_bytes > allowed) {
+      shared_why = allowed == dev.shared_per_block
+                       ? fmt::format("dynamic shared memory above {} KiB needs "
+                                     "cudaFuncSetAttribute(kernel, "
+                                     "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) first",
+                                     dev.shared_per_block / 1024)
+                       : fmt::format("dynamic shared memory exceeds the {} bytes set by "
+                                     "cudaFuncSetAttribute(kernel, "
+                                     "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)",
+                                     allowed);
+    }
+    if (!shared_why.empty()) {
+      why = shared_why.c_str();
+      error = "cudaErrorInvalidValue";
+    }
+  }
   if (why) {
     throw Error(fmt::format("cannot launch kernel {} with grid {} block {} and {} bytes of dynamic "
-                            "shared memory: {} (cudaErrorInvalidConfiguration)",
+                            "shared memory: {} ({})",
                             kernel_str(spec), dim_str(g.x, g.y, g.z), dim_str(b.x, b.y, b.z),
-                            spec.shared_bytes, why),
+                            spec.shared_bytes, why, error),
                 spec.site);
   }
   const LaunchSpec* previous = g_current.exchange(&spec);

@@ -46,9 +46,19 @@ size_t total_memory() {
   return total;
 }
 
-constexpr size_t kSharedPerBlock = 48 * 1024;
-constexpr size_t kSharedOptin = 227 * 1024;
-constexpr size_t kSharedPerSm = 228 * 1024;
+const kiln::emu::DeviceConfig& cfg() { return kiln::emu::device_config(); }
+#define kSharedPerBlock (cfg().shared_per_block)
+#define kSharedOptin (cfg().shared_optin)
+#define kSharedPerSm (cfg().shared_per_sm)
+
+bool valid_device(int device) { return device >= 0 && device < cfg().devices; }
+
+// cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), per kernel.
+std::mutex g_func_mutex;
+std::unordered_map<const void*, size_t>& func_max_dynamic_shared() {
+  static auto* m = new std::unordered_map<const void*, size_t>();
+  return *m;
+}
 
 // Device allocations and their sizes (for cudaMemGetInfo and to reject foreign pointers in
 // cudaFree, as a GPU does).
@@ -222,11 +232,11 @@ cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaDeviceReset(void) { return cudaSuccess; }
 cudaError_t cudaGetDeviceCount(int* count) {
   if (!count) return ret(cudaErrorInvalidValue);
-  *count = 1;
+  *count = cfg().devices;
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
-  if (device != 0) return ret(cudaErrorInvalidDevice);
+  if (!valid_device(device)) return ret(cudaErrorInvalidDevice);
   t_device = device;
   return cudaSuccess;
 }
@@ -238,10 +248,12 @@ cudaError_t cudaGetDevice(int* device) {
 
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int device) {
   if (!prop) return ret(cudaErrorInvalidValue);
-  if (device != 0) return ret(cudaErrorInvalidDevice);
+  if (!valid_device(device)) return ret(cudaErrorInvalidDevice);
   std::memset(prop, 0, sizeof *prop);
   std::snprintf(prop->name, sizeof prop->name, "kiln CUDA emulator");
   std::memcpy(prop->uuid.bytes, "kiln-emulator-00", 16);
+  prop->uuid.bytes[15] = static_cast<char>('0' + device % 10);
+  prop->pciDeviceID = device;
   prop->totalGlobalMem = total_memory();
   prop->sharedMemPerBlock = kSharedPerBlock;
   prop->sharedMemPerBlockOptin = kSharedOptin;
@@ -259,8 +271,8 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int device) {
   prop->maxGridSize[1] = 65535;
   prop->maxGridSize[2] = 65535;
   prop->totalConstMem = 65536;
-  prop->major = 9;
-  prop->minor = 0;
+  prop->major = cfg().sm / 10;
+  prop->minor = cfg().sm % 10;
   prop->textureAlignment = 512;
   prop->texturePitchAlignment = 32;
   prop->multiProcessorCount = kiln::emu::worker_count();
@@ -270,8 +282,8 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int device) {
   prop->unifiedAddressing = 1;
   prop->memoryBusWidth = 64;
   prop->l2CacheSize = 4 << 20;
-  prop->maxThreadsPerMultiProcessor = 2048;
-  prop->maxBlocksPerMultiProcessor = 32;
+  prop->maxThreadsPerMultiProcessor = cfg().max_threads_per_sm;
+  prop->maxBlocksPerMultiProcessor = cfg().max_blocks_per_sm;
   prop->streamPrioritiesSupported = 0;
   prop->globalL1CacheSupported = 1;
   prop->localL1CacheSupported = 1;
@@ -288,7 +300,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int device) {
   if (!value) return ret(cudaErrorInvalidValue);
-  if (device != 0) return ret(cudaErrorInvalidDevice);
+  if (!valid_device(device)) return ret(cudaErrorInvalidDevice);
   switch (attr) {
     case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
     case cudaDevAttrMaxBlockDimX: *value = 1024; break;
@@ -309,10 +321,10 @@ cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int dev
     case cudaDevAttrGlobalMemoryBusWidth: *value = 64; break;
     case cudaDevAttrL2CacheSize: *value = 4 << 20; break;
     case cudaDevAttrMultiProcessorCount: *value = kiln::emu::worker_count(); break;
-    case cudaDevAttrMaxThreadsPerMultiProcessor: *value = 2048; break;
-    case cudaDevAttrMaxBlocksPerMultiprocessor: *value = 32; break;
-    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
-    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrMaxThreadsPerMultiProcessor: *value = cfg().max_threads_per_sm; break;
+    case cudaDevAttrMaxBlocksPerMultiprocessor: *value = cfg().max_blocks_per_sm; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = cfg().sm / 10; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = cfg().sm % 10; break;
     case cudaDevAttrConcurrentKernels: *value = 0; break;
     case cudaDevAttrUnifiedAddressing: *value = 1; break;
     case cudaDevAttrManagedMemory: *value = 1; break;
@@ -364,9 +376,11 @@ cudaError_t cudaDeviceGetLimit(size_t* pValue, enum cudaLimit limit) {
 
 cudaError_t cudaFuncSetAttribute(const void* func, enum cudaFuncAttribute attr, int value) {
   if (!func) return ret(cudaErrorInvalidDeviceFunction);
-  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize &&
-      (value < 0 || static_cast<size_t>(value) > kSharedOptin))
-    return ret(cudaErrorInvalidValue);
+  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+    if (value < 0 || static_cast<size_t>(value) > kSharedOptin) return ret(cudaErrorInvalidValue);
+    std::lock_guard lock(g_func_mutex);
+    func_max_dynamic_shared()[func] = static_cast<size_t>(value);
+  }
   return cudaSuccess;
 }
 cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes* attr, const void* func) {
@@ -375,18 +389,18 @@ cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes* attr, const void* f
   std::memset(attr, 0, sizeof *attr);
   attr->maxThreadsPerBlock = 1024;
   attr->numRegs = 32;
-  attr->ptxVersion = 90;
-  attr->binaryVersion = 90;
-  attr->maxDynamicSharedSizeBytes = static_cast<int>(kSharedOptin);
+  attr->ptxVersion = cfg().sm;
+  attr->binaryVersion = cfg().sm;
+  attr->maxDynamicSharedSizeBytes = static_cast<int>(kiln::emu::max_dynamic_shared(func));
   return cudaSuccess;
 }
 cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks, const void* func,
                                                           int blockSize, size_t dynamicSMemSize) {
   if (!numBlocks || blockSize <= 0) return ret(cudaErrorInvalidValue);
   if (!func) return ret(cudaErrorInvalidDeviceFunction);
-  int by_threads = 2048 / blockSize;
+  int by_threads = cfg().max_threads_per_sm / blockSize;
   int by_shared = dynamicSMemSize ? static_cast<int>(kSharedPerSm / (dynamicSMemSize + 1024)) : 32;
-  *numBlocks = std::max(0, std::min({by_threads, by_shared, 32}));
+  *numBlocks = std::max(0, std::min({by_threads, by_shared, cfg().max_blocks_per_sm}));
   return cudaSuccess;
 }
 cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes* attributes, const void* ptr) {
@@ -429,3 +443,58 @@ const char* cudaGetErrorString(cudaError_t error) {
 }
 
 }  // extern "C"
+
+namespace kiln::emu {
+
+// KILN_EMU_SM and KILN_EMU_DEVICES, read once. Limits per compute capability: CUDA C Programming
+// Guide, "Technical Specifications per Compute Capability".
+const DeviceConfig& device_config() {
+  static const DeviceConfig config = [] {
+    DeviceConfig c;
+    if (const char* e = std::getenv("KILN_EMU_SM"); e && *e) {
+      const int sm = std::atoi(e);
+      if (sm == 80 || sm == 86 || sm == 89 || sm == 90) {
+        c.sm = sm;
+      } else {
+        std::fprintf(stderr, "kiln emulator: ignoring KILN_EMU_SM=%s (want 80, 86, 89 or 90)\n", e);
+      }
+    }
+    switch (c.sm) {
+      case 80:
+        c.shared_optin = 163 * 1024, c.shared_per_sm = 164 * 1024;
+        c.max_threads_per_sm = 2048, c.max_blocks_per_sm = 32;
+        break;
+      case 86:
+        c.shared_optin = 99 * 1024, c.shared_per_sm = 100 * 1024;
+        c.max_threads_per_sm = 1536, c.max_blocks_per_sm = 16;
+        break;
+      case 89:
+        c.shared_optin = 99 * 1024, c.shared_per_sm = 100 * 1024;
+        c.max_threads_per_sm = 1536, c.max_blocks_per_sm = 24;
+        break;
+      default:
+        c.shared_optin = 227 * 1024, c.shared_per_sm = 228 * 1024;
+        c.max_threads_per_sm = 2048, c.max_blocks_per_sm = 32;
+        break;
+    }
+    if (const char* e = std::getenv("KILN_EMU_DEVICES"); e && *e) {
+      const int n = std::atoi(e);
+      if (n >= 1 && n <= 64) {
+        c.devices = n;
+      } else {
+        std::fprintf(stderr, "kiln emulator: ignoring KILN_EMU_DEVICES=%s (want 1..64)\n", e);
+      }
+    }
+    return c;
+  }();
+  return config;
+}
+
+size_t max_dynamic_shared(const void* kernel) {
+  std::lock_guard lock(g_func_mutex);
+  const auto& m = func_max_dynamic_shared();
+  const auto it = m.find(kernel);
+  return it == m.end() ? device_config().shared_per_block : it->second;
+}
+
+}  // namespace kiln::emu

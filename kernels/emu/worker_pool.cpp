@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -60,6 +61,20 @@ class Pool {
     next_.store(0, std::memory_order_relaxed);
     stop_.store(false, std::memory_order_relaxed);
     has_error_ = false;
+    // KILN_EMU_ORDER: blocks taken in ascending, descending or a random order (an affine
+    // permutation b -> (a*b + c) mod blocks with a coprime to blocks), seeded per launch.
+    const OrderConfig o = order();
+    order_ = o.order;
+    ++launches_;
+    seed_ = o.seed * 0x9e3779b97f4a7c15ull + launches_;
+    if (order_ == Order::Random && blocks > 1) {
+      uint64_t x = seed_;
+      x = (x ^ (x >> 31)) * 0xbf58476d1ce4e5b9ull;
+      uint64_t a = (x % blocks) | 1;
+      while (std::gcd(a, uint64_t{blocks}) != 1) a += 2;
+      mul_ = a % blocks;
+      add_ = (x >> 17) % blocks;
+    }
     gen_.store(g + 2, std::memory_order_seq_cst);  // even: ready
     if (blocks > 1 && sleepers_.load(std::memory_order_seq_cst) > 0) {
       { std::lock_guard lock(sleep_mutex_); }
@@ -76,8 +91,12 @@ class Pool {
       if (stop_.load(std::memory_order_relaxed)) return;
       const uint32_t b = next_.fetch_add(1, std::memory_order_relaxed);
       if (b >= total_) return;
+      const uint32_t block = order_ == Order::Ascending    ? b
+                             : order_ == Order::Descending ? total_ - 1 - b
+                             : total_ > 1 ? static_cast<uint32_t>((mul_ * b + add_) % total_)
+                                          : 0;
       try {
-        internal::run_block(*spec_, b);
+        internal::run_block(*spec_, block, seed_);
       } catch (const Error& e) {
         record(e.message());
       } catch (const std::exception& e) {
@@ -134,6 +153,8 @@ class Pool {
   std::atomic<uint32_t> next_{0};
   std::atomic<bool> stop_{false};
   uint32_t total_ = 0;
+  Order order_ = Order::Ascending;
+  uint64_t launches_ = 0, seed_ = 0, mul_ = 1, add_ = 0;
   const LaunchSpec* spec_ = nullptr;
   std::mutex error_mutex_;
   bool has_error_ = false;
