@@ -119,12 +119,7 @@ function(kiln_gpu_sources target)
     set(generated)
     foreach(src IN LISTS ARGN)
       get_filename_component(abs "${src}" ABSOLUTE)
-      file(RELATIVE_PATH rel "${PROJECT_SOURCE_DIR}" "${abs}")
-      set(out "${CMAKE_BINARY_DIR}/emu_src/${rel}")
-      add_custom_command(OUTPUT "${out}"
-        COMMAND "${KILN_EMU_PYTHON}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py" "${abs}" "${out}"
-        DEPENDS "${abs}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py"
-        COMMENT "emulator view of ${rel}" VERBATIM)
+      kiln_emu_view("${abs}" out)
       list(APPEND generated "${out}")
     endforeach()
     set_source_files_properties(${generated} TARGET_DIRECTORY ${target} PROPERTIES
@@ -144,13 +139,20 @@ function(kiln_emu_headers)
   file(GLOB headers CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/kernels/*.cuh")
   set(outs)
   foreach(abs IN LISTS headers)
-    file(RELATIVE_PATH rel "${PROJECT_SOURCE_DIR}" "${abs}")
-    set(out "${CMAKE_BINARY_DIR}/emu_src/${rel}")
-    add_custom_command(OUTPUT "${out}"
-      COMMAND "${KILN_EMU_PYTHON}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py" "${abs}" "${out}"
-      DEPENDS "${abs}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py"
-      COMMENT "emulator view of ${rel}" VERBATIM)
+    kiln_emu_view("${abs}" out)
     list(APPEND outs "${out}")
   endforeach()
   add_custom_target(kiln_emu_headers DEPENDS ${outs})
+endfunction()
+
+# The rule that writes the emulator's view of the source file `abs` (an absolute path in the
+# project) to ${CMAKE_BINARY_DIR}/emu_src/<same relative path>; that path is returned in `out_var`.
+function(kiln_emu_view abs out_var)
+  file(RELATIVE_PATH rel "${PROJECT_SOURCE_DIR}" "${abs}")
+  set(out "${CMAKE_BINARY_DIR}/emu_src/${rel}")
+  add_custom_command(OUTPUT "${out}"
+    COMMAND "${KILN_EMU_PYTHON}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py" "${abs}" "${out}"
+    DEPENDS "${abs}" "${PROJECT_SOURCE_DIR}/kernels/emu/emu_source.py"
+    COMMENT "emulator view of ${rel}" VERBATIM)
+  set(${out_var} "${out}" PARENT_SCOPE)
 endfunction()
