@@ -16,14 +16,9 @@ void dropout_forward(const DropoutShape& s, const float* x, float* y, const Stre
   });
 }
 
-void dropout_backward(const DropoutShape& s, const float* dy, float* dx, const Stream&) {
-  s.validate();
-  const uint32_t threshold = s.threshold();
-  const float scale = s.scale();
-  detail::for_slices(s.count, detail::kParallelMin / 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i)
-      dx[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? dy[i] * scale : 0.0f;
-  });
+// The same mask and scale applied to dy: dx = mask * scale * dy.
+void dropout_backward(const DropoutShape& s, const float* dy, float* dx, const Stream& stream) {
+  dropout_forward(s, dy, dx, stream);
 }
 
 void dropout_mask(const DropoutShape& s, uint8_t* mask, const Stream&) {
