@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "core/error.h"
+#include "core/log.h"
+
 #if KILN_WITH_DEVICE
 #include "core/cuda_check.h"
 #endif
@@ -48,8 +51,13 @@ Stream& Stream::operator=(Stream&& other) noexcept {
 Stream::~Stream() {
 #if KILN_WITH_DEVICE
   if (owned_ && handle_) {
-    // Errors here would have nowhere to go; the next synchronising call reports them.
-    if (cudaStreamSynchronize(cuda(handle_)) != cudaSuccess) cudaGetLastError();
+    try {
+      // A GPU's error stays sticky for the next synchronising call; the emulator's deferred
+      // streams throw the failure of queued work, which has nowhere else to go here.
+      if (cudaStreamSynchronize(cuda(handle_)) != cudaSuccess) cudaGetLastError();
+    } catch (const Error& e) {
+      log::error("work queued on a stream being destroyed failed: {}", e.what());
+    }
     cudaStreamDestroy(cuda(handle_));
   }
 #endif
