@@ -3,11 +3,14 @@
 // rest of kiln calls cudaMalloc & co in both the `cuda` and the `emulate` build.
 //
 // Semantics: one device (index 0) backed by host memory; device memory is plain malloc (so ASan
-// and the heap checkers see every buffer); copies, memsets and kernel launches run when they are
-// called, or, with deferred streams, when their stream's work is needed (streams.cpp, which also
-// has the stream and event API); events time with the steady clock. A failing call sets the last
-// error, which cudaGetLastError returns and resets, as on a GPU.
+// and the heap checkers see every buffer), recorded in memory_map.cpp so that copies of the wrong
+// kind and kernels given host pointers are refused as on a GPU; copies, memsets and kernel
+// launches run when they are called, or, with deferred streams, when their stream's work is
+// needed (streams.cpp, which also has the stream and event API); events time with the steady
+// clock. A failing call sets the last error, which cudaGetLastError returns and resets, as on a
+// GPU.
 #include <cuda_runtime.h>
+#include <fmt/format.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -16,9 +19,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
-#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -32,8 +35,23 @@ std::atomic<int> g_last_error{cudaSuccess};
 thread_local int t_device = 0;
 std::atomic<size_t> g_in_use{0};
 
+// Why the calling thread's last failing call failed, where the status code alone does not say
+// (cudaGetErrorString appends it): a kiln::Error from KILN_CUDA_CHECK then names the problem.
+thread_local cudaError_t t_detail_error = cudaSuccess;
+thread_local std::string t_detail;
+
 cudaError_t ret(cudaError_t e) {
-  if (e != cudaSuccess) g_last_error.store(e, std::memory_order_relaxed);
+  if (e != cudaSuccess) {
+    g_last_error.store(e, std::memory_order_relaxed);
+    t_detail.clear();
+  }
+  return e;
+}
+
+cudaError_t fail(cudaError_t e, std::string detail) {
+  ret(e);
+  t_detail_error = e;
+  t_detail = std::move(detail);
   return e;
 }
 
@@ -64,13 +82,7 @@ std::unordered_map<const void*, size_t>& func_max_dynamic_shared() {
   return *m;
 }
 
-// Device allocations and their sizes (for cudaMemGetInfo and to reject foreign pointers in
-// cudaFree, as a GPU does).
-std::mutex g_alloc_mutex;
-std::unordered_map<void*, size_t>& allocations() {
-  static auto* m = new std::unordered_map<void*, size_t>();  // outlives static destructors
-  return *m;
-}
+using kiln::emu::MemorySpace;
 
 cudaError_t device_alloc(void** ptr, size_t size) {
   if (!ptr) return ret(cudaErrorInvalidValue);
@@ -79,44 +91,28 @@ cudaError_t device_alloc(void** ptr, size_t size) {
   if (size > total_memory() - std::min(total_memory(), g_in_use.load())) return ret(cudaErrorMemoryAllocation);
   void* p = std::malloc(size);
   if (!p) return ret(cudaErrorMemoryAllocation);
-  {
-    std::lock_guard lock(g_alloc_mutex);
-    allocations()[p] = size;
-  }
+  kiln::emu::record_allocation(p, size, MemorySpace::Device);
   g_in_use += size;
   *ptr = p;
   return cudaSuccess;
 }
 
+// A foreign pointer is refused, as a GPU does.
 cudaError_t device_free(void* p) {
   if (!p) return cudaSuccess;
   kiln::emu::internal::quiesce();  // cudaFree waits for the device, as on a GPU
   size_t size = 0;
-  {
-    std::lock_guard lock(g_alloc_mutex);
-    auto it = allocations().find(p);
-    if (it == allocations().end()) return ret(cudaErrorInvalidValue);
-    size = it->second;
-    allocations().erase(it);
-  }
+  if (!kiln::emu::forget_allocation(p, MemorySpace::Device, &size)) return ret(cudaErrorInvalidValue);
   g_in_use -= size;
   std::free(p);
   return cudaSuccess;
 }
 
-// Pinned host memory (cudaMallocHost): copies to and from it stay asynchronous, as on a GPU.
-std::mutex g_pinned_mutex;
-std::map<const char*, size_t>& pinned_blocks() {
-  static auto* m = new std::map<const char*, size_t>();
-  return *m;
-}
-bool pinned(const void* p) {
-  std::lock_guard lock(g_pinned_mutex);
-  const auto& m = pinned_blocks();
-  auto it = m.upper_bound(static_cast<const char*>(p));
-  if (it == m.begin()) return false;
-  --it;
-  return static_cast<const char*>(p) < it->first + it->second;
+// cudaErrorInvalidValue for a copy whose kind does not match its pointers (see memory_map.cpp).
+cudaError_t check_copy(const char* call, void* dst, const void* src, size_t count,
+                       cudaMemcpyKind kind) {
+  std::string why = kiln::emu::copy_error(call, dst, src, count, kind);
+  return why.empty() ? cudaSuccess : fail(cudaErrorInvalidValue, std::move(why));
 }
 
 // Runs `work` now, or queues it on `stream` with deferred streams.
@@ -130,24 +126,20 @@ cudaError_t on_stream(cudaStream_t stream, F&& work) {
   return cudaSuccess;
 }
 
-// An asynchronous copy as a GPU runs it: from pageable host memory the source is read during the
-// call (staged), to pageable host memory the call waits for the stream and copies; copies between
-// device and pinned memory are queued. cudaMemcpyDefault waits and copies (which memory a
-// pointer is in is not looked up).
-cudaError_t copy_async(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
+bool pageable(const void* p) { return kiln::emu::memory_space(p) == MemorySpace::Host; }
+
+// An asynchronous copy (arguments checked) as a GPU runs it: from pageable host memory the source
+// is read during the call (staged), to pageable host memory the call waits for the stream and
+// copies; copies between device and pinned memory are queued.
+cudaError_t copy_async(void* dst, const void* src, size_t count, cudaStream_t stream) {
   using namespace kiln::emu::internal;
-  if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
   if (count == 0) return cudaSuccess;
   if (!deferring()) {
     std::memmove(dst, src, count);
-    return cudaSuccess;
-  }
-  const bool host_src = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyHostToHost;
-  const bool host_dst = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost;
-  if (kind == cudaMemcpyDefault || (host_dst && !pinned(dst))) {
+  } else if (pageable(dst)) {
     wait_for_stream(stream);
     std::memmove(dst, src, count);
-  } else if (host_src && !pinned(src)) {
+  } else if (pageable(src)) {
     auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + count);
     submit(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
   } else {
@@ -172,39 +164,39 @@ cudaError_t cudaMallocHost(void** ptr, size_t size) {
   if (!ptr) return ret(cudaErrorInvalidValue);
   *ptr = size ? std::malloc(size) : nullptr;
   if (size && !*ptr) return ret(cudaErrorMemoryAllocation);
-  if (*ptr) {
-    std::lock_guard lock(g_pinned_mutex);
-    pinned_blocks()[static_cast<const char*>(*ptr)] = size;
-  }
+  kiln::emu::record_allocation(*ptr, size, MemorySpace::PinnedHost);
   return cudaSuccess;
 }
 cudaError_t cudaHostAlloc(void** pHost, size_t size, unsigned int) { return cudaMallocHost(pHost, size); }
 cudaError_t cudaFreeHost(void* ptr) {
   if (!ptr) return cudaSuccess;
-  kiln::emu::internal::quiesce();  // queued copies may still use it
-  {
-    std::lock_guard lock(g_pinned_mutex);
-    pinned_blocks().erase(static_cast<const char*>(ptr));
-  }
+  kiln::emu::internal::quiesce();  // queued copies may still use it, as on a GPU
+  if (!kiln::emu::forget_allocation(ptr, MemorySpace::PinnedHost)) return ret(cudaErrorInvalidValue);
   std::free(ptr);
   return cudaSuccess;
 }
 
 // Blocking copies run after the legacy default stream's work (and so every blocking stream's).
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind) {
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind) {
   if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (cudaError_t e = check_copy("cudaMemcpy", dst, src, count, kind)) return e;
   kiln::emu::internal::wait_for_legacy_stream();
   if (count) std::memmove(dst, src, count);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind,
                             cudaStream_t stream) {
-  return copy_async(dst, src, count, kind, stream);
+  if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (cudaError_t e = check_copy("cudaMemcpyAsync", dst, src, count, kind)) return e;
+  return copy_async(dst, src, count, stream);
 }
 cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                         size_t height, enum cudaMemcpyKind) {
+                         size_t height, enum cudaMemcpyKind kind) {
   if (width > dpitch || width > spitch) return ret(cudaErrorInvalidPitchValue);
   if (height && width && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (height && width) {  // the kind, checked on the first row
+    if (cudaError_t e = check_copy("cudaMemcpy2D", dst, src, width, kind)) return e;
+  }
   kiln::emu::internal::wait_for_legacy_stream();
   for (size_t r = 0; r < height; ++r)
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
@@ -215,6 +207,9 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
                               size_t height, enum cudaMemcpyKind kind, cudaStream_t stream) {
   if (width > dpitch || width > spitch) return ret(cudaErrorInvalidPitchValue);
   if (height && width && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (height && width) {
+    if (cudaError_t e = check_copy("cudaMemcpy2DAsync", dst, src, width, kind)) return e;
+  }
   auto copy = [=] {
     for (size_t r = 0; r < height; ++r)
       std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
@@ -253,6 +248,7 @@ cudaError_t cudaMemcpyFromSymbolAsync(void* dst, const void* symbol, size_t coun
 cudaError_t cudaMemset(void* devPtr, int value, size_t count) { return cudaMemsetAsync(devPtr, value, count, nullptr); }
 cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t stream) {
   if (count && !devPtr) return ret(cudaErrorInvalidValue);
+  if (cudaError_t e = check_copy("cudaMemset", devPtr, devPtr, count, cudaMemcpyDeviceToDevice)) return e;
   if (count == 0) return cudaSuccess;
   return on_stream(stream, [=] { std::memset(devPtr, value, count); });
 }
@@ -434,12 +430,11 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks, const 
 cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes* attributes, const void* ptr) {
   if (!attributes) return ret(cudaErrorInvalidValue);
   std::memset(attributes, 0, sizeof *attributes);
-  bool device = false;
-  {
-    std::lock_guard lock(g_alloc_mutex);
-    device = allocations().count(const_cast<void*>(ptr)) != 0;
+  switch (kiln::emu::memory_space(ptr)) {
+    case MemorySpace::Device: attributes->type = cudaMemoryTypeDevice; break;
+    case MemorySpace::PinnedHost: attributes->type = cudaMemoryTypeHost; break;
+    case MemorySpace::Host: attributes->type = cudaMemoryTypeUnregistered; break;
   }
-  attributes->type = device ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered;
   attributes->device = 0;
   attributes->devicePointer = const_cast<void*>(ptr);
   attributes->hostPointer = const_cast<void*>(ptr);
@@ -460,7 +455,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     default: return "cudaErrorUnknown";
   }
 }
-const char* cudaGetErrorString(cudaError_t error) {
+static const char* plain_error_string(cudaError_t error) {
   switch (error) {
 #define KILN_EMU_ERR(name, text) \
   case name: return text;
@@ -468,6 +463,14 @@ const char* cudaGetErrorString(cudaError_t error) {
 #undef KILN_EMU_ERR
     default: return "unrecognized error code";
   }
+}
+// The CUDA text, plus why the calling thread's last call failed with this status if the emulator
+// knows more (a copy of the wrong kind, ...).
+const char* cudaGetErrorString(cudaError_t error) {
+  if (t_detail.empty() || error != t_detail_error) return plain_error_string(error);
+  thread_local std::string text;
+  text = fmt::format("{}: {}", plain_error_string(error), t_detail);
+  return text.c_str();
 }
 
 }  // extern "C"
