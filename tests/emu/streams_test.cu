@@ -147,7 +147,9 @@ TEST_F(Deferred, FreedBlockReusedByAnotherStreamCorruptsItsReaderWithoutRecordSt
     if (record) alloc.record_stream(x, b);
     alloc.deallocate(x);
     auto* reused = static_cast<float*>(alloc.allocate(kBytes, a));
-    if (!record) EXPECT_EQ(reused, x) << "same stream, same size: the block comes straight back";
+    if (!record) {
+      EXPECT_EQ(reused, x) << "same stream, same size: the block comes straight back";
+    }
     fill_on(reused, 100.0f, a);  // a overwrites the block b has yet to read
     a.synchronize();
     b.synchronize();
