@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -419,6 +420,13 @@ TEST_F(Deferred, DestroyingAStreamRunsItsWork) {
     fill_on(x.p, 8.0f, a);
   }
   EXPECT_EQ(peek(x.p), 8.0f);
+}
+
+TEST(StreamMode, TheEnvironmentChoosesTheDefault) {
+  const char* e = std::getenv("KILN_EMU_STREAMS");
+  const bool deferred = e && std::string(e) == "deferred";
+  EXPECT_EQ(kiln::emu::stream_mode(),
+            deferred ? kiln::emu::StreamMode::Deferred : kiln::emu::StreamMode::Synchronous);
 }
 
 TEST(StreamMode, SwitchingBackToSynchronousRunsQueuedWork) {
