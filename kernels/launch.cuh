@@ -77,9 +77,10 @@ struct KernelCall {
     auto* c = static_cast<KernelCall*>(self);
     std::apply(c->kernel, c->args);  // each emulated thread gets its own copies of the arguments
   }
+#if defined(KILN_EMULATE)
+  // A deferred launch's own copy of the arguments (kernels/emu/streams.cpp).
   static void* clone(const void* self) { return new KernelCall(*static_cast<const KernelCall*>(self)); }
   static void destroy(void* self) { delete static_cast<KernelCall*>(self); }
-#if defined(KILN_EMULATE)
   // Refuses pointer arguments into ordinary host memory, which a GPU cannot read.
   void check_pointers(const emu::LaunchSpec& spec) const {
     [&]<size_t... I>(std::index_sequence<I...>) {
