@@ -29,6 +29,9 @@ class HostMemory final : public RawMemory {
 class CudaMemory final : public RawMemory {
  public:
   explicit CudaMemory(Device device) : device_(device) {}
+  ~CudaMemory() override {
+    for (cudaEvent_t event : spare_events_) cudaEventDestroy(event);  // at exit: errors do not matter
+  }
   void* allocate(size_t bytes) override {
     set_current_device(device_);
     void* ptr = nullptr;
