@@ -74,6 +74,19 @@ struct KernelCall {
     auto* c = static_cast<KernelCall*>(self);
     std::apply(c->kernel, c->args);  // each emulated thread gets its own copies of the arguments
   }
+#if defined(KILN_EMULATE)
+  // Refuses pointer arguments into ordinary host memory, which a GPU cannot read.
+  void check_pointers(const emu::LaunchSpec& spec) const {
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      (check_pointer(spec, I, std::get<I>(args)), ...);
+    }(std::index_sequence_for<Params...>{});
+  }
+  template <typename T>
+  static void check_pointer(const emu::LaunchSpec& spec, size_t index, const T& arg) {
+    if constexpr (std::is_pointer_v<T> && std::is_object_v<std::remove_pointer_t<T>>)
+      emu::check_pointer_argument(spec, index, arg);
+  }
+#endif
 };
 
 #if !defined(KILN_EMULATE)
@@ -122,6 +135,7 @@ void launch(void (*kernel)(Params...), LaunchGrid grid, dim3 block, size_t share
   spec.shared_bytes = shared_bytes;
   spec.stream = stream;
   spec.site = grid.where;
+  call.check_pointers(spec);
   emu::launch(spec);
 #else
   kernel<<<grid.dims, block, shared_bytes, stream>>>(std::forward<Args>(args)...);

@@ -6,11 +6,13 @@
 // include it without the kernel-side redefinitions that emu.h makes.
 #pragma once
 
+#include <driver_types.h>  // cudaMemcpyKind
 #include <vector_types.h>  // dim3, uint3 (the toolkit's own, usable by g++)
 
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
+#include <string>
 
 namespace kiln::emu {
 
@@ -97,6 +99,24 @@ struct LaunchSpec {
 // serialised). Throws kiln::Error for a bad launch configuration, an exception or failed assert in
 // the kernel, or a deadlock; the error names the kernel, block and thread.
 void launch(const LaunchSpec& spec);
+
+// Device memory and host memory, told apart although both are host memory underneath
+// (memory_map.cpp): runtime.cpp records what cudaMalloc (and cudaMallocManaged) and cudaMallocHost
+// hand out; everything else is ordinary host memory.
+enum class MemorySpace : uint8_t { Device, PinnedHost, Host };
+void record_allocation(const void* p, size_t bytes, MemorySpace space);
+// Drops the record of the block that starts at p (its size to *bytes); false if there is no
+// block of that space there.
+bool forget_allocation(const void* p, MemorySpace space, size_t* bytes = nullptr);
+// Where p points (a pointer one past the end of a block belongs to it).
+MemorySpace memory_space(const void* p);
+// Why `call` cannot copy `count` bytes with `kind` (a side in the wrong memory, or running past
+// its device block); empty if it can. cudaMemcpyDefault accepts any pointers, as with UVA.
+std::string copy_error(const char* call, void* dst, const void* src, size_t count,
+                       cudaMemcpyKind kind);
+// Throws kiln::Error (naming the kernel, the argument and the launch site) when a kernel's pointer
+// argument points into ordinary host memory, which a GPU cannot read.
+void check_pointer_argument(const LaunchSpec& spec, size_t index, const void* p);
 
 // Strict mode: a shuffle that reads a lane outside its mask is an error, as it is undefined on a
 // GPU (default: on; env KILN_EMU_STRICT=0 turns it off).

@@ -3,10 +3,12 @@
 // rest of kiln calls cudaMalloc & co in both the `cuda` and the `emulate` build.
 //
 // Semantics: one device (index 0) backed by host memory; device memory is plain malloc (so ASan
-// and the heap checkers see every buffer); all copies, memsets and kernel launches are synchronous,
+// and the heap checkers see every buffer), recorded in memory_map.cpp so that copies of the wrong
+// kind and kernels given host pointers are refused as on a GPU; all copies, memsets and kernel launches are synchronous,
 // so streams and events are serialised and always complete; events time with the steady clock.
 // A failing call sets the last error, which cudaGetLastError returns and resets, as on a GPU.
 #include <cuda_runtime.h>
+#include <fmt/format.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <cstring>
 #include <algorithm>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "kernels/emu/emu_api.h"
@@ -28,8 +31,23 @@ std::atomic<int> g_last_error{cudaSuccess};
 thread_local int t_device = 0;
 std::atomic<size_t> g_in_use{0};
 
+// Why the calling thread's last failing call failed, where the status code alone does not say
+// (cudaGetErrorString appends it): a kiln::Error from KILN_CUDA_CHECK then names the problem.
+thread_local cudaError_t t_detail_error = cudaSuccess;
+thread_local std::string t_detail;
+
 cudaError_t ret(cudaError_t e) {
-  if (e != cudaSuccess) g_last_error.store(e, std::memory_order_relaxed);
+  if (e != cudaSuccess) {
+    g_last_error.store(e, std::memory_order_relaxed);
+    t_detail.clear();
+  }
+  return e;
+}
+
+cudaError_t fail(cudaError_t e, std::string detail) {
+  ret(e);
+  t_detail_error = e;
+  t_detail = std::move(detail);
   return e;
 }
 
@@ -60,13 +78,7 @@ std::unordered_map<const void*, size_t>& func_max_dynamic_shared() {
   return *m;
 }
 
-// Device allocations and their sizes (for cudaMemGetInfo and to reject foreign pointers in
-// cudaFree, as a GPU does).
-std::mutex g_alloc_mutex;
-std::unordered_map<void*, size_t>& allocations() {
-  static auto* m = new std::unordered_map<void*, size_t>();  // outlives static destructors
-  return *m;
-}
+using kiln::emu::MemorySpace;
 
 cudaError_t device_alloc(void** ptr, size_t size) {
   if (!ptr) return ret(cudaErrorInvalidValue);
@@ -75,28 +87,27 @@ cudaError_t device_alloc(void** ptr, size_t size) {
   if (size > total_memory() - std::min(total_memory(), g_in_use.load())) return ret(cudaErrorMemoryAllocation);
   void* p = std::malloc(size);
   if (!p) return ret(cudaErrorMemoryAllocation);
-  {
-    std::lock_guard lock(g_alloc_mutex);
-    allocations()[p] = size;
-  }
+  kiln::emu::record_allocation(p, size, MemorySpace::Device);
   g_in_use += size;
   *ptr = p;
   return cudaSuccess;
 }
 
+// A foreign pointer is refused, as a GPU does.
 cudaError_t device_free(void* p) {
   if (!p) return cudaSuccess;
   size_t size = 0;
-  {
-    std::lock_guard lock(g_alloc_mutex);
-    auto it = allocations().find(p);
-    if (it == allocations().end()) return ret(cudaErrorInvalidValue);
-    size = it->second;
-    allocations().erase(it);
-  }
+  if (!kiln::emu::forget_allocation(p, MemorySpace::Device, &size)) return ret(cudaErrorInvalidValue);
   g_in_use -= size;
   std::free(p);
   return cudaSuccess;
+}
+
+// cudaErrorInvalidValue for a copy whose kind does not match its pointers (see memory_map.cpp).
+cudaError_t check_copy(const char* call, void* dst, const void* src, size_t count,
+                       cudaMemcpyKind kind) {
+  std::string why = kiln::emu::copy_error(call, dst, src, count, kind);
+  return why.empty() ? cudaSuccess : fail(cudaErrorInvalidValue, std::move(why));
 }
 
 struct Event {
@@ -119,27 +130,37 @@ cudaError_t cudaMallocManaged(void** devPtr, size_t size, unsigned int) { return
 cudaError_t cudaMallocHost(void** ptr, size_t size) {
   if (!ptr) return ret(cudaErrorInvalidValue);
   *ptr = size ? std::malloc(size) : nullptr;
-  return size && !*ptr ? ret(cudaErrorMemoryAllocation) : cudaSuccess;
+  if (size && !*ptr) return ret(cudaErrorMemoryAllocation);
+  kiln::emu::record_allocation(*ptr, size, MemorySpace::PinnedHost);
+  return cudaSuccess;
 }
 cudaError_t cudaHostAlloc(void** pHost, size_t size, unsigned int) { return cudaMallocHost(pHost, size); }
 cudaError_t cudaFreeHost(void* ptr) {
+  if (ptr && !kiln::emu::forget_allocation(ptr, MemorySpace::PinnedHost)) return ret(cudaErrorInvalidValue);
   std::free(ptr);
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind) {
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind) {
   if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (cudaError_t e = check_copy("cudaMemcpy", dst, src, count, kind)) return e;
   if (count) std::memmove(dst, src, count);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind,
                             cudaStream_t) {
-  return cudaMemcpy(dst, src, count, kind);
+  if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (cudaError_t e = check_copy("cudaMemcpyAsync", dst, src, count, kind)) return e;
+  if (count) std::memmove(dst, src, count);
+  return cudaSuccess;
 }
 cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                         size_t height, enum cudaMemcpyKind) {
+                         size_t height, enum cudaMemcpyKind kind) {
   if (width > dpitch || width > spitch) return ret(cudaErrorInvalidPitchValue);
   if (height && width && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (height && width) {  // the kind, checked on the first row
+    if (cudaError_t e = check_copy("cudaMemcpy2D", dst, src, width, kind)) return e;
+  }
   for (size_t r = 0; r < height; ++r)
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   return cudaSuccess;
@@ -168,6 +189,7 @@ cudaError_t cudaMemcpyFromSymbolAsync(void* dst, const void* symbol, size_t coun
 }
 cudaError_t cudaMemset(void* devPtr, int value, size_t count) {
   if (count && !devPtr) return ret(cudaErrorInvalidValue);
+  if (cudaError_t e = check_copy("cudaMemset", devPtr, devPtr, count, cudaMemcpyDeviceToDevice)) return e;
   if (count) std::memset(devPtr, value, count);
   return cudaSuccess;
 }
@@ -406,12 +428,11 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks, const 
 cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes* attributes, const void* ptr) {
   if (!attributes) return ret(cudaErrorInvalidValue);
   std::memset(attributes, 0, sizeof *attributes);
-  bool device = false;
-  {
-    std::lock_guard lock(g_alloc_mutex);
-    device = allocations().count(const_cast<void*>(ptr)) != 0;
+  switch (kiln::emu::memory_space(ptr)) {
+    case MemorySpace::Device: attributes->type = cudaMemoryTypeDevice; break;
+    case MemorySpace::PinnedHost: attributes->type = cudaMemoryTypeHost; break;
+    case MemorySpace::Host: attributes->type = cudaMemoryTypeUnregistered; break;
   }
-  attributes->type = device ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered;
   attributes->device = 0;
   attributes->devicePointer = const_cast<void*>(ptr);
   attributes->hostPointer = const_cast<void*>(ptr);
@@ -432,7 +453,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     default: return "cudaErrorUnknown";
   }
 }
-const char* cudaGetErrorString(cudaError_t error) {
+static const char* plain_error_string(cudaError_t error) {
   switch (error) {
 #define KILN_EMU_ERR(name, text) \
   case name: return text;
@@ -440,6 +461,14 @@ const char* cudaGetErrorString(cudaError_t error) {
 #undef KILN_EMU_ERR
     default: return "unrecognized error code";
   }
+}
+// The CUDA text, plus why the calling thread's last call failed with this status if the emulator
+// knows more (a copy of the wrong kind, ...).
+const char* cudaGetErrorString(cudaError_t error) {
+  if (t_detail.empty() || error != t_detail_error) return plain_error_string(error);
+  thread_local std::string text;
+  text = fmt::format("{}: {}", plain_error_string(error), t_detail);
+  return text.c_str();
 }
 
 }  // extern "C"

@@ -4,6 +4,10 @@
 // left untouched, NaN/Inf agreement, and determinism: a second run gives identical bits.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <set>
+#include <string>
+
 #include "tests/common/device.h"
 #include "tests/parity/harness.h"
 
@@ -16,6 +20,20 @@ struct ParityParam {
   std::string name;
 };
 
+// Sanitizer builds run the parity suite at reduced size (CMake KILN_TEST_REDUCED): only the cases
+// whose buffers hold at most this many elements in all, still every op and kernel version.
+#ifdef KILN_PARITY_MAX_ELEMENTS
+constexpr int64_t kMaxElements = KILN_PARITY_MAX_ELEMENTS;
+#else
+constexpr int64_t kMaxElements = INT64_MAX;
+#endif
+
+int64_t elements(const OpCase& c) {
+  int64_t n = 0;
+  for (const Buffer& b : c.buffers) n += b.numel;
+  return n;
+}
+
 const std::vector<OpCase>& test_cases() {
   static const std::vector<OpCase> cases = all_cases(Sizes::Test);
   return cases;
@@ -25,6 +43,7 @@ std::vector<ParityParam> params() {
   std::vector<ParityParam> out;
   const auto& cases = test_cases();
   for (size_t i = 0; i < cases.size(); ++i) {
+    if (elements(cases[i]) > kMaxElements) continue;
     for (size_t v = 0; v < cases[i].gpu.size(); ++v) {
       out.push_back({i, v, case_name(cases[i], cases[i].gpu[v].name)});
     }
@@ -54,6 +73,18 @@ TEST_P(Parity, MatchesCpuTwin) {
 INSTANTIATE_TEST_SUITE_P(OpTable, Parity, testing::ValuesIn(params()),
                          [](const testing::TestParamInfo<ParityParam>& info) { return info.param.name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Parity);
+
+// A reduced-size run (see kMaxElements) still runs every op and every kernel version.
+TEST(OpTable, ReducedRunKeepsEveryOpAndVersion) {
+  std::set<std::string> all, kept;
+  for (const OpCase& c : test_cases()) {
+    for (const Version& v : c.gpu) {
+      all.insert(c.op + " " + v.name);
+      if (elements(c) <= kMaxElements) kept.insert(c.op + " " + v.name);
+    }
+  }
+  for (const std::string& name : all) EXPECT_TRUE(kept.count(name)) << name << " has no case of at most " << kMaxElements << " elements";
+}
 
 TEST(OpTable, EveryCaseHasACpuTwinAndBuffers) {
   for (const OpCase& c : test_cases()) {
