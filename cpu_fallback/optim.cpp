@@ -6,8 +6,11 @@
 
 namespace kiln::cpu {
 
-void sgd_update(const SgdShape& s, float* param, const float* grad, float* momentum_buf, const Stream&) {
-  s.validate();
+void sgd_update(const SgdShape& shape, float* param, const float* grad, float* momentum_buf, const float* grad_scale,
+                const Stream&) {
+  shape.validate();
+  SgdShape s = shape;
+  if (grad_scale) s.grad_scale = *grad_scale;
   KILN_CHECK(s.momentum == 0.0f || momentum_buf != nullptr, "sgd: momentum={} needs a momentum buffer",
              s.momentum);
   detail::for_slices(s.count, detail::kParallelMin, [&](int64_t lo, int64_t hi) {
@@ -18,8 +21,11 @@ void sgd_update(const SgdShape& s, float* param, const float* grad, float* momen
   });
 }
 
-void adam_update(const AdamShape& s, float* param, const float* grad, float* m, float* v, const Stream&) {
-  s.validate();
+void adam_update(const AdamShape& shape, float* param, const float* grad, float* m, float* v, const float* grad_scale,
+                 const Stream&) {
+  shape.validate();
+  AdamShape s = shape;
+  if (grad_scale) s.grad_scale = *grad_scale;
   const float step_size = s.step_size(), bias2_sqrt = s.bias2_sqrt();
   detail::for_slices(s.count, detail::kParallelMin, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) adam_element(s, step_size, bias2_sqrt, param[i], grad[i], m[i], v[i]);

@@ -1,7 +1,8 @@
 // GEMM, row-major: C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C
 // (kernels/shapes/gemm.h). kiln::cpu::gemm is OpenBLAS SGEMM, cut into shape-determined pieces on
 // kiln's CPU workers (the same bits for any thread count). kiln::gpu::gemm is the version the
-// layers use: cuBLAS in the `cuda` build, v2_tiled in the emulator. Pointers are device memory on
+// layers use: cuBLAS in the `cuda` build; in the emulator v2_tiled, or the cuBLAS path on an
+// emulated cublasSgemm when KILN_EMU_GEMM=cublas (set_gemm_through_cublas). Pointers are device memory on
 // the stream's device for kiln::gpu::, host memory for kiln::cpu::.
 #pragma once
 
@@ -25,10 +26,12 @@ namespace kiln::cpu {
 //              dimension is a multiple of 4 and the pointer 16-byte aligned, float4 stores likewise,
 //              explicit tails for any M, N, K. Two tile sizes: 128x128 (256 threads) for big
 //              problems and 64x64 (64 threads) otherwise; `GemmTile` forces one (tests, benchmarks).
-//   cublas     cuBLAS SGEMM (the `cuda` build only): the row-major problem is the column-major
-//              C^T = op(B)^T op(A)^T, so the operands are passed swapped. One cublasHandle_t per
+//   cublas     cuBLAS SGEMM: the row-major problem is the column-major C^T = op(B)^T op(A)^T, so
+//              the operands are passed swapped (gemm_cublas_strided). One cublasHandle_t per
 //              (host thread, device), created lazily and kept for the life of the process; its
-//              stream is set on every call.
+//              stream is set on every call. The cuda build calls libcublas; the emulate build runs
+//              the very same code on kernels/cublas_emu.h, an emulated cublasSgemm with cuBLAS's
+//              column-major semantics and argument checks, so the mapping is tested here.
 namespace kiln::gpu {
 
 // The tile configuration of kiln's tiled kernels (GEMM and the implicit-GEMM convolutions).
@@ -38,8 +41,17 @@ void gemm_v1_naive(const GemmShape& shape, const float* a, const float* b, float
 void gemm_v2_tiled(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream,
                    GemmTile tile = GemmTile::Auto);
 
-#if KILN_WITH_CUDA
 void gemm_cublas(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream);
-#endif
+// The same with row strides of at least the packed ones (lda >= shape.lda(), ...): A's rows lda
+// floats apart, B's ldb, C's ldc.
+void gemm_cublas_strided(const GemmShape& shape, const float* a, int lda, const float* b, int ldb, float* c, int ldc,
+                         const Stream& stream);
+
+// Which GEMM gemm() runs. The cuda build: always cuBLAS. The emulate build: kiln's v2_tiled, or
+// the cuBLAS path on the emulated cublasSgemm when env KILN_EMU_GEMM=cublas (read at the first
+// call; `tiled` or unset: v2_tiled) or after set_gemm_through_cublas(true). Tests use it to run
+// layers and training through the production mapping.
+void set_gemm_through_cublas(bool on);
+bool gemm_through_cublas();
 
 }  // namespace kiln::gpu

@@ -18,7 +18,8 @@ constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
 sgd_kernel(SgdShape s, bool vec, float* __restrict__ param, const float* __restrict__ grad,
-           float* __restrict__ buf) {
+           float* __restrict__ buf, const float* __restrict__ scale) {
+  if (scale) s.grad_scale = *scale;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   const int64_t n4 = vec ? s.count / 4 : 0;
@@ -42,7 +43,9 @@ sgd_kernel(SgdShape s, bool vec, float* __restrict__ param, const float* __restr
 
 __global__ void __launch_bounds__(kThreads)
 adam_kernel(AdamShape s, float step_size, float bias2_sqrt, bool vec, float* __restrict__ param,
-            const float* __restrict__ grad, float* __restrict__ m, float* __restrict__ v) {
+            const float* __restrict__ grad, float* __restrict__ m, float* __restrict__ v,
+            const float* __restrict__ scale) {
+  if (scale) s.grad_scale = *scale;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   const int64_t n4 = vec ? s.count / 4 : 0;
@@ -66,7 +69,8 @@ adam_kernel(AdamShape s, float step_size, float bias2_sqrt, bool vec, float* __r
 
 }  // namespace
 
-void sgd_update(const SgdShape& shape, float* param, const float* grad, float* momentum_buf, const Stream& stream) {
+void sgd_update(const SgdShape& shape, float* param, const float* grad, float* momentum_buf, const float* grad_scale,
+                const Stream& stream) {
   shape.validate();
   KILN_CHECK(shape.momentum == 0.0f || momentum_buf != nullptr, "sgd: momentum={} needs a momentum buffer",
              shape.momentum);
@@ -74,15 +78,16 @@ void sgd_update(const SgdShape& shape, float* param, const float* grad, float* m
   float* buf = shape.momentum != 0.0f ? momentum_buf : nullptr;
   const bool vec = aligned16(param) && aligned16(grad) && (!buf || aligned16(buf));
   launch(sgd_kernel, grid_blocks(vec ? (shape.count + 3) / 4 : shape.count, kThreads), kThreads, 0, stream, shape,
-         vec, param, grad, buf);
+         vec, param, grad, buf, grad_scale);
 }
 
-void adam_update(const AdamShape& shape, float* param, const float* grad, float* m, float* v, const Stream& stream) {
+void adam_update(const AdamShape& shape, float* param, const float* grad, float* m, float* v, const float* grad_scale,
+                 const Stream& stream) {
   shape.validate();
   if (shape.count == 0) return;
   const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
   launch(adam_kernel, grid_blocks(vec ? (shape.count + 3) / 4 : shape.count, kThreads), kThreads, 0, stream, shape,
-         shape.step_size(), shape.bias2_sqrt(), vec, param, grad, m, v);
+         shape.step_size(), shape.bias2_sqrt(), vec, param, grad, m, v, grad_scale);
 }
 
 }  // namespace kiln::gpu

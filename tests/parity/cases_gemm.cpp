@@ -1,8 +1,13 @@
-// Op-table rows for GEMM: kiln's tiled SGEMM (both tile sizes), the naive kernel and cuBLAS against
-// cpu_fallback's OpenBLAS GEMM, on odd sizes, every transpose combination, alpha/beta, and the
-// AlexNet fully connected layers (forward, backward-data and backward-weights GEMMs). Every row names
-// its gradient with respect to A and B (two more GEMMs), checked by finite differences.
+// Op-table rows for GEMM: kiln's tiled SGEMM (both tile sizes), the naive kernel, cuBLAS (libcublas
+// in the cuda build, the emulated cublasSgemm of kernels/cublas_emu.h in the emulate build: the
+// same row-major to column-major mapping) and gemm() routed through it, against cpu_fallback's
+// OpenBLAS GEMM, on odd sizes, every transpose combination, alpha/beta, and the AlexNet fully
+// connected layers (forward, backward-data and backward-weights GEMMs); gemm_strided rows give the
+// cuBLAS path row strides above the packed ones. Every gemm row names its gradient with respect to
+// A and B (two more GEMMs), checked by finite differences.
 #include <fmt/format.h>
+
+#include <vector>
 
 #include "kernels/gemm.h"
 #include "tests/parity/op_table.h"
@@ -51,10 +56,15 @@ OpCase gemm_case(const GemmShape& g, const std::string& label, bool bench) {
       {"v2_tiled_t128",
        [g](const Args& a, const Stream& s) { gpu::gemm_v2_tiled(g, a.f(0), a.f(1), a.f(2), s, gpu::GemmTile::T128); }},
   };
-#if KILN_WITH_CUDA
+  // libcublas in the cuda build, the emulated cublasSgemm in the emulate build: the same mapping.
   c.gpu.push_back(
       {"cublas", [g](const Args& a, const Stream& s) { gpu::gemm_cublas(g, a.f(0), a.f(1), a.f(2), s); }});
-#endif
+  c.gpu.push_back({"gemm_via_cublas", [g](const Args& a, const Stream& s) {
+                     const bool was = gpu::gemm_through_cublas();
+                     gpu::set_gemm_through_cublas(true);
+                     gpu::gemm(g, a.f(0), a.f(1), a.f(2), s);
+                     gpu::set_gemm_through_cublas(was);
+                   }});
 #endif
   c.flops = g.flops();
   c.bytes = g.bytes();
@@ -85,6 +95,44 @@ void add_fc(std::vector<OpCase>& cases, int batch, int in, int out, const std::s
   cases.push_back(gemm_case(make(out, in, batch, true, false, 1.0f, 1.0f), name + "_bwd_weights", bench));
 }
 
+// Row strides above the packed ones (gemm_cublas_strided): A, B and C stored with `pad` extra
+// floats per row. The CPU side packs them, runs cpu::gemm and writes C's rows back; the padding
+// (random, C accumulated) must come back untouched from both.
+OpCase padded_gemm_case(const GemmShape& g, int pad) {
+  const int lda = g.lda() + pad, ldb = g.ldb() + pad, ldc = g.ldc() + pad;
+  const int a_rows = g.trans_a ? g.k : g.m, b_rows = g.trans_b ? g.n : g.k;
+  OpCase c;
+  c.op = "gemm_strided";
+  c.shape = fmt::format("m{}_n{}_k{}_{}{}_a{}_b{}_pad{}", g.m, g.n, g.k, g.trans_a ? "t" : "n", g.trans_b ? "t" : "n",
+                        g.alpha, g.beta, pad);
+  c.buffers = {{.name = "a", .numel = int64_t{a_rows} * lda},
+               {.name = "b", .numel = int64_t{b_rows} * ldb},
+               {.name = "c", .numel = int64_t{g.m} * ldc, .role = Role::Accumulate,
+                .accumulation = static_cast<double>(g.k) + 1}};
+  c.cpu = [=](const Args& args, const Stream& s) {
+    auto pack = [](const float* x, int rows, int cols, int ld) {
+      std::vector<float> out(static_cast<size_t>(rows) * cols);
+      for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < cols; ++j) out[static_cast<size_t>(r) * cols + j] = x[static_cast<int64_t>(r) * ld + j];
+      return out;
+    };
+    const auto pa = pack(args.f(0), a_rows, g.lda(), lda), pb = pack(args.f(1), b_rows, g.ldb(), ldb);
+    auto pc = pack(args.f(2), g.m, g.n, ldc);
+    cpu::gemm(g, pa.data(), pb.data(), pc.data(), s);
+    for (int r = 0; r < g.m; ++r)
+      for (int j = 0; j < g.n; ++j) args.f(2)[static_cast<int64_t>(r) * ldc + j] = pc[static_cast<size_t>(r) * g.n + j];
+  };
+#if KILN_WITH_DEVICE
+  c.gpu = {{"cublas", [=](const Args& a, const Stream& s) {
+              gpu::gemm_cublas_strided(g, a.f(0), lda, a.f(1), ldb, a.f(2), ldc, s);
+            }}};
+#endif
+  c.flops = g.flops();
+  c.bytes = g.bytes();
+  c.bench = false;
+  return c;
+}
+
 }  // namespace
 
 void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes) {
@@ -111,6 +159,13 @@ void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes) {
   // AlexNet's fully connected layers scaled down (batch 4, 1/32 of the widths).
   add_fc(cases, 4, 288, 128, "alexnet_fc6_small", false);
   add_fc(cases, 4, 128, 31, "alexnet_fc8_small", false);
+  // Leading dimensions above the minimum, every transpose combination, non-square odd sizes,
+  // alpha and beta away from 1 and 0.
+  for (int t = 0; t < 4; ++t) {
+    cases.push_back(padded_gemm_case(make(13, 7, 5, t & 1, t & 2, 0.5f, 0.25f), 3));
+    cases.push_back(padded_gemm_case(make(33, 20, 17, t & 1, t & 2, -1.5f, 0.0f), 1));
+    cases.push_back(padded_gemm_case(make(1, 9, 4, t & 1, t & 2, 2.0f, 1.0f), 5));
+  }
 }
 
 }  // namespace kiln::optable

@@ -1,6 +1,7 @@
 // Op-table rows for the optimiser updates (kernels/optim.cu vs cpu_fallback/optim.cpp): plain SGD,
 // momentum (first step and later steps, dampening, weight decay), Nesterov, Adam with L2 weight
-// decay and AdamW, on odd sizes, in float4 and scalar (unaligned) paths. The state buffers start
+// decay and AdamW, on odd sizes, in float4 and scalar (unaligned) paths, and with the gradient scale
+// read from memory (clipping's scale computed on the device; "_devscale"). The state buffers start
 // random (v non-negative) and are compared after the step.
 #include <fmt/format.h>
 
@@ -14,20 +15,29 @@ namespace {
 
 // Unaligned cases pass pointers one element into every buffer (the kernels' scalar path); the
 // skipped element keeps its random start on both sides.
-void add_sgd(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, SgdShape s, const char* variant, bool unaligned, bool bench) {
+// The gradient-scale buffer (1 float in [0.25, 0.75]) of a "_devscale" case, last in the list.
+void add_scale_buffer(OpCase& c) { c.buffers.push_back({.name = "grad_scale", .numel = 1, .lo = 0.25f, .hi = 0.75f}); }
+
+void add_sgd(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, SgdShape s, const char* variant, bool unaligned, bool bench,
+             bool device_scale = false) {
   const int64_t off = unaligned ? 1 : 0, numel = s.count + off;
   const bool has_buf = s.momentum != 0.0f;
   OpCase c;
   c.op = "sgd_update";
-  c.shape = fmt::format("{}_n{}_step{}{}", variant, s.count, s.step, unaligned ? "_unaligned" : "");
+  c.shape = fmt::format("{}_n{}_step{}{}{}", variant, s.count, s.step, unaligned ? "_unaligned" : "",
+                        device_scale ? "_devscale" : "");
   c.buffers = {{.name = "param", .numel = numel, .role = Role::Accumulate}, {.name = "grad", .numel = numel}};
   if (has_buf) c.buffers.push_back({.name = "momentum_buf", .numel = numel, .role = Role::Accumulate});
-  c.cpu = [s, off, has_buf](const Args& a, const Stream& st) {
-    cpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr, st);
+  if (device_scale) add_scale_buffer(c);
+  const size_t scale_at = c.buffers.size() - 1;
+  c.cpu = [s, off, has_buf, device_scale, scale_at](const Args& a, const Stream& st) {
+    cpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr,
+                    device_scale ? a.f(scale_at) : nullptr, st);
   };
 #if KILN_WITH_DEVICE
-  c.gpu = grid_stride_versions(sizes, [s, off, has_buf](const Args& a, const Stream& st) {
-    gpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr, st);
+  c.gpu = grid_stride_versions(sizes, [s, off, has_buf, device_scale, scale_at](const Args& a, const Stream& st) {
+    gpu::sgd_update(s, a.f(0) + off, a.f(1) + off, has_buf ? a.f(2) + off : nullptr,
+                    device_scale ? a.f(scale_at) : nullptr, st);
   });
 #endif
   c.flops = s.flops();
@@ -36,21 +46,24 @@ void add_sgd(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, SgdShape 
   cases.push_back(c);
 }
 
-void add_adam(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, AdamShape s, const char* variant, bool unaligned, bool bench) {
+void add_adam(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, AdamShape s, const char* variant, bool unaligned, bool bench,
+              bool device_scale = false) {
   const int64_t off = unaligned ? 1 : 0, numel = s.count + off;
   OpCase c;
   c.op = "adam_update";
-  c.shape = fmt::format("{}_n{}_step{}{}", variant, s.count, s.step, unaligned ? "_unaligned" : "");
+  c.shape = fmt::format("{}_n{}_step{}{}{}", variant, s.count, s.step, unaligned ? "_unaligned" : "",
+                        device_scale ? "_devscale" : "");
   c.buffers = {{.name = "param", .numel = numel, .role = Role::Accumulate},
                {.name = "grad", .numel = numel},
                {.name = "m", .numel = numel, .role = Role::Accumulate, .lo = -0.1f, .hi = 0.1f},
                {.name = "v", .numel = numel, .role = Role::Accumulate, .lo = 0.0f, .hi = 0.01f}};
-  c.cpu = [s, off](const Args& a, const Stream& st) {
-    cpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, st);
+  if (device_scale) add_scale_buffer(c);
+  c.cpu = [s, off, device_scale](const Args& a, const Stream& st) {
+    cpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, device_scale ? a.f(4) : nullptr, st);
   };
 #if KILN_WITH_DEVICE
-  c.gpu = grid_stride_versions(sizes, [s, off](const Args& a, const Stream& st) {
-    gpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, st);
+  c.gpu = grid_stride_versions(sizes, [s, off, device_scale](const Args& a, const Stream& st) {
+    gpu::adam_update(s, a.f(0) + off, a.f(1) + off, a.f(2) + off, a.f(3) + off, device_scale ? a.f(4) : nullptr, st);
   });
 #endif
   c.flops = s.flops();
@@ -97,6 +110,11 @@ void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes) {
     add_sgd(cases, sizes, sgd(1027, 0.9f, 0.0f, 5e-4f, true, 3), "nesterov_wd", true, false);
     add_sgd(cases, sizes, sgd(1027, 0.0f, 0.0f, 5e-4f, false, 2), "plain_wd", true, false);
     add_adam(cases, sizes, adam(1027, 1e-2f, true, 1000), "adamw", true, false);
+    for (int64_t n : {7, 1027}) {
+      add_sgd(cases, sizes, sgd(n, 0.9f, 0.0f, 5e-4f, false, 2), "momentum_wd", false, false, true);
+      add_sgd(cases, sizes, sgd(n, 0.0f, 0.0f, 0.0f, false, 1), "plain", n == 1027, false, true);
+      add_adam(cases, sizes, adam(n, 1e-2f, true, 3), "adamw", n == 1027, false, true);
+    }
   } else {
     // AlexNet's largest parameter block, fc6 (4096 x 9216 = 37.7M of its 60M parameters).
     const int64_t n = int64_t{4096} * 9216;

@@ -36,6 +36,7 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_swap_axes_cases(cases, sizes);
   add_embedding_cases(cases, sizes);
   add_rnn_cases(cases, sizes);
+  add_train_stats_cases(cases, sizes);
   return cases;
 }
 

@@ -135,5 +135,6 @@ void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes);  // the fused LSTM
 void add_swap_axes_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_embedding_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);  // plain RNN cell (tanh, relu)
+void add_train_stats_cases(std::vector<OpCase>& cases, Sizes sizes);  // loss/accuracy sums, clip scale
 
 }  // namespace kiln::optable

@@ -32,7 +32,7 @@ TEST(OptimReference, SgdMomentumNesterovWeightDecay) {
     for (int t = 1; t <= 5; ++t) {
       s.step = t;
       const auto grad = random_floats(s.count, 100 + t);
-      cpu::sgd_update(s, param.data(), grad.data(), s.momentum != 0.0f ? buf.data() : nullptr, stream);
+      cpu::sgd_update(s, param.data(), grad.data(), s.momentum != 0.0f ? buf.data() : nullptr, nullptr, stream);
       for (size_t i = 0; i < param.size(); ++i) ref::sgd_step<double>(s, pr[i], grad[i], br[i]);
     }
     ASSERT_TRUE(all_close(param, pr, {1e-6, 1e-6}, "param after 5 steps"));
@@ -42,10 +42,10 @@ TEST(OptimReference, SgdMomentumNesterovWeightDecay) {
   //  t2: buf = 0.9*0.5 + 0.5 = 0.95, g = 0.5 + 0.855 = 1.355, p = 0.7695
   SgdShape s{.count = 1, .lr = 0.1f, .momentum = 0.9f, .nesterov = true};
   float p = 1.0f, buf = 0.0f, g = 0.5f;
-  cpu::sgd_update(s, &p, &g, &buf, stream);
+  cpu::sgd_update(s, &p, &g, &buf, nullptr, stream);
   EXPECT_NEAR(p, 0.905f, 1e-6);
   s.step = 2;
-  cpu::sgd_update(s, &p, &g, &buf, stream);
+  cpu::sgd_update(s, &p, &g, &buf, nullptr, stream);
   EXPECT_NEAR(p, 0.7695f, 1e-6);
 }
 
@@ -63,7 +63,7 @@ TEST(OptimReference, AdamAndAdamW) {
     for (int t = 1; t <= 6; ++t) {
       s.step = t;
       const auto grad = random_floats(s.count, 200 + t);
-      cpu::adam_update(s, param.data(), grad.data(), m.data(), v.data(), stream);
+      cpu::adam_update(s, param.data(), grad.data(), m.data(), v.data(), nullptr, stream);
       for (size_t i = 0; i < param.size(); ++i) ref::adam_step<double>(s, pr[i], grad[i], mr[i], vr[i]);
     }
     ASSERT_TRUE(all_close(param, pr, {2e-6, 2e-6}, "param after 6 steps"));
@@ -74,12 +74,12 @@ TEST(OptimReference, AdamAndAdamW) {
   // p -= lr * g / (|g| + eps) = lr * sign(g) (up to eps).
   AdamShape s{.count = 1, .lr = 0.01f};
   float p = 1.0f, g = -3.0f, m = 0, v = 0;
-  cpu::adam_update(s, &p, &g, &m, &v, stream);
+  cpu::adam_update(s, &p, &g, &m, &v, nullptr, stream);
   EXPECT_NEAR(p, 1.01f, 1e-6);
   // AdamW decays the parameter before the step: p = 1 * (1 - 0.01 * 0.5) + 0.01.
   AdamShape w{.count = 1, .lr = 0.01f, .weight_decay = 0.5f, .decoupled = true};
   p = 1.0f, m = 0, v = 0;
-  cpu::adam_update(w, &p, &g, &m, &v, stream);
+  cpu::adam_update(w, &p, &g, &m, &v, nullptr, stream);
   EXPECT_NEAR(p, 0.995f + 0.01f, 1e-6);
 }
 

@@ -7,14 +7,16 @@
 
 namespace kiln::train_ops {
 
-void sgd_update(const SgdShape& shape, Tensor& param, const Tensor& grad, Tensor* momentum, const Stream& stream) {
+void sgd_update(const SgdShape& shape, Tensor& param, const Tensor& grad, Tensor* momentum, const float* grad_scale,
+                const Stream& stream) {
   float* buf = momentum ? momentum->data<float>() : nullptr;
-  KILN_DISPATCH(param.device(), sgd_update, shape, param.data<float>(), grad.data<float>(), buf, stream);
+  KILN_DISPATCH(param.device(), sgd_update, shape, param.data<float>(), grad.data<float>(), buf, grad_scale, stream);
 }
 
-void adam_update(const AdamShape& shape, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const Stream& stream) {
+void adam_update(const AdamShape& shape, Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+                 const float* grad_scale, const Stream& stream) {
   KILN_DISPATCH(param.device(), adam_update, shape, param.data<float>(), grad.data<float>(), m.data<float>(),
-                v.data<float>(), stream);
+                v.data<float>(), grad_scale, stream);
 }
 
 double sum_squares(const Tensor& x, const Stream& stream) {

@@ -3,6 +3,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/dispatch.h"
+#include "kernels/reduce.h"
+#include "kernels/train_stats.h"
 #include "tools/train/device_ops.h"
 
 namespace kiln {
@@ -22,7 +25,8 @@ Solver::Solver(const SolverConfig& config, Net& net) : config_(config) {
   }
 }
 
-void Solver::step(double lr, float grad_scale) {
+void Solver::step(double lr, float grad_scale, const Tensor* device_scale) {
+  const float* scale = device_scale ? device_scale->data<float>() : nullptr;
   ++steps_;
   for (Slot& s : slots_) {
     Parameter& p = *s.param.param;
@@ -37,7 +41,7 @@ void Solver::step(double lr, float grad_scale) {
       shape.nesterov = config_.nesterov;
       shape.step = steps_;
       shape.grad_scale = grad_scale;
-      train_ops::sgd_update(shape, p.value, p.grad, s.a.defined() ? &s.a : nullptr, stream);
+      train_ops::sgd_update(shape, p.value, p.grad, s.a.defined() ? &s.a : nullptr, scale, stream);
     } else {
       AdamShape shape;
       shape.count = p.value.numel();
@@ -49,7 +53,7 @@ void Solver::step(double lr, float grad_scale) {
       shape.decoupled = config_.type == "adamw";
       shape.step = steps_;
       shape.grad_scale = grad_scale;
-      train_ops::adam_update(shape, p.value, p.grad, s.a, s.b, stream);
+      train_ops::adam_update(shape, p.value, p.grad, s.a, s.b, scale, stream);
     }
   }
 }
@@ -73,6 +77,26 @@ double gradient_norm(Net& net) {
     sum += train_ops::sum_squares(p.param->grad, Stream::default_for(p.param->grad.device()));
   }
   return std::sqrt(sum);
+}
+
+GradientClipper::GradientClipper(Net& net, double max_norm)
+    : net_(net),
+      max_norm_(max_norm),
+      sums_(Tensor::zeros({static_cast<int64_t>(net.parameters().size())}, net.device())),
+      scale_(Tensor::zeros({2}, net.device())) {}
+
+void GradientClipper::queue() {
+  const Device device = net_.device();
+  const Stream stream = Stream::default_for(device);
+  float* sums = sums_.data<float>();
+  int parts = 0;
+  for (const Net::ParamRef& p : net_.parameters()) {
+    const Tensor& g = p.param->grad;
+    KILN_DISPATCH(device, reduce_sum_squares, ReduceShape{g.numel()}, g.data<float>(), sums + parts, stream);
+    ++parts;
+  }
+  KILN_DISPATCH(device, clip_scale, ClipShape{.parts = parts, .max_norm = max_norm_}, sums, scale_.data<float>(),
+                stream);
 }
 
 }  // namespace kiln

@@ -19,9 +19,9 @@
 #include "core/log.h"
 #include "tools/train/checkpoint.h"
 #include "tools/train/data_sources.h"
-#include "tools/train/device_ops.h"
 #include "tools/train/schedule.h"
 #include "tools/train/solver.h"
+#include "tools/train/step_stats.h"
 
 namespace kiln {
 namespace {
@@ -51,6 +51,15 @@ std::string duration_text(double s) {
   return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
 }
 
+// A host tensor copied to `device` on its default stream (the step's). The copy still waits for
+// itself (host memory handed to kiln is pageable: core/tensor.cpp copy_bytes), which on a GPU also
+// waits for the work queued before it; Tensor::to() would synchronise once more after that.
+Tensor upload(const Tensor& host, Device device) {
+  Tensor t = Tensor::empty(host.shape(), device, host.dtype());
+  t.copy_from(host, Stream::default_for(device));
+  return t;
+}
+
 // A batch's tensors on the net's device (a view of the host batch on the CPU). Sequence labels
 // (N, T) are fed flat, (N*T), the rows of the TimeFlatten-ed logits.
 struct Feeds {
@@ -61,8 +70,8 @@ struct Feeds {
       x = b.x.view();
       y = std::move(labels);
     } else {
-      x = b.x.to(device);
-      y = labels.to(device);
+      x = upload(b.x, device);
+      y = upload(labels, device);
     }
   }
   std::map<std::string, const Tensor*> map() const { return {{"data", &x}, {"label", &y}}; }
@@ -74,9 +83,9 @@ int64_t counted_labels(const Tensor& host_labels) {
   return std::count_if(y, y + host_labels.numel(), [](int32_t label) { return label != data::kIgnoreLabel; });
 }
 
-// Loss and accuracy over `dataset` in batches of `batch` (stream data: of its streams). Stateful
-// layers start from zeros and get the state carried between training batches back afterwards, so
-// evaluation neither sees nor disturbs it.
+// Loss and accuracy over `dataset` in batches of `batch` (stream data: of its streams), summed on
+// the net's device and read once at the end. Stateful layers start from zeros and get the state
+// carried between training batches back afterwards, so evaluation neither sees nor disturbs it.
 EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers) {
   data::LoaderOptions lo;
   lo.batch_size = dataset.streams() > 0 ? dataset.streams() : batch;
@@ -95,24 +104,24 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   net.reset_state();
   EvalResult r;
   r.language_model = dataset.input_dtype() == DType::I32;
-  double loss_sum = 0;
-  int64_t correct = 0, labels = 0;
+  StepStats stats(net.device());
+  int64_t labels = 0;
   for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
     const data::Batch b = loader.next();
     const Feeds feeds(b, net.device());
     net.forward(feeds.map());
-    const int64_t counted = counted_labels(b.labels);
-    loss_sum += static_cast<double>(net.output(built.loss).to_host()[0]) * counted;  // the loss is a mean over them
-    correct += train_ops::count_correct(net.output(built.logits), feeds.y, net.stream());
+    const int64_t counted = counted_labels(b.labels);  // the loss is a mean over them
+    stats.add(net.output(built.loss), net.output(built.logits), feeds.y, counted, i + 1, net.stream());
     labels += counted;
     r.samples += b.size();
   }
+  const StepStats::Totals totals = stats.read();
   net.set_training(was_training);
   net.reset_state();
   net.set_carried_state(std::move(carried));
   if (labels > 0) {  // per label: per image, or per token of a sequence (padding excluded)
-    r.loss = loss_sum / labels;
-    r.accuracy = static_cast<double>(correct) / labels;
+    r.loss = totals.epoch_loss / labels;
+    r.accuracy = totals.epoch_correct / labels;
   }
   return r;
 }
@@ -184,7 +193,8 @@ bool plot_metrics(const std::string& out_dir) {
 
 namespace {
 
-// What training sums between two log lines (the window) and over an epoch.
+// What training sums between two log lines (the window) and over an epoch: samples and labels on the
+// host (they come with the batches), loss and correct copied from the device's StepStats when read.
 struct RunningSums {
   double loss = 0, correct = 0, samples = 0, labels = 0;
   double mean_loss() const { return labels > 0 ? loss / labels : 0; }
@@ -245,6 +255,7 @@ class TrainingRun {
     net.init_parameters(settings_.seed);
     if (!options.weights.empty()) load_weights(options.weights, net);
     solver_.emplace(config.solver, net);
+    if (settings_.clip_grad_norm > 0) clipper_.emplace(net, settings_.clip_grad_norm);
     std::filesystem::create_directories(out_dir_);
     progress_.seed = settings_.seed;
     progress_.model_hash = config.model_hash;
@@ -265,6 +276,7 @@ class TrainingRun {
       if (batch.last_in_epoch || progress_.step == total_steps_) end_epoch(batch.position.epoch, lr, t_start);
       if (g_interrupted.load()) {
         if (options_.progress_bar) fmt::print(stderr, "\n");
+        read_stats();  // never checkpoint parameters a non-finite loss has reached
         save();
         log::warn("interrupted at step {}: checkpoint saved to {} (continue with --resume {})", progress_.step,
                   checkpoint_path_, checkpoint_path_);
@@ -313,7 +325,11 @@ class TrainingRun {
     }
   }
 
-  // Forward, backward and the solver's update on one batch; returns the learning rate used.
+  // Forward, backward and the solver's update on one batch; returns the learning rate used. It
+  // only queues work on a GPU: the loss and accuracy are summed on the device (stats_), clipping's
+  // norm and scale too (clipper_), and nothing is read back (read_stats() does, when a log line or
+  // an epoch's end needs the numbers). The batch's upload is the step's only copy between host and
+  // device.
   double step(const data::Batch& batch) {
     const auto t0 = Clock::now();
     Net& net = built_.net;
@@ -324,30 +340,35 @@ class TrainingRun {
     net.zero_grad();
     net.forward(feeds.map());
     warn_once_about_unrelated_state();
-    const float loss = net.output(built_.loss).to_host()[0];
-    if (!std::isfinite(loss)) stop_on_non_finite(loss, batch);
     net.backward();
-    float grad_scale = 1.0f;
-    if (settings_.clip_grad_norm > 0) {
-      const double norm = gradient_norm(net);
-      if (norm > settings_.clip_grad_norm) grad_scale = static_cast<float>(settings_.clip_grad_norm / (norm + 1e-6));
-    }
+    if (clipper_) clipper_->queue();
     const double lr = schedule_.at(progress_.step);
-    solver_->step(lr, grad_scale);
+    solver_->step(lr, 1.0f, clipper_ ? &clipper_->scale() : nullptr);
     ++progress_.step;
-    const int64_t correct = train_ops::count_correct(net.output(built_.logits), feeds.y, net.stream());
-    net.stream().synchronize();
-    train_seconds_ += seconds_since(t0);
+    const int64_t counted = counted_labels(batch.labels);
+    stats_.add(net.output(built_.loss), net.output(built_.logits), feeds.y, counted, progress_.step, net.stream());
+    train_seconds_ += seconds_since(t0);  // on a GPU: queueing; the wait is counted by read_stats()
     images_ += batch.size();
-    last_loss_ = loss;
-    const auto counted = static_cast<double>(counted_labels(batch.labels));
     for (RunningSums* sums : {&window_, &epoch_}) {
-      sums->loss += static_cast<double>(loss) * counted;
-      sums->correct += static_cast<double>(correct);
       sums->samples += static_cast<double>(batch.size());
-      sums->labels += counted;
+      sums->labels += static_cast<double>(counted);
     }
     return lr;
+  }
+
+  // Copies the device's loss and accuracy sums into window_, epoch_ and last_loss_: the one host
+  // read of training, which waits for the queued steps (that wait counts as training time). Stops
+  // the run if a step's loss was not finite.
+  void read_stats() {
+    const auto t0 = Clock::now();
+    const StepStats::Totals t = stats_.read();
+    train_seconds_ += seconds_since(t0);
+    window_.loss = t.window_loss;
+    window_.correct = t.window_correct;
+    epoch_.loss = t.epoch_loss;
+    epoch_.correct = t.epoch_correct;
+    last_loss_ = t.last_loss;
+    if (t.first_bad_step != 0) stop_on_non_finite(t.first_bad_loss, t.first_bad_step);
   }
 
   void warn_once_about_unrelated_state() {
@@ -358,19 +379,28 @@ class TrainingRun {
     warned_unrelated_state_ = true;
   }
 
-  [[noreturn]] void stop_on_non_finite(float loss, const data::Batch& batch) const {
+  // `step` is 1-based; the loss is found when the sums are read (at most log_every steps later), and
+  // the message names the step it came from.
+  [[noreturn]] void stop_on_non_finite(double loss, int64_t step) const {
+    const int64_t index = step - 1;  // batches per epoch are fixed (drop_last), so the position follows
     fail(fmt::format("the loss is {} at step {} (epoch {}, batch {}): training stopped. {} Lower the learning rate "
                      "(now {:.3g}) or set [train] clip_grad_norm.",
-                     std::isnan(loss) ? "NaN" : (loss > 0 ? "+inf" : "-inf"), progress_.step + 1,
-                     batch.position.epoch + 1, batch.position.batch,
+                     std::isnan(loss) ? "NaN" : (loss > 0 ? "+inf" : "-inf"), step, index / steps_per_epoch_ + 1,
+                     index % steps_per_epoch_,
                      result_.checkpoint.empty() ? "No checkpoint was written yet."
                                                 : fmt::format("The last good checkpoint is {}.", result_.checkpoint),
-                     schedule_.at(progress_.step)));
+                     schedule_.at(index)));
   }
 
-  // The progress bar after every step; a log line and a metrics row every log_every steps.
+  // The progress bar after every step; a log line and a metrics row every log_every steps, which
+  // read the device's sums (the bar shows the loss and accuracy of the last window read).
   void report_step(const data::Batch& batch, double lr, Clock::time_point t_start) {
     const int64_t epoch = batch.position.epoch;
+    const bool log_now = progress_.step % settings_.log_every == 0;
+    if (log_now) {
+      read_stats();
+      shown_ = window_;
+    }
     const double eta =
         (total_steps_ - progress_.step) * (train_seconds_ / std::max<int64_t>(images_ / settings_.batch, 1));
     if (options_.progress_bar) {
@@ -378,10 +408,10 @@ class TrainingRun {
       const int width = 24, filled = static_cast<int>(width * in_epoch / steps_per_epoch_);
       fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
                  settings_.epochs, std::string(filled, '='), std::string(width - filled, ' '),
-                 100 * in_epoch / steps_per_epoch_, window_.mean_loss(), 100 * window_.accuracy(),
+                 100 * in_epoch / steps_per_epoch_, shown_.mean_loss(), 100 * shown_.accuracy(),
                  images_per_second(), duration_text(eta));
     }
-    if (progress_.step % settings_.log_every != 0) return;
+    if (!log_now) return;
     if (!options_.progress_bar) {
       log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
                 progress_.step, total_steps_, window_.mean_loss(), 100 * window_.accuracy(), lr, images_per_second(),
@@ -390,17 +420,20 @@ class TrainingRun {
     metrics_->row("train", epoch + 1, progress_.step, lr, window_.mean_loss(), window_.accuracy(), {}, {},
                   images_per_second(), seconds_since(t_start));
     window_ = {};
+    stats_.reset_window(built_.net.stream());
   }
 
   // The epoch's training loss (language models), the test set's loss and accuracy, a metrics row
   // and a checkpoint.
   void end_epoch(int64_t epoch, double lr, Clock::time_point t_start) {
     if (options_.progress_bar) fmt::print(stderr, "\n");
+    read_stats();
     if (language_model() && epoch_.labels > 0) {
       const double mean = epoch_.mean_loss();
       log::info("epoch {}: train loss {:.4f}, perplexity {:.2f} (per token)", epoch + 1, mean, std::exp(mean));
     }
     epoch_ = {};
+    stats_.reset_epoch(built_.net.stream());
     std::optional<double> test_loss, test_acc;
     if (data_.test && options_.evaluate_each_epoch) {
       const EvalResult e = evaluate(built_, *data_.test, eval_batch_, data_.workers);
@@ -440,13 +473,15 @@ class TrainingRun {
   const LrSchedule schedule_;
   const std::string out_dir_, checkpoint_path_;
   std::optional<Solver> solver_;    // built once the net has its parameters
+  std::optional<GradientClipper> clipper_;  // [train] clip_grad_norm > 0
+  StepStats stats_{device_};        // loss and accuracy sums on the net's device
   std::optional<Metrics> metrics_;  // opened (appended to when resuming) once resuming succeeded
   TrainProgress progress_;
   TrainResult result_;
   double train_seconds_ = 0;  // forward, backward and update; no evaluation
   int64_t images_ = 0;
   double last_loss_ = 0;
-  RunningSums window_, epoch_;
+  RunningSums window_, epoch_, shown_;  // shown_: the last window read (the progress bar)
   bool warned_unrelated_state_ = false;
 };
 

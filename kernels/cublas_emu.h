@@ -1,0 +1,44 @@
+// The part of cuBLAS kiln calls, for the emulate build: the same names, types and signatures as
+// <cublas_v2.h>, defined in kernels/cublas_emu.cu with cuBLAS's column-major reference semantics
+// (one emulated thread per element of C). It lets the emulated build run kiln's cuBLAS code path
+// (the row-major to column-major mapping in kernels/gemm.cu) instead of only compiling it; it is
+// not a fast GEMM and never replaces libcublas in the cuda build. Written from the cuBLAS
+// documentation; only what kiln uses.
+#pragma once
+
+#if !KILN_WITH_EMULATOR
+#error "kernels/cublas_emu.h is the emulate build's stand-in for <cublas_v2.h>"
+#endif
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+struct cublasContext;
+typedef struct cublasContext* cublasHandle_t;
+
+typedef enum {
+  CUBLAS_STATUS_SUCCESS = 0,
+  CUBLAS_STATUS_NOT_INITIALIZED = 1,
+  CUBLAS_STATUS_INVALID_VALUE = 7,
+} cublasStatus_t;
+
+typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_OP_C = 2 } cublasOperation_t;
+
+cublasStatus_t cublasCreate(cublasHandle_t* handle);
+cublasStatus_t cublasDestroy(cublasHandle_t handle);
+cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
+// Column-major C (m x n) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C; beta == 0 does not
+// read C. CUBLAS_STATUS_INVALID_VALUE, as cuBLAS, for m, n or k < 0 or a leading dimension below
+// its minimum: lda >= max(1, transa == N ? m : k), ldb >= max(1, transb == N ? k : n),
+// ldc >= max(1, m).
+cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                           int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
+                           const float* beta, float* C, int ldc);
+
+#define KILN_CUBLAS_CHECK(expr)                                                                    \
+  do {                                                                                             \
+    const cublasStatus_t kiln_status_ = (expr);                                                    \
+    if (kiln_status_ != CUBLAS_STATUS_SUCCESS)                                                     \
+      ::kiln::fail(fmt::format("cuBLAS (emulated) status {} from {}", static_cast<int>(kiln_status_), #expr)); \
+  } while (0)
