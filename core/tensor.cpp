@@ -202,8 +202,11 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   set_current_device(dst_device.is_cuda() ? dst_device : src_device);
   auto handle = static_cast<cudaStream_t>(stream.native());
   KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, handle));
-  // Host memory handed to us is pageable: finish before the caller may touch or free it.
-  if (kind != cudaMemcpyDeviceToDevice) KILN_CUDA_CHECK(cudaStreamSynchronize(handle));
+  // Host memory handed to us is pageable (kiln's CPU allocator is malloc). From pageable memory
+  // the runtime stages the bytes before cudaMemcpyAsync returns, so the caller may reuse the
+  // source at once and the upload need not wait; into pageable memory the bytes land only when
+  // the stream gets there, so a download waits before the caller reads them.
+  if (kind == cudaMemcpyDeviceToHost) KILN_CUDA_CHECK(cudaStreamSynchronize(handle));
 #else
   fail(fmt::format("cannot copy between {} and {}: this kiln was built without GPU support",
                    src_device.str(), dst_device.str()));

@@ -51,9 +51,9 @@ std::string duration_text(double s) {
   return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
 }
 
-// A host tensor copied to `device` on its default stream (the step's). The copy still waits for
-// itself (host memory handed to kiln is pageable: core/tensor.cpp copy_bytes), which on a GPU also
-// waits for the work queued before it; Tensor::to() would synchronise once more after that.
+// A host tensor copied to `device` on its default stream (the step's), without waiting: the runtime
+// stages pageable memory before the call returns (core/tensor.cpp copy_bytes); Tensor::to() would
+// synchronise after it.
 Tensor upload(const Tensor& host, Device device) {
   Tensor t = Tensor::empty(host.shape(), device, host.dtype());
   t.copy_from(host, Stream::default_for(device));
