@@ -232,7 +232,7 @@ inline void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes,
                          "memory", dst), where);
   CopyQueue& q = copy_queue();
   PendingCopy p{dst, q.committed, static_cast<uint8_t>(cp_bytes), {}};
-  std::memcpy(p.data, src, static_cast<size_t>(src_bytes));  // the rest stays zero (zero-fill)
+  if (src_bytes > 0) std::memcpy(p.data, src, static_cast<size_t>(src_bytes));  // rest: zero-fill
   q.pending.push_back(p);
   std::memset(dst, 0xff, static_cast<size_t>(cp_bytes));  // undefined until the wait: NaN
 }
