@@ -348,22 +348,22 @@ TEST(Ldmatrix, FeedsMmaWithTheIsaLayouts) {
 // src_bytes 0 (all zero). out[0..383] = the three 128-float stages after the waits;
 // out[384 + t] = stage 1 read between wait_group 2 and wait_group 0 (emulator: NaN).
 __global__ void __launch_bounds__(32) cp_async_kernel(const float* src, float* out) {
-  KILN_DYNAMIC_SHARED(float, s);
+  KILN_DYNAMIC_SHARED(float, sf);  // (extern __shared__ names differ by type)
   const int t = threadIdx.x;
-  kiln::mma::cp_async_cg16(s + 4 * t, src + 4 * t);
+  kiln::mma::cp_async_cg16(sf + 4 * t, src + 4 * t);
   kiln::mma::cp_async_commit();
-  kiln::mma::cp_async_ca<8>(s + 128 + 4 * t, src + 128 + 4 * t);
-  kiln::mma::cp_async_ca<8>(s + 128 + 4 * t + 2, src + 128 + 4 * t + 2, 4);
+  kiln::mma::cp_async_ca<8>(sf + 128 + 4 * t, src + 128 + 4 * t);
+  kiln::mma::cp_async_ca<8>(sf + 128 + 4 * t + 2, src + 128 + 4 * t + 2, 4);
   kiln::mma::cp_async_commit();
   for (int e = 0; e < 4; ++e)
-    kiln::mma::cp_async_ca<4>(s + 256 + 4 * t + e, src + 256 + 4 * t + e, e == 0 ? 0 : 4);
+    kiln::mma::cp_async_ca<4>(sf + 256 + 4 * t + e, src + 256 + 4 * t + e, e == 0 ? 0 : 4);
   kiln::mma::cp_async_commit();
   kiln::mma::cp_async_wait<2>();  // group 0 complete; 1 and 2 may be in flight
-  for (int e = 0; e < 4; ++e) out[4 * t + e] = s[4 * t + e];  // own copies: no barrier needed
-  out[384 + t] = s[128 + 4 * t];
+  for (int e = 0; e < 4; ++e) out[4 * t + e] = sf[4 * t + e];  // own copies: no barrier needed
+  out[384 + t] = sf[128 + 4 * t];
   kiln::mma::cp_async_wait<0>();
   __syncthreads();
-  for (int e = t; e < 256; e += 32) out[128 + e] = s[128 + e];
+  for (int e = t; e < 256; e += 32) out[128 + e] = sf[128 + e];
 }
 
 TEST(CpAsync, CommitGroupsWaitGroupsAndZeroFill) {
@@ -420,8 +420,8 @@ TEST(MmaEmulator, AnMmaWithoutTheWholeWarpIsAnError) {
 }
 
 __global__ void __launch_bounds__(32) misaligned_cp_async(const float* src) {
-  KILN_DYNAMIC_SHARED(float, s);
-  kiln::mma::cp_async_cg16(s + 1, src);  // 4-byte aligned, needs 16
+  KILN_DYNAMIC_SHARED(float, sf);
+  kiln::mma::cp_async_cg16(sf + 1, src);  // 4-byte aligned, needs 16
   kiln::mma::cp_async_wait_all();
 }
 
