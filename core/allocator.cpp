@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 
@@ -28,6 +29,9 @@ class HostMemory final : public RawMemory {
 class CudaMemory final : public RawMemory {
  public:
   explicit CudaMemory(Device device) : device_(device) {}
+  ~CudaMemory() override {
+    for (cudaEvent_t event : spare_events_) cudaEventDestroy(event);  // at exit: errors do not matter
+  }
   void* allocate(size_t bytes) override {
     set_current_device(device_);
     void* ptr = nullptr;
@@ -55,8 +59,34 @@ class CudaMemory final : public RawMemory {
     return fmt::format("the device has {} free of {}", format_bytes(free_bytes), format_bytes(total_bytes));
   }
 
+  void* record_event(void* stream) override {
+    set_current_device(device_);
+    cudaEvent_t event = nullptr;
+    if (spare_events_.empty()) {
+      KILN_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    } else {
+      event = spare_events_.back();
+      spare_events_.pop_back();
+    }
+    KILN_CUDA_CHECK(cudaEventRecord(event, static_cast<cudaStream_t>(stream)));
+    return event;
+  }
+  bool event_done(void* event) override {
+    const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
+    if (status == cudaErrorNotReady) {
+      cudaGetLastError();  // "not ready" is an answer, not an error
+      return false;
+    }
+    KILN_CUDA_CHECK(status);
+    return true;
+  }
+  void wait_event(void* event) override { KILN_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event))); }
+  // Events are reused: creating one per cross-stream free would cost a driver call each time.
+  void release_event(void* event) override { spare_events_.push_back(static_cast<cudaEvent_t>(event)); }
+
  private:
   Device device_;
+  std::vector<cudaEvent_t> spare_events_;  // guarded by the allocator's mutex
 };
 #endif
 
@@ -83,6 +113,7 @@ CachingAllocator::CachingAllocator(std::unique_ptr<RawMemory> raw) : raw_(std::m
 CachingAllocator::~CachingAllocator() {
   std::lock_guard lock(mutex_);
   try {
+    wait_pending_locked();
     release_cached_locked();
   } catch (const Error&) {
     // Process exit: the driver reclaims device memory anyway.
@@ -90,36 +121,65 @@ CachingAllocator::~CachingAllocator() {
   // Blocks still live at exit belong to objects destroyed after us (static tensors); leave them.
 }
 
-void* CachingAllocator::allocate(size_t bytes) {
+void* CachingAllocator::allocate(size_t bytes) { return allocate(bytes, Stream::default_for(device())); }
+
+void* CachingAllocator::allocate(size_t bytes, const Stream& stream) {
   if (bytes == 0) return nullptr;
+  KILN_CHECK(stream.device() == device(), "allocate: a stream of {} given to the {} allocator",
+             stream.device().str(), device().str());
   const size_t cls = size_class(bytes);
   std::lock_guard lock(mutex_);
   ++stats_.allocations;
-  void* ptr = nullptr;
-  if (auto it = free_.find(cls); it != free_.end() && !it->second.empty()) {
-    ptr = it->second.back();
-    it->second.pop_back();
-    stats_.cached -= cls;
+  collect_completed_locked();
+  void* ptr = take_cached_locked(stream.native(), cls);
+  if (ptr != nullptr) {
     ++stats_.cache_hits;
   } else {
-    auto fits = [&] { return stats_.in_use + stats_.cached + cls <= limit_; };
-    if (fits()) ptr = raw_->allocate(cls);
-    if (ptr == nullptr) {  // out of memory: give the cache back and try once more
-      release_cached_locked();
-      if (fits()) ptr = raw_->allocate(cls);
-    }
-    if (ptr == nullptr) {
-      std::string note = raw_->capacity_note();
-      if (limit_ != kNoLimit) note += (note.empty() ? "" : "; ") + fmt::format("kiln's limit is {}", format_bytes(limit_));
-      fail(fmt::format("out of memory on {}: asked for {} ({} bytes), {} already in use by kiln (peak {}){}{}",
-                       raw_->device().str(), format_bytes(bytes), bytes, format_bytes(stats_.in_use),
-                       format_bytes(stats_.peak), note.empty() ? "" : "; ", note));
-    }
+    ptr = allocate_raw_locked(bytes, cls);
   }
-  live_.emplace(ptr, cls);
+  live_.emplace(ptr, Block{cls, stream.native(), {}});
   stats_.in_use += cls;
   if (stats_.in_use > stats_.peak) stats_.peak = stats_.in_use;
   return ptr;
+}
+
+void* CachingAllocator::take_cached_locked(void* stream, size_t cls) {
+  auto it = free_.find({stream, cls});
+  if (it == free_.end() || it->second.empty()) return nullptr;
+  void* ptr = it->second.back();
+  it->second.pop_back();
+  stats_.cached -= cls;
+  return ptr;
+}
+
+void* CachingAllocator::allocate_raw_locked(size_t bytes, size_t cls) {
+  auto fits = [&] { return stats_.in_use + stats_.cached + stats_.pending + cls <= limit_; };
+  void* ptr = fits() ? raw_->allocate(cls) : nullptr;
+  if (ptr == nullptr) {  // out of memory: wait for pending blocks, give the cache back, try once more
+    wait_pending_locked();
+    release_cached_locked();
+    if (fits()) ptr = raw_->allocate(cls);
+  }
+  if (ptr == nullptr) {
+    std::string note = raw_->capacity_note();
+    if (limit_ != kNoLimit) note += (note.empty() ? "" : "; ") + fmt::format("kiln's limit is {}", format_bytes(limit_));
+    fail(fmt::format("out of memory on {}: asked for {} ({} bytes), {} already in use by kiln (peak {}){}{}",
+                     raw_->device().str(), format_bytes(bytes), bytes, format_bytes(stats_.in_use),
+                     format_bytes(stats_.peak), note.empty() ? "" : "; ", note));
+  }
+  return ptr;
+}
+
+void CachingAllocator::record_stream(void* ptr, const Stream& stream) {
+  if (ptr == nullptr) return;
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(ptr);
+  KILN_CHECK(it != live_.end(), "record_stream: {} is not a live block of the {} allocator", ptr,
+             raw_->device().str());
+  Block& block = it->second;
+  if (stream.native() == block.stream) return;
+  auto& others = block.other_streams;
+  if (std::find(others.begin(), others.end(), stream.native()) == others.end()) others.push_back(stream.native());
 }
 
 void CachingAllocator::deallocate(void* ptr) {
@@ -128,17 +188,50 @@ void CachingAllocator::deallocate(void* ptr) {
   auto it = live_.find(ptr);
   KILN_CHECK(it != live_.end(), "deallocate: {} was not allocated by the {} allocator", ptr,
              raw_->device().str());
-  const size_t cls = it->second;
+  Block block = std::move(it->second);
   live_.erase(it);
-  stats_.in_use -= cls;
-  stats_.cached += cls;
-  free_[cls].push_back(ptr);
+  stats_.in_use -= block.cls;
+  std::vector<void*> events;
+  for (void* stream : block.other_streams) {
+    if (void* event = raw_->record_event(stream)) events.push_back(event);
+  }
+  if (events.empty()) {
+    stats_.cached += block.cls;
+    free_[{block.stream, block.cls}].push_back(ptr);
+  } else {
+    stats_.pending += block.cls;
+    pending_.push_back({ptr, std::move(block), std::move(events)});
+  }
+}
+
+// Pending blocks whose events have all completed join their stream's free list.
+void CachingAllocator::collect_completed_locked() {
+  auto done = [&](Pending& p) {
+    std::erase_if(p.events, [&](void* e) {
+      if (!raw_->event_done(e)) return false;
+      raw_->release_event(e);
+      return true;
+    });
+    if (!p.events.empty()) return false;
+    stats_.pending -= p.block.cls;
+    stats_.cached += p.block.cls;
+    free_[{p.block.stream, p.block.cls}].push_back(p.ptr);
+    return true;
+  };
+  std::erase_if(pending_, done);
+}
+
+void CachingAllocator::wait_pending_locked() {
+  for (Pending& p : pending_) {
+    for (void* e : p.events) raw_->wait_event(e);
+  }
+  collect_completed_locked();
 }
 
 void CachingAllocator::release_cached_locked() {
-  for (auto& [cls, blocks] : free_) {
+  for (auto& [key, blocks] : free_) {
     for (void* ptr : blocks) raw_->release(ptr);
-    stats_.cached -= cls * blocks.size();
+    stats_.cached -= key.second * blocks.size();
     blocks.clear();
   }
   free_.clear();
@@ -146,6 +239,7 @@ void CachingAllocator::release_cached_locked() {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard lock(mutex_);
+  collect_completed_locked();
   release_cached_locked();
 }
 

@@ -37,6 +37,9 @@ const char* dtype_name(DType dtype) {
 Storage::Storage(Device device, size_t bytes)
     : device_(device), bytes_(bytes), data_(allocator_for(device).allocate(bytes)) {}
 
+Storage::Storage(const Stream& stream, size_t bytes)
+    : device_(stream.device()), bytes_(bytes), data_(allocator_for(device_).allocate(bytes, stream)) {}
+
 Storage::~Storage() { allocator_for(device_).deallocate(data_); }
 
 Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
@@ -51,6 +54,25 @@ Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
   Tensor t = empty(shape, device, dtype);
   t.fill_zero();
   return t;
+}
+
+Tensor Tensor::empty(const Shape& shape, const Stream& stream, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(stream, static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, const Stream& stream, DType dtype) {
+  Tensor t = empty(shape, stream, dtype);
+  t.fill_zero(stream);
+  return t;
+}
+
+void Tensor::record_stream(const Stream& stream) const {
+  KILN_CHECK(stream.device() == device(), "record_stream: a stream of {} for tensor {}", stream.device().str(), str());
+  if (storage_) allocator_for(device()).record_stream(storage_->data(), stream);
 }
 
 namespace {

@@ -3,7 +3,10 @@
 // Ownership is RAII and explicit: a Tensor is move-only, so nothing is ever deep-copied by
 // accident. view() and reshape() make another handle to the same memory (zero-copy; the memory
 // lives while any handle does); clone() and to(device) are the explicit copies. Memory comes
-// from the device's caching allocator. Element counts are 64-bit.
+// from the device's caching allocator, on the stream the tensor is made for (the device's default
+// stream unless one is given); a tensor whose memory other streams use must say so with
+// record_stream(), so that freeing it waits for their work (core/allocator.h). Element counts are
+// 64-bit.
 #pragma once
 
 #include <cstddef>
@@ -36,7 +39,8 @@ template <> constexpr DType dtype_of<f16>() { return DType::F16; }
 // The bytes behind one or more tensors; returned to the allocator when the last handle goes.
 class Storage {
  public:
-  Storage(Device device, size_t bytes);
+  Storage(Device device, size_t bytes);            // on the device's default stream
+  Storage(const Stream& stream, size_t bytes);      // for work on `stream`
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -56,6 +60,9 @@ class Tensor {
   // Uninitialised memory of the given shape.
   static Tensor empty(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::F32);
   static Tensor zeros(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::F32);
+  // The same for work on `stream` (its device); zeros() fills on the stream without waiting.
+  static Tensor empty(const Shape& shape, const Stream& stream, DType dtype = DType::F32);
+  static Tensor zeros(const Shape& shape, const Stream& stream, DType dtype = DType::F32);
   // A tensor holding `values` (host data copied to `device`); values.size() must equal numel.
   static Tensor from_host(std::span<const float> values, const Shape& shape, Device device = Device::cpu());
   static Tensor from_host(std::span<const int32_t> values, const Shape& shape, Device device = Device::cpu());
@@ -86,6 +93,10 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;        // numel must match
   Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) of dimension 0
   bool shares_memory_with(const Tensor& other) const { return storage_ && storage_ == other.storage_; }
+  // Declares that work queued on `stream` uses this tensor's memory; when the last handle goes,
+  // the memory is reused by other streams only after that work (CachingAllocator::record_stream).
+  // Needed for every stream but the one the tensor was made for.
+  void record_stream(const Stream& stream) const;
 
   // Explicit copies. Those given a stream are ordered on it (one to or from host memory is also
   // finished when the call returns: host memory handed to kiln is pageable); those without one

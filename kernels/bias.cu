@@ -139,7 +139,7 @@ void bias_backward(const BiasShape& shape, const float* dy, float* db, const Str
   if (nb > shape.n) nb = shape.n;
   const int splits = static_cast<int>((shape.n + nb - 1) / nb);
   Workspace::Lease lease =
-      workspace_for(stream.device()).borrow(sizeof(double) * static_cast<size_t>(shape.c) * static_cast<size_t>(splits));
+      workspace_for(stream.device()).borrow(sizeof(double) * static_cast<size_t>(shape.c) * static_cast<size_t>(splits), stream);
   double* partial = lease.as<double>();
   launch(bias_backward_partial_kernel, dim3(grid_blocks(splits, 1, 65535), grid_blocks(shape.c, 1, 65535)), kThreads,
          0, stream, shape, static_cast<int>(nb), splits, dy, partial);

@@ -543,7 +543,7 @@ void conv2d_backward_filter_v2(const Conv2dShape& shape, const float* x, const f
     return;
   }
   const int64_t wsize = shape.w_size();
-  Workspace::Lease lease = workspace_for(stream.device()).borrow(static_cast<size_t>(splits * wsize) * sizeof(float));
+  Workspace::Lease lease = workspace_for(stream.device()).borrow(static_cast<size_t>(splits * wsize) * sizeof(float), stream);
   prob.ws = lease.as<float>();
   if (big) launch_tiles<tile::Big>(prob, d.kg, d.crs, d.g * splits, stream);
   else launch_tiles<tile::Small>(prob, d.kg, d.crs, d.g * splits, stream);

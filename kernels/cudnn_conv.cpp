@@ -110,7 +110,7 @@ void conv2d_forward_cudnn(const Conv2dShape& s, const float* x, const float* w, 
     KILN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, p.fwd, &p.fwd_bytes));
     p.searched_fwd = true;
   }
-  auto ws = workspace_for(stream.device()).borrow(p.fwd_bytes);
+  auto ws = workspace_for(stream.device()).borrow(p.fwd_bytes, stream);
   const float one = 1.0f, zero = 0.0f;
   KILN_CUDNN_CHECK(cudnnConvolutionForward(h, &one, p.x, x, p.w, w, p.conv, p.fwd, ws.data(), p.fwd_bytes, &zero, p.y, y));
   if (bias) KILN_CUDNN_CHECK(cudnnAddTensor(h, &one, p.bias, bias, &one, p.y, y));
@@ -128,7 +128,7 @@ void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* dy, const flo
     KILN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, p.bwd_data, &p.bwd_data_bytes));
     p.searched_bwd_data = true;
   }
-  auto ws = workspace_for(stream.device()).borrow(p.bwd_data_bytes);
+  auto ws = workspace_for(stream.device()).borrow(p.bwd_data_bytes, stream);
   const float one = 1.0f, zero = 0.0f;  // dx is written
   KILN_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, w, p.y, dy, p.conv, p.bwd_data, ws.data(),
                                                 p.bwd_data_bytes, &zero, p.x, dx));
@@ -147,7 +147,7 @@ void conv2d_backward_filter_cudnn(const Conv2dShape& s, const float* x, const fl
                                                                     &p.bwd_filter_bytes));
     p.searched_bwd_filter = true;
   }
-  auto ws = workspace_for(stream.device()).borrow(p.bwd_filter_bytes);
+  auto ws = workspace_for(stream.device()).borrow(p.bwd_filter_bytes, stream);
   const float one = 1.0f;  // dw accumulates (beta = 1)
   KILN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, dy, p.conv, p.bwd_filter, ws.data(),
                                                   p.bwd_filter_bytes, &one, p.w, dw));

@@ -7,7 +7,10 @@
 // kiln::Error naming the kernel, the configuration, the CUDA error and the line that launched it.
 // (Faults *inside* the kernel surface asynchronously at the next synchronising call, as usual.)
 // In the emulator build (KILN_EMULATE) the grid runs on the CPU before launch returns, and any
-// error in the kernel (exception, failed assert, deadlock) is thrown from here as kiln::Error.
+// error in the kernel (exception, failed assert, deadlock) is thrown from here as kiln::Error;
+// with deferred streams (KILN_EMU_STREAMS=deferred) the launch is queued with its own copy of the
+// arguments, and such an error is thrown by the call that runs it (cudaStreamSynchronize & co),
+// still naming the kernel and this line.
 // This header holds the only `<<<` of the code base.
 //
 // Dynamic shared memory: declare it inside the kernel (not at namespace scope) with
@@ -75,6 +78,9 @@ struct KernelCall {
     std::apply(c->kernel, c->args);  // each emulated thread gets its own copies of the arguments
   }
 #if defined(KILN_EMULATE)
+  // A deferred launch's own copy of the arguments (kernels/emu/streams.cpp).
+  static void* clone(const void* self) { return new KernelCall(*static_cast<const KernelCall*>(self)); }
+  static void destroy(void* self) { delete static_cast<KernelCall*>(self); }
   // Refuses pointer arguments into ordinary host memory, which a GPU cannot read.
   void check_pointers(const emu::LaunchSpec& spec) const {
     [&]<size_t... I>(std::index_sequence<I...>) {
@@ -129,6 +135,8 @@ void launch(void (*kernel)(Params...), LaunchGrid grid, dim3 block, size_t share
   emu::LaunchSpec spec;
   spec.thunk = &detail::KernelCall<Params...>::run;
   spec.closure = &call;
+  spec.clone = &detail::KernelCall<Params...>::clone;
+  spec.destroy = &detail::KernelCall<Params...>::destroy;
   spec.kernel = reinterpret_cast<const void*>(kernel);
   spec.grid = grid.dims;
   spec.block = block;

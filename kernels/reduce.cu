@@ -121,7 +121,7 @@ template <bool kSquares>
 void reduce(const ReduceShape& s, const float* x, float* out, const Stream& stream) {
   s.validate();
   const int64_t chunks = (s.count + kChunk - 1) / kChunk;
-  Workspace::Lease lease = workspace_for(stream.device()).borrow(sizeof(double) * static_cast<size_t>(chunks > 0 ? chunks : 1));
+  Workspace::Lease lease = workspace_for(stream.device()).borrow(sizeof(double) * static_cast<size_t>(chunks > 0 ? chunks : 1), stream);
   double* partial = lease.as<double>();
   if (chunks > 0)
     launch(reduce_partial_kernel<kSquares>, grid_blocks(chunks, 1, 65535), kThreads, 0, stream, s.count, aligned16(x),
@@ -142,7 +142,7 @@ void reduce_sum_squares(const ReduceShape& shape, const float* x, float* out, co
 void count_correct(const AccuracyShape& shape, const float* logits, const int32_t* labels, int32_t* out,
                    const Stream& stream) {
   shape.validate();
-  Workspace::Lease lease = workspace_for(stream.device()).borrow(sizeof(int32_t) * static_cast<size_t>(shape.n));
+  Workspace::Lease lease = workspace_for(stream.device()).borrow(sizeof(int32_t) * static_cast<size_t>(shape.n), stream);
   int32_t* flags = lease.as<int32_t>();
   launch(correct_rows_kernel, grid_blocks(shape.n, kThreads / 32, 65535), kThreads, 0, stream, shape, logits, labels,
          flags);

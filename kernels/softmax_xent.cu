@@ -207,7 +207,7 @@ void softmax_xent_forward(const SoftmaxXentShape& shape, const float* logits, co
   shape.validate();
   KILN_CHECK(mean_loss != nullptr, "softmax_xent_forward: mean_loss is null");
   std::optional<Workspace::Lease> lease;  // row losses when the caller keeps none
-  if (!row_loss) lease.emplace(workspace_for(stream.device()).borrow(sizeof(float) * shape.n));
+  if (!row_loss) lease.emplace(workspace_for(stream.device()).borrow(sizeof(float) * shape.n, stream));
   float* loss = row_loss ? row_loss : lease->as<float>();
   launch(warp_rows(shape) ? xent_forward_warp_kernel : xent_forward_block_kernel, row_blocks(shape), kThreads, 0,
          stream, shape, logits, labels, loss);
@@ -217,7 +217,7 @@ void softmax_xent_forward(const SoftmaxXentShape& shape, const float* logits, co
 void softmax_xent_backward(const SoftmaxXentShape& shape, const float* logits, const int32_t* labels, float dloss,
                            float* dlogits, const Stream& stream) {
   shape.validate();
-  Workspace::Lease lease = workspace_for(stream.device()).borrow(sizeof(int32_t));
+  Workspace::Lease lease = workspace_for(stream.device()).borrow(sizeof(int32_t), stream);
   int32_t* count = lease.as<int32_t>();
   launch(xent_count_kernel, 1, kMeanThreads, 0, stream, shape, labels, count);
   launch(warp_rows(shape) ? xent_backward_warp_kernel : xent_backward_block_kernel, row_blocks(shape), kThreads, 0,

@@ -15,8 +15,14 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Timed regions start and end with the device idle: launches return before their kernels have
+// run on a GPU (and with the emulator's deferred streams, KILN_EMU_STREAMS=deferred).
+Clock::time_point synced_now() {
+  cudaDeviceSynchronize();
+  return Clock::now();
+}
 double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+  return std::chrono::duration<double>(synced_now() - t0).count();
 }
 
 __global__ void barrier_loop(int iterations, int* out) {
@@ -81,7 +87,7 @@ void bench_syncthreads() {
   kiln::launch(barrier_loop, 1, threads, 0, nullptr, 10, out);
   double s = 1e30;  // best of short runs: robust against other processes on a busy machine
   for (int r = 0; r < 30; ++r) {
-    const auto t0 = Clock::now();
+    const auto t0 = synced_now();
     kiln::launch(barrier_loop, 1, threads, 0, nullptr, iters, out);
     s = std::min(s, seconds_since(t0));
   }
@@ -106,7 +112,7 @@ void bench_sgemm() {
   kiln::launch(sgemm_4x4, grid, 256, 0, nullptr, a, b, c, n, n, n);
   double best = 1e30;
   for (int r = 0; r < 10; ++r) {
-    const auto t0 = Clock::now();
+    const auto t0 = synced_now();
     kiln::launch(sgemm_4x4, grid, 256, 0, nullptr, a, b, c, n, n, n);
     best = std::min(best, seconds_since(t0));
   }
@@ -129,7 +135,7 @@ void bench_empty_launch() {
   for (int i = 0; i < 1000; ++i) kiln::launch(empty_kernel, 1, 256, 0, nullptr);
   double best = 1e30;
   for (int r = 0; r < 30; ++r) {
-    const auto t0 = Clock::now();
+    const auto t0 = synced_now();
     for (int i = 0; i < launches; ++i) kiln::launch(empty_kernel, 1, 256, 0, nullptr);
     best = std::min(best, seconds_since(t0));
   }
@@ -141,7 +147,7 @@ void bench_empty_kernel_per_thread() {
   const int n = 1 << 16, reps = 10;
   double best = 1e30;
   for (int r = 0; r < 30; ++r) {
-    const auto t0 = Clock::now();
+    const auto t0 = synced_now();
     for (int i = 0; i < reps; ++i) kiln::launch(empty_kernel, n / 256, 256, 0, nullptr);
     best = std::min(best, seconds_since(t0) / reps);
   }
@@ -160,7 +166,7 @@ void bench_axpy_per_thread() {
   kiln::launch(axpy, (n + 255) / 256, 256, 0, nullptr, 2.0f, x, y, n);
   double best = 1e30;
   for (int r = 0; r < (reps > 1 ? 30 : 3); ++r) {
-    const auto t0 = Clock::now();
+    const auto t0 = synced_now();
     for (int i = 0; i < reps; ++i) kiln::launch(axpy, (n + 255) / 256, 256, 0, nullptr, 2.0f, x, y, n);
     best = std::min(best, seconds_since(t0) / reps);
   }

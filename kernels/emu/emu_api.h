@@ -84,10 +84,13 @@ long long clock64();
 }  // namespace detail
 
 // A kernel launch as the emulator sees it: `thunk(closure)` runs the kernel body for the current
-// emulated thread.
+// emulated thread. `clone` copies the closure (the kernel's arguments) to the heap and `destroy`
+// frees such a copy: a deferred launch (StreamMode::Deferred) owns its arguments.
 struct LaunchSpec {
   void (*thunk)(void* closure) = nullptr;
   void* closure = nullptr;
+  void* (*clone)(const void* closure) = nullptr;
+  void (*destroy)(void* closure) = nullptr;
   const void* kernel = nullptr;  // the kernel's address (for its name in messages)
   dim3 grid, block;
   size_t shared_bytes = 0;
@@ -95,10 +98,23 @@ struct LaunchSpec {
   std::source_location site;  // where kiln::launch was called
 };
 
-// Runs the whole grid and returns when it has finished (launches are synchronous: streams are
-// serialised). Throws kiln::Error for a bad launch configuration, an exception or failed assert in
-// the kernel, or a deadlock; the error names the kernel, block and thread.
+// Checks the configuration (a bad one throws kiln::Error at once), then runs the whole grid and
+// returns when it has finished, or, in StreamMode::Deferred, queues it on spec.stream. Throws
+// kiln::Error for an exception or failed assert in the kernel, or a deadlock, naming the kernel,
+// block, thread and launching line: from here, or, when deferred, from the call that makes the
+// queued work run (cudaStreamSynchronize & co), as a GPU reports it at the next synchronisation.
 void launch(const LaunchSpec& spec);
+
+// How streams run. Synchronous (the default): every launch, copy and memset finishes before its
+// call returns, so streams and events are trivially ordered. Deferred: work on a stream is queued
+// and runs only when something needs it (a synchronising call, an event query, a blocking copy,
+// another stream's wait on one of its events, the legacy default stream's implicit
+// synchronisation), so code that forgets to synchronise computes wrong results in the tests.
+// Env KILN_EMU_STREAMS=sync|deferred; set_stream_mode from code (it first runs all queued work).
+// streams.cpp.
+enum class StreamMode : uint8_t { Synchronous, Deferred };
+StreamMode stream_mode();
+void set_stream_mode(StreamMode mode);
 
 // Device memory and host memory, told apart although both are host memory underneath
 // (memory_map.cpp): runtime.cpp records what cudaMalloc (and cudaMallocManaged) and cudaMallocHost

@@ -8,10 +8,12 @@
 //   kernel_names.cpp   kernels named in messages (symbol tables, demangling)
 //   fiber_bench.cpp    the fiber switch measurement for bench/emu
 //   stack_pool.cpp     fiber stacks; runtime.cpp the CUDA runtime API
+//   streams.cpp        streams and events: synchronous, or deferred (queued work, run on demand)
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "kernels/emu/emu_api.h"
@@ -48,6 +50,25 @@ void install_fault_reporter();
 // An alternate signal stack for the calling thread (so a fiber stack overflow can be reported),
 // unless it has one. fault_report.cpp.
 void ensure_signal_stack();
+
+// Streams (streams.cpp). True while StreamMode::Deferred is on (one relaxed load).
+extern std::atomic<bool> g_deferred;
+inline bool deferring() { return g_deferred.load(std::memory_order_relaxed); }
+// Runs `work` now (synchronous mode) or queues it on `stream` (a cudaStream_t; nullptr, 0x1 and
+// 0x2 name the legacy default stream), ordered as a GPU orders the stream.
+void submit(void* stream, std::function<void()> work);
+// What a blocking call (cudaMemcpy, cudaMemcpyToSymbol) waits for before it runs: the legacy
+// default stream's work and, through its implicit synchronisation, every blocking stream's.
+// Rethrows a failure of the work it ran (or of earlier deferred work).
+void wait_for_legacy_stream();
+// What cudaStreamSynchronize(stream) waits for (the same for the legacy stream). Rethrows.
+void wait_for_stream(void* stream);
+// All queued work, for calls that wait for the whole device without reporting kernel failures
+// (cudaFree, cudaFreeHost: a failure stays for the next synchronising call).
+void quiesce();
+
+// Sets the runtime's last error (cudaGetLastError) and returns `e`. runtime.cpp.
+int set_last_error(int e);
 
 }  // namespace internal
 }  // namespace kiln::emu

@@ -1,9 +1,11 @@
 // kiln::emu::launch: a kernel launch checked against the GPU's limits (the same
-// cudaErrorInvalidConfiguration cases), then run, grid and all, on the worker pool.
+// cudaErrorInvalidConfiguration cases), then run, grid and all, on the worker pool, at once or,
+// with deferred streams, when its stream's work is needed (streams.cpp).
 #include <fmt/format.h>
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/error.h"
@@ -20,6 +22,27 @@ using internal::dim_str;
 using internal::g_current;
 using internal::kernel_str;
 using internal::kMaxThreads;
+
+namespace {
+
+void run_now(const LaunchSpec& spec) {
+  const LaunchSpec* previous = g_current.exchange(&spec);
+  struct Restore {
+    const LaunchSpec* p;
+    ~Restore() { g_current.store(p); }
+  } restore{previous};
+  internal::run_grid(spec, spec.grid.x * spec.grid.y * spec.grid.z);
+}
+
+// The queued launch owns a copy of the arguments: the caller's are gone when it runs.
+void defer(const LaunchSpec& spec) {
+  std::shared_ptr<void> args(spec.clone(spec.closure), spec.destroy);
+  LaunchSpec owned = spec;
+  owned.closure = args.get();
+  internal::submit(spec.stream, [owned, args] { run_now(owned); });
+}
+
+}  // namespace
 
 void launch(const LaunchSpec& spec) {
   const dim3 g = spec.grid, b = spec.block;
@@ -63,12 +86,11 @@ void launch(const LaunchSpec& spec) {
                             spec.shared_bytes, why, error),
                 spec.site);
   }
-  const LaunchSpec* previous = g_current.exchange(&spec);
-  struct Restore {
-    const LaunchSpec* p;
-    ~Restore() { g_current.store(p); }
-  } restore{previous};
-  internal::run_grid(spec, g.x * g.y * g.z);
+  if (internal::deferring() && spec.clone) {
+    defer(spec);
+  } else {
+    run_now(spec);
+  }
 }
 
 }  // namespace kiln::emu

@@ -4,25 +4,29 @@
 //
 // Semantics: one device (index 0) backed by host memory; device memory is plain malloc (so ASan
 // and the heap checkers see every buffer), recorded in memory_map.cpp so that copies of the wrong
-// kind and kernels given host pointers are refused as on a GPU; all copies, memsets and kernel launches are synchronous,
-// so streams and events are serialised and always complete; events time with the steady clock.
-// A failing call sets the last error, which cudaGetLastError returns and resets, as on a GPU.
+// kind and kernels given host pointers are refused as on a GPU; copies, memsets and kernel
+// launches run when they are called, or, with deferred streams, when their stream's work is
+// needed (streams.cpp, which also has the stream and event API); events time with the steady
+// clock. A failing call sets the last error, which cudaGetLastError returns and resets, as on a
+// GPU.
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 #include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "kernels/emu/emu_api.h"
+#include "kernels/emu/internal.h"
 #include "kernels/emu/stack_pool.h"
 
 namespace {
@@ -96,6 +100,7 @@ cudaError_t device_alloc(void** ptr, size_t size) {
 // A foreign pointer is refused, as a GPU does.
 cudaError_t device_free(void* p) {
   if (!p) return cudaSuccess;
+  kiln::emu::internal::quiesce();  // cudaFree waits for the device, as on a GPU
   size_t size = 0;
   if (!kiln::emu::forget_allocation(p, MemorySpace::Device, &size)) return ret(cudaErrorInvalidValue);
   g_in_use -= size;
@@ -110,16 +115,44 @@ cudaError_t check_copy(const char* call, void* dst, const void* src, size_t coun
   return why.empty() ? cudaSuccess : fail(cudaErrorInvalidValue, std::move(why));
 }
 
-struct Event {
-  std::chrono::steady_clock::time_point when{};
-  bool recorded = false;
-};
-struct StreamTag {
-  unsigned flags = 0;
-  int priority = 0;
-};
+// Runs `work` now, or queues it on `stream` with deferred streams.
+template <class F>
+cudaError_t on_stream(cudaStream_t stream, F&& work) {
+  if (kiln::emu::internal::deferring()) {
+    kiln::emu::internal::submit(stream, std::forward<F>(work));
+  } else {
+    work();
+  }
+  return cudaSuccess;
+}
+
+bool pageable(const void* p) { return kiln::emu::memory_space(p) == MemorySpace::Host; }
+
+// An asynchronous copy (arguments checked) as a GPU runs it: from pageable host memory the source
+// is read during the call (staged), to pageable host memory the call waits for the stream and
+// copies; copies between device and pinned memory are queued.
+cudaError_t copy_async(void* dst, const void* src, size_t count, cudaStream_t stream) {
+  using namespace kiln::emu::internal;
+  if (count == 0) return cudaSuccess;
+  if (!deferring()) {
+    std::memmove(dst, src, count);
+  } else if (pageable(dst)) {
+    wait_for_stream(stream);
+    std::memmove(dst, src, count);
+  } else if (pageable(src)) {
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + count);
+    submit(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
+  } else {
+    submit(stream, [dst, src, count] { std::memmove(dst, src, count); });
+  }
+  return cudaSuccess;
+}
 
 }  // namespace
+
+namespace kiln::emu::internal {
+int set_last_error(int e) { return ret(static_cast<cudaError_t>(e)); }
+}  // namespace kiln::emu::internal
 
 extern "C" {
 
@@ -136,23 +169,26 @@ cudaError_t cudaMallocHost(void** ptr, size_t size) {
 }
 cudaError_t cudaHostAlloc(void** pHost, size_t size, unsigned int) { return cudaMallocHost(pHost, size); }
 cudaError_t cudaFreeHost(void* ptr) {
-  if (ptr && !kiln::emu::forget_allocation(ptr, MemorySpace::PinnedHost)) return ret(cudaErrorInvalidValue);
+  if (!ptr) return cudaSuccess;
+  kiln::emu::internal::quiesce();  // queued copies may still use it, as on a GPU
+  if (!kiln::emu::forget_allocation(ptr, MemorySpace::PinnedHost)) return ret(cudaErrorInvalidValue);
   std::free(ptr);
   return cudaSuccess;
 }
 
+// Blocking copies run after the legacy default stream's work (and so every blocking stream's).
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind) {
   if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
   if (cudaError_t e = check_copy("cudaMemcpy", dst, src, count, kind)) return e;
+  kiln::emu::internal::wait_for_legacy_stream();
   if (count) std::memmove(dst, src, count);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t stream) {
   if (count && (!dst || !src)) return ret(cudaErrorInvalidValue);
   if (cudaError_t e = check_copy("cudaMemcpyAsync", dst, src, count, kind)) return e;
-  if (count) std::memmove(dst, src, count);
-  return cudaSuccess;
+  return copy_async(dst, src, count, stream);
 }
 cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
                          size_t height, enum cudaMemcpyKind kind) {
@@ -161,96 +197,62 @@ cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitc
   if (height && width) {  // the kind, checked on the first row
     if (cudaError_t e = check_copy("cudaMemcpy2D", dst, src, width, kind)) return e;
   }
+  kiln::emu::internal::wait_for_legacy_stream();
   for (size_t r = 0; r < height; ++r)
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   return cudaSuccess;
 }
+// Device-to-device 2D copies are queued; others wait for the stream and copy.
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                              size_t height, enum cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
+                              size_t height, enum cudaMemcpyKind kind, cudaStream_t stream) {
+  if (width > dpitch || width > spitch) return ret(cudaErrorInvalidPitchValue);
+  if (height && width && (!dst || !src)) return ret(cudaErrorInvalidValue);
+  if (height && width) {
+    if (cudaError_t e = check_copy("cudaMemcpy2DAsync", dst, src, width, kind)) return e;
+  }
+  auto copy = [=] {
+    for (size_t r = 0; r < height; ++r)
+      std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  };
+  if (kind == cudaMemcpyDeviceToDevice) return on_stream(stream, copy);
+  kiln::emu::internal::wait_for_stream(stream);
+  copy();
+  return cudaSuccess;
 }
 cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* src, size_t count, size_t offset,
                                enum cudaMemcpyKind) {
+  kiln::emu::internal::wait_for_legacy_stream();
   if (count) std::memcpy(static_cast<char*>(const_cast<void*>(symbol)) + offset, src, count);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyFromSymbol(void* dst, const void* symbol, size_t count, size_t offset,
                                  enum cudaMemcpyKind) {
+  kiln::emu::internal::wait_for_legacy_stream();
   if (count) std::memcpy(dst, static_cast<const char*>(symbol) + offset, count);
   return cudaSuccess;
 }
+// Symbol copies wait for their stream and copy (kiln has no __constant__ data to overlap).
 cudaError_t cudaMemcpyToSymbolAsync(const void* symbol, const void* src, size_t count, size_t offset,
-                                    enum cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpyToSymbol(symbol, src, count, offset, kind);
+                                    enum cudaMemcpyKind, cudaStream_t stream) {
+  kiln::emu::internal::wait_for_stream(stream);
+  if (count) std::memcpy(static_cast<char*>(const_cast<void*>(symbol)) + offset, src, count);
+  return cudaSuccess;
 }
 cudaError_t cudaMemcpyFromSymbolAsync(void* dst, const void* symbol, size_t count, size_t offset,
-                                      enum cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpyFromSymbol(dst, symbol, count, offset, kind);
+                                      enum cudaMemcpyKind, cudaStream_t stream) {
+  kiln::emu::internal::wait_for_stream(stream);
+  if (count) std::memcpy(dst, static_cast<const char*>(symbol) + offset, count);
+  return cudaSuccess;
 }
-cudaError_t cudaMemset(void* devPtr, int value, size_t count) {
+// cudaMemset of device memory is asynchronous on a GPU too (ordered on the legacy stream).
+cudaError_t cudaMemset(void* devPtr, int value, size_t count) { return cudaMemsetAsync(devPtr, value, count, nullptr); }
+cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t stream) {
   if (count && !devPtr) return ret(cudaErrorInvalidValue);
   if (cudaError_t e = check_copy("cudaMemset", devPtr, devPtr, count, cudaMemcpyDeviceToDevice)) return e;
-  if (count) std::memset(devPtr, value, count);
-  return cudaSuccess;
-}
-cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t) {
-  return cudaMemset(devPtr, value, count);
+  if (count == 0) return cudaSuccess;
+  return on_stream(stream, [=] { std::memset(devPtr, value, count); });
 }
 
-// Streams: distinct handles so code can tell them apart; work on them runs at once.
-cudaError_t cudaStreamCreateWithPriority(cudaStream_t* pStream, unsigned int flags, int priority) {
-  if (!pStream) return ret(cudaErrorInvalidValue);
-  *pStream = reinterpret_cast<cudaStream_t>(new StreamTag{flags, priority});
-  return cudaSuccess;
-}
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* pStream, unsigned int flags) {
-  return cudaStreamCreateWithPriority(pStream, flags, 0);
-}
-cudaError_t cudaStreamCreate(cudaStream_t* pStream) { return cudaStreamCreateWithPriority(pStream, 0, 0); }
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  if (!stream) return ret(cudaErrorInvalidResourceHandle);
-  delete reinterpret_cast<StreamTag*>(stream);
-  return cudaSuccess;
-}
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
-
-cudaError_t cudaEventCreate(cudaEvent_t* event) {
-  if (!event) return ret(cudaErrorInvalidValue);
-  *event = reinterpret_cast<cudaEvent_t>(new Event{});
-  return cudaSuccess;
-}
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) { return cudaEventCreate(event); }
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
-  if (!event) return ret(cudaErrorInvalidResourceHandle);
-  auto* e = reinterpret_cast<Event*>(event);
-  e->when = std::chrono::steady_clock::now();
-  e->recorded = true;
-  return cudaSuccess;
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return event ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
-}
-cudaError_t cudaEventQuery(cudaEvent_t event) {
-  return event ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
-}
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-  if (!ms) return ret(cudaErrorInvalidValue);
-  if (!start || !end) return ret(cudaErrorInvalidResourceHandle);
-  const auto* a = reinterpret_cast<const Event*>(start);
-  const auto* b = reinterpret_cast<const Event*>(end);
-  if (!a->recorded || !b->recorded) return ret(cudaErrorInvalidResourceHandle);
-  *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
-  return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  if (!event) return ret(cudaErrorInvalidResourceHandle);
-  delete reinterpret_cast<Event*>(event);
-  return cudaSuccess;
-}
-
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaDeviceReset(void) { return cudaSuccess; }
 cudaError_t cudaGetDeviceCount(int* count) {
   if (!count) return ret(cudaErrorInvalidValue);

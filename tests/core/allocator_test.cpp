@@ -5,6 +5,7 @@
 
 #include "core/allocator.h"
 #include "core/error.h"
+#include "core/stream.h"
 
 namespace kiln {
 namespace {
@@ -29,11 +30,38 @@ class FakeMemory final : public RawMemory {
   Device device() const override { return Device::cuda(3); }
   std::string capacity_note() const override { return "the fake device has 0 B free"; }
 
+  // Events the test completes by hand: finish(stream) is "the GPU got through its work".
+  void* record_event(void* stream) override {
+    events_.push_back({stream, false});
+    return reinterpret_cast<void*>(events_.size());  // 1-based index
+  }
+  bool event_done(void* event) override { return at(event).done; }
+  void wait_event(void* event) override {
+    ++waits;
+    at(event).done = true;
+  }
+  void release_event(void* event) override { ++released; (void)at(event); }
+  void finish(const Stream& stream) {
+    for (FakeEvent& e : events_)
+      if (e.stream == stream.native()) e.done = true;
+  }
+  int recorded() const { return static_cast<int>(events_.size()); }
+  int waits = 0, released = 0;
+
  private:
+  struct FakeEvent {
+    void* stream;
+    bool done;
+  };
+  FakeEvent& at(void* event) { return events_.at(reinterpret_cast<size_t>(event) - 1); }
   uint64_t capacity_, used_ = 0;
   int* calls_;
   std::map<void*, size_t> sizes_;
+  std::vector<FakeEvent> events_;
 };
+
+// Distinct streams of the fake device (tags: nothing runs on them).
+Stream fake_stream(uintptr_t tag) { return Stream::wrap(Device::cuda(3), reinterpret_cast<void*>(tag)); }
 
 TEST(Allocator, SizeClassesWasteAtMostAQuarter) {
   EXPECT_EQ(CachingAllocator::size_class(1), 256u);
@@ -132,6 +160,121 @@ TEST(Allocator, RejectsForeignPointers) {
   int x = 0;
   EXPECT_THROW(a.deallocate(&x), Error);
   EXPECT_EQ(a.allocate(0), nullptr);
+}
+
+// ---- stream order ----------------------------------------------------------------------------------
+
+struct StreamOrder : testing::Test {
+  int calls = 0;
+  FakeMemory* raw = new FakeMemory(1 << 20, &calls);
+  CachingAllocator a{std::unique_ptr<RawMemory>(raw)};
+  Stream s1 = fake_stream(0x100), s2 = fake_stream(0x200);
+};
+
+TEST_F(StreamOrder, SameStreamReuseIsImmediate) {
+  void* p = a.allocate(1000, s1);
+  a.deallocate(p);  // kernels on s1 may still use it: the next user on s1 queues behind them
+  EXPECT_EQ(a.allocate(1000, s1), p);
+  EXPECT_EQ(raw->recorded(), 0);  // no event needed
+  EXPECT_EQ(a.stats().cache_hits, 1u);
+  a.deallocate(p);
+}
+
+TEST_F(StreamOrder, BlocksAreNotHandedToAnotherStream) {
+  void* p = a.allocate(1000, s1);
+  a.deallocate(p);
+  void* q = a.allocate(1000, s2);  // s1's kernels may still use p: s2 gets its own block
+  EXPECT_NE(q, p);
+  EXPECT_EQ(calls, 2);
+  a.deallocate(q);
+}
+
+TEST_F(StreamOrder, DefaultStreamKeepsExistingCallersWorking) {
+  void* p = a.allocate(1000);
+  a.deallocate(p);
+  EXPECT_EQ(a.allocate(1000, Stream::default_for(Device::cuda(3))), p);
+  a.deallocate(p);
+  EXPECT_THROW(a.allocate(10, Stream::default_for(Device::cpu())), Error);  // wrong device
+}
+
+TEST_F(StreamOrder, RecordStreamMakesTheFreeWaitForTheOtherStream) {
+  void* p = a.allocate(1000, s1);
+  a.record_stream(p, s2);
+  a.record_stream(p, s2);  // once is enough
+  a.record_stream(p, s1);  // its own stream: nothing to record
+  a.deallocate(p);
+  EXPECT_EQ(raw->recorded(), 1);  // on s2, at the free
+  EXPECT_EQ(a.stats().pending, 1024u);
+  EXPECT_EQ(a.stats().cached, 0u);
+  void* q = a.allocate(1000, s1);  // s2 may still read p: not reused, even on its own stream
+  EXPECT_NE(q, p);
+  raw->finish(s2);
+  void* r = a.allocate(1000, s1);  // the event has completed: p is back in s1's list
+  EXPECT_EQ(r, p);
+  EXPECT_EQ(a.stats().pending, 0u);
+  EXPECT_EQ(raw->released, 1);
+  EXPECT_EQ(raw->waits, 0);  // polled, never waited for
+  a.deallocate(q);
+  a.deallocate(r);
+}
+
+TEST_F(StreamOrder, AFreedBlockWaitsForEveryStreamThatUsedIt) {
+  Stream s3 = fake_stream(0x300);
+  void* p = a.allocate(1000, s1);
+  a.record_stream(p, s2);
+  a.record_stream(p, s3);
+  a.deallocate(p);
+  EXPECT_EQ(raw->recorded(), 2);
+  raw->finish(s2);
+  void* q = a.allocate(1000, s1);
+  EXPECT_NE(q, p);  // s3 not done yet
+  raw->finish(s3);
+  void* r = a.allocate(1000, s1);
+  EXPECT_EQ(r, p);
+  a.deallocate(q);
+  a.deallocate(r);
+}
+
+TEST_F(StreamOrder, OutOfMemoryWaitsForPendingBlocksAndFreesThem) {
+  int small_calls = 0;
+  auto* small = new FakeMemory(4096, &small_calls);
+  CachingAllocator b{std::unique_ptr<RawMemory>(small)};
+  void* p = b.allocate(3000, s1);
+  b.record_stream(p, s2);
+  b.deallocate(p);  // 3072 bytes pending on s2's event
+  EXPECT_EQ(b.stats().pending, 3072u);
+  void* big = b.allocate(2000, s1);  // does not fit beside p: wait for s2, release p, retry
+  EXPECT_NE(big, nullptr);
+  EXPECT_EQ(small->waits, 1);
+  EXPECT_EQ(b.stats().pending, 0u);
+  EXPECT_EQ(b.stats().cached, 0u);
+  b.deallocate(big);
+}
+
+TEST_F(StreamOrder, PendingBytesCountAgainstTheLimit) {
+  a.set_limit(4096);
+  void* p = a.allocate(3000, s1);
+  a.record_stream(p, s2);
+  a.deallocate(p);
+  void* q = a.allocate(2000, s2);  // over the limit with p pending: p is waited for and released
+  EXPECT_EQ(raw->waits, 1);
+  EXPECT_EQ(a.stats().in_use + a.stats().cached + a.stats().pending, 2048u);
+  a.deallocate(q);
+}
+
+TEST_F(StreamOrder, RecordStreamNeedsALiveBlock) {
+  int x = 0;
+  EXPECT_THROW(a.record_stream(&x, s2), Error);
+  EXPECT_NO_THROW(a.record_stream(nullptr, s2));
+}
+
+TEST(Allocator, HostStreamsAreTagsAndNeedNoEvents) {
+  CachingAllocator& cpu = allocator_for(Device::cpu());
+  const Stream s = Stream::create(Device::cpu());
+  void* p = cpu.allocate(5000, s);
+  cpu.record_stream(p, Stream::default_for(Device::cpu()));
+  cpu.deallocate(p);
+  EXPECT_EQ(cpu.stats().pending, 0u);  // host work is complete when it returns
 }
 
 TEST(Allocator, HostAllocatorIsAlignedFor64Bytes) {

@@ -27,11 +27,13 @@ struct Buffer {
   size_t n;
 };
 
-// The error text of a launch that must fail ("" if it did not).
+// The error text of a launch that must fail ("" if it did not). With deferred streams
+// (KILN_EMU_STREAMS) errors found while the kernel runs surface at the synchronisation.
 template <typename F>
 std::string launch_error(F&& f) {
   try {
     f();
+    cudaDeviceSynchronize();
   } catch (const kiln::Error& e) {
     return e.what();
   }

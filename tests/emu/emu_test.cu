@@ -51,6 +51,9 @@ class DeviceBuffer {
   size_t n_ = 0;
 };
 
+// Waits for all queued work, rethrowing a kernel's error as kiln::Error (emulator).
+void sync_device() { cudaDeviceSynchronize(); }
+
 std::vector<float> random_floats(size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(lo, hi);
@@ -380,6 +383,7 @@ TEST(Emulator, BadLaunchConfigurationIsAnError) {
   KILN_REQUIRE_DEVICE();
   try {
     kiln::launch(empty_kernel, 1, 2048, 0, nullptr);
+    sync_device();  // with deferred streams (KILN_EMU_STREAMS) the error surfaces here
     FAIL() << "a block of 2048 threads was accepted";
   } catch (const kiln::Error& e) {
     EXPECT_NE(std::string(e.what()).find("cudaErrorInvalidConfiguration"), std::string::npos) << e.what();
@@ -441,6 +445,7 @@ TEST(EmulatorOnly, DivergentBarrierIsReportedNotHung) {
   DeviceBuffer<int> out(4 * 64);
   try {
     kiln::launch(divergent_barrier, 4, 64, 0, nullptr, out.get());
+    sync_device();  // with deferred streams (KILN_EMU_STREAMS) the error surfaces here
     FAIL() << "the divergent barrier was not reported";
   } catch (const kiln::Error& e) {
     const std::string w = e.what();
@@ -461,6 +466,7 @@ TEST(EmulatorOnly, WarpOperationAgainstBarrierIsADeadlock) {
   DeviceBuffer<float> out(64);
   try {
     kiln::launch(warp_op_against_barrier, 1, 64, 0, nullptr, out.get());
+    sync_device();  // with deferred streams (KILN_EMU_STREAMS) the error surfaces here
     FAIL() << "not reported";
   } catch (const kiln::Error& e) {
     const std::string w = e.what();
@@ -473,6 +479,7 @@ TEST(EmulatorOnly, WarpOperationNamingExitedLanes) {
   DeviceBuffer<float> out(32);
   try {
     kiln::launch(shuffle_after_exit, 1, 32, 0, nullptr, out.get());
+    sync_device();  // with deferred streams (KILN_EMU_STREAMS) the error surfaces here
     FAIL() << "not reported";
   } catch (const kiln::Error& e) {
     EXPECT_NE(std::string(e.what()).find("naming lanes 8-31 that exited"), std::string::npos) << e.what();
@@ -484,6 +491,7 @@ TEST(EmulatorOnly, KernelExceptionReachesTheCallerAndFibersAreUnwound) {
   for (const int bad_thread : {70, 0, 255}) {
     try {
       kiln::launch(throwing_kernel, 16, 256, 0, nullptr, out.get(), 3, bad_thread);
+      sync_device();  // with deferred streams (KILN_EMU_STREAMS) the error surfaces here
       FAIL() << "the exception was swallowed";
     } catch (const kiln::Error& e) {
       const std::string w = e.what();
@@ -504,6 +512,7 @@ TEST(EmulatorOnly, ReadsOfLanesOutsideTheMaskAreAnError) {
   ASSERT_TRUE(kiln::emu::strict());  // the default (KILN_EMU_STRICT=0 turns it off)
   try {
     kiln::launch(inactive_lane_read, 1, 32, 0, nullptr, out.get());
+    sync_device();  // with deferred streams (KILN_EMU_STREAMS) the error surfaces here
     FAIL() << "the read of a lane outside the mask was not flagged";
   } catch (const kiln::Error& e) {
     EXPECT_NE(std::string(e.what()).find("shuffles from lane 16, which is not in the mask"),
@@ -513,6 +522,7 @@ TEST(EmulatorOnly, ReadsOfLanesOutsideTheMaskAreAnError) {
   }
   kiln::emu::set_strict(false);  // lenient: the lane reads its own value
   kiln::launch(inactive_lane_read, 1, 32, 0, nullptr, out.get());
+  sync_device();  // settings apply when the kernel runs (later, with deferred streams)
   kiln::emu::set_strict(true);
   EXPECT_EQ(out.download()[3], 3.0f);
 }
@@ -525,6 +535,7 @@ TEST(EmulatorOnly, AssertInKernelIsAnError) {
   x.upload(hx);
   try {
     kiln::launch(positive_kernel, 3, 128, 0, nullptr, x.get(), 300);
+    sync_device();  // with deferred streams (KILN_EMU_STREAMS) the error surfaces here
     FAIL() << "the failed assert was not reported";
   } catch (const kiln::Error& e) {
     const std::string w = e.what();

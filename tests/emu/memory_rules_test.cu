@@ -68,6 +68,7 @@ TEST(EmulatorMemory, DevicePinnedNullAndOnePastTheEndPointersAreAccepted) {
   float* pinned = nullptr;
   ASSERT_EQ(cudaSuccess, cudaMallocHost(reinterpret_cast<void**>(&pinned), 64 * sizeof(float)));
   kiln::launch(fill_ones, 1, 64, 0, nullptr, pinned, 64);  // mapped into the device's space (UVA)
+  ASSERT_EQ(cudaSuccess, cudaDeviceSynchronize());  // the host reads what the kernel wrote
   EXPECT_EQ(pinned[63], 1.0f);
   EXPECT_EQ(cudaSuccess, cudaFreeHost(pinned));
   // Freed memory is no longer the device's.
