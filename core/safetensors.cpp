@@ -11,11 +11,22 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/half.h"
 
 namespace kiln {
 namespace {
 
 constexpr uint64_t kMaxHeader = 100u << 20;  // as the reference implementation: 100 MB
+
+// safetensors' name of a dtype kiln stores ("" for one it does not).
+const char* file_dtype(DType d) {
+  switch (d) {
+    case DType::F32: return "F32";
+    case DType::BF16: return "BF16";
+    case DType::F16: return "F16";
+    default: return "";
+  }
+}
 
 void write_all(int fd, const void* data, size_t bytes, const std::string& path) {
   const char* p = static_cast<const char*>(data);
@@ -35,10 +46,11 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const NamedTensor& t : tensors) {
-    KILN_CHECK(t.tensor->dtype() == DType::F32, "safetensors: '{}' is not float32", t.name);
+    KILN_CHECK(*file_dtype(t.tensor->dtype()), "safetensors: '{}' is {}; kiln writes f32, bf16 and f16",
+               t.name, dtype_name(t.tensor->dtype()));
     KILN_CHECK(!header.contains(t.name), "safetensors: two tensors named '{}'", t.name);
     const uint64_t bytes = t.tensor->nbytes();
-    header[t.name] = {{"dtype", "F32"},
+    header[t.name] = {{"dtype", file_dtype(t.tensor->dtype())},
                       {"shape", std::vector<int64_t>(t.tensor->shape().begin(), t.tensor->shape().end())},
                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -57,8 +69,14 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
     write_all(fd, length, 8, tmp);
     write_all(fd, text.data(), text.size(), tmp);
     for (const NamedTensor& t : tensors) {
-      const std::vector<float> values = t.tensor->to_host();
-      write_all(fd, values.data(), values.size() * 4, tmp);
+      if (t.tensor->dtype() == DType::F32) {
+        const std::vector<float> values = t.tensor->to_host();
+        write_all(fd, values.data(), values.size() * 4, tmp);
+      } else {  // 16-bit: the bytes as they are
+        std::vector<uint16_t> bits(static_cast<size_t>(t.tensor->numel()));
+        copy_bytes(bits.data(), Device::cpu(), t.tensor->raw_data(), t.tensor->device(), t.tensor->nbytes());
+        write_all(fd, bits.data(), bits.size() * 2, tmp);
+      }
     }
     if (::fsync(fd) != 0) fail(fmt::format("cannot flush '{}': {}", tmp, std::strerror(errno)));
   } catch (...) {
@@ -126,7 +144,15 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets")) {
       bad(fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
     }
-    if (e["dtype"] != "F32") bad(fmt::format("tensor '{}' has dtype {}; kiln reads F32 only", name, e["dtype"].dump()));
+    DType dtype = DType::F32;
+    if (e["dtype"] == "BF16") {
+      dtype = DType::BF16;
+    } else if (e["dtype"] == "F16") {
+      dtype = DType::F16;
+    } else if (e["dtype"] != "F32") {
+      bad(fmt::format("tensor '{}' has dtype {}; kiln reads F32, BF16 and F16", name, e["dtype"].dump()));
+    }
+    const uint64_t element = dtype_size(dtype);
     Shape shape;
     if (!e["shape"].is_array() || e["shape"].size() > static_cast<size_t>(Shape::kMaxRank)) {
       bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
@@ -143,22 +169,34 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (begin > end || end > data_size) {
       bad(fmt::format("tensor '{}' spans bytes [{}, {}) but the data has {} bytes (truncated?)", name, begin, end, data_size));
     }
-    if (end - begin != static_cast<uint64_t>(shape.numel()) * 4) {
-      bad(fmt::format("tensor '{}' of shape {} needs {} bytes, its offsets give {}", name, shape.str(),
-                      shape.numel() * 4, end - begin));
+    if (end - begin != static_cast<uint64_t>(shape.numel()) * element) {
+      bad(fmt::format("tensor '{}' of shape {} and dtype {} needs {} bytes, its offsets give {}", name, shape.str(),
+                      e["dtype"].get<std::string>(), shape.numel() * element, end - begin));
     }
     spans.push_back({begin, end, name});
     file.tensors[name].shape = shape;
+    file.tensors[name].dtype = dtype;
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
   for (size_t i = 1; i < spans.size(); ++i) {
     if (spans[i].begin < spans[i - 1].end) bad(fmt::format("tensors '{}' and '{}' overlap", spans[i - 1].name, spans[i].name));
   }
   for (const Span& s : spans) {
-    auto& values = file.tensors[s.name].values;
-    values.resize((s.end - s.begin) / 4);
+    SafetensorsFile::Entry& entry = file.tensors[s.name];
     in.seekg(static_cast<std::streamoff>(8 + n + s.begin));
-    in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(s.end - s.begin));
+    const auto bytes = static_cast<std::streamsize>(s.end - s.begin);
+    if (entry.dtype == DType::F32) {
+      entry.values.resize((s.end - s.begin) / 4);
+      in.read(reinterpret_cast<char*>(entry.values.data()), bytes);
+    } else {
+      entry.bits16.resize((s.end - s.begin) / 2);
+      in.read(reinterpret_cast<char*>(entry.bits16.data()), bytes);
+      entry.values.resize(entry.bits16.size());
+      for (size_t i = 0; i < entry.bits16.size(); ++i) {
+        entry.values[i] = entry.dtype == DType::BF16 ? bf16_to_float(bf16{entry.bits16[i]})
+                                                     : f16_to_float(f16{entry.bits16[i]});
+      }
+    }
     if (!in) bad(fmt::format("could not read the data of '{}'", s.name));
   }
   return file;

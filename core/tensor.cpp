@@ -18,6 +18,8 @@ size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::F32: return 4;
     case DType::I32: return 4;
+    case DType::BF16: return 2;
+    case DType::F16: return 2;
   }
   return 0;
 }
@@ -26,6 +28,8 @@ const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::F32: return "f32";
     case DType::I32: return "i32";
+    case DType::BF16: return "bf16";
+    case DType::F16: return "f16";
   }
   return "?";
 }

@@ -17,19 +17,24 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/half.h"
 #include "core/shape.h"
 
 namespace kiln {
 
 class Stream;
 
-enum class DType : uint8_t { F32, I32 };
+// BF16 and F16 hold kiln::bf16 / kiln::f16 (core/half.h), bit-compatible with __nv_bfloat16 and
+// __half.
+enum class DType : uint8_t { F32, I32, BF16, F16 };
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 
 template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::F32; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <> constexpr DType dtype_of<bf16>() { return DType::BF16; }
+template <> constexpr DType dtype_of<f16>() { return DType::F16; }
 
 // The bytes behind one or more tensors; returned to the allocator when the last handle goes.
 class Storage {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/half.h"
 #include "core/philox.h"
 #include "core/stream.h"
 #include "core/tensor.h"
@@ -17,6 +18,28 @@ constexpr uint32_t kGuard = 0xDEADBEEFu;
 constexpr uint32_t kUnwritten = 0x7FC0FFEEu;  // a quiet NaN: an unwritten output fails comparison
 
 bool compared(const Buffer& b) { return b.role != Role::Input; }
+
+bool is16(const Buffer& b) { return b.dtype == DType::BF16 || b.dtype == DType::F16; }
+
+// 32-bit words that hold the buffer (16-bit elements two to a word, the lower one in the low half).
+size_t words_for(const Buffer& b) {
+  return static_cast<size_t>(is16(b) ? (b.numel + 1) / 2 : b.numel);
+}
+
+uint16_t half_of(const std::vector<uint32_t>& w, int64_t j) {
+  return static_cast<uint16_t>(w[static_cast<size_t>(j / 2)] >> (16 * (j & 1)));
+}
+
+// The elements of a buffer as 32-bit words: F32/I32 as they are, BF16/F16 widened to float bits.
+std::vector<uint32_t> element_words(const Buffer& b, const std::vector<uint32_t>& w) {
+  if (!is16(b)) return w;
+  std::vector<uint32_t> out(static_cast<size_t>(b.numel));
+  for (int64_t j = 0; j < b.numel; ++j) {
+    const uint16_t h = half_of(w, j);
+    out[j] = float_bits(b.dtype == DType::BF16 ? bf16_to_float(bf16{h}) : f16_to_float(f16{h}));
+  }
+  return out;
+}
 
 float as_float(uint32_t w) {
   float f;
@@ -36,10 +59,16 @@ HostBuffers make_initial(const OpCase& c, uint64_t seed) {
   HostBuffers h;
   for (size_t i = 0; i < c.buffers.size(); ++i) {
     const Buffer& b = c.buffers[i];
-    std::vector<uint32_t> w(static_cast<size_t>(b.numel));
+    std::vector<uint32_t> w(words_for(b));
     const uint64_t key = seed * 1000003 + i;
     if (b.role == Role::Output) {
-      std::fill(w.begin(), w.end(), kUnwritten);
+      std::fill(w.begin(), w.end(), kUnwritten);  // both halves are NaN as BF16 and as F16
+    } else if (is16(b)) {
+      for (int64_t j = 0; j < b.numel; ++j) {
+        const float f = philox_uniform(key, 0, j, b.lo, b.hi);
+        const uint32_t h = b.dtype == DType::BF16 ? float_to_bf16_rne(f).bits : float_to_f16_rne(f).bits;
+        w[j / 2] |= h << (16 * (j & 1));
+      }
     } else if (b.dtype == DType::I32) {
       for (int64_t j = 0; j < b.numel; ++j) {
         w[j] = b.int_range > 0 ? philox_u32(key, 0, j) % static_cast<uint32_t>(b.int_range) : 0;
@@ -88,14 +117,19 @@ GpuRun run_gpu(const OpCase& c, const Version& v, const HostBuffers& initial) {
     const Buffer& b = c.buffers[i];
     std::vector<uint32_t> padded(initial.words[i].size() + kGuardWords);
     copy_bytes(padded.data(), Device::cpu(), device_buffers[i].raw_data(), dev, padded.size() * 4);
+    const size_t words = words_for(b);
+    if (is16(b) && (b.numel & 1) && (padded[words - 1] >> 16) != (initial.words[i][words - 1] >> 16)) {
+      run.problems.push_back(fmt::format("buffer '{}' ({} 16-bit elements): the half word past its end was "
+                                         "overwritten (out-of-bounds write)", b.name, b.numel));
+    }
     for (int64_t g = 0; g < kGuardWords; ++g) {
-      if (padded[b.numel + g] != kGuard) {
+      if (padded[words + static_cast<size_t>(g)] != kGuard) {
         run.problems.push_back(fmt::format("buffer '{}' ({} elements): the guard word {} past its end was "
                                            "overwritten (out-of-bounds write)", b.name, b.numel, g));
         break;
       }
     }
-    padded.resize(static_cast<size_t>(b.numel));
+    padded.resize(words);
     if (b.role == Role::Input && padded != initial.words[i]) {
       run.problems.push_back(fmt::format("input buffer '{}' was modified by the kernel", b.name));
     }
@@ -111,10 +145,10 @@ Comparison compare(const OpCase& c, const HostBuffers& ref, const HostBuffers& g
     if (!compared(b)) continue;
     BufferReport r;
     r.name = b.name;
-    const auto& rw = ref.words[i];
-    const auto& gw = got.words[i];
+    const std::vector<uint32_t> rw = element_words(b, ref.words[i]);
+    const std::vector<uint32_t> gw = element_words(b, got.words[i]);
     double sum_sq_ref = 0, sum_sq_err = 0;
-    if (b.dtype == DType::F32) {
+    if (b.dtype != DType::I32) {
       for (uint32_t w : rw) sum_sq_ref += double(as_float(w)) * as_float(w);
     }
     const double rms = b.numel ? std::sqrt(sum_sq_ref / b.numel) : 0;

@@ -30,8 +30,10 @@ struct Buffer {
   std::string name;
   int64_t numel = 0;
   Role role = Role::Input;
+  // F32, I32, or BF16/F16 (packed two to a 32-bit word in the harness; filled with the uniforms
+  // rounded to the format, compared after widening to float)
   DType dtype = DType::F32;
-  float lo = -1.0f, hi = 1.0f;  // F32 fill range
+  float lo = -1.0f, hi = 1.0f;  // F32/BF16/F16 fill range
   int32_t int_range = 0;        // I32 fill: uniform integers in [0, int_range)
   // Length of the sums behind each output element: the tolerance grows with sqrt(length).
   double accumulation = 1.0;
@@ -44,6 +46,8 @@ struct Args {
   std::vector<void*> ptr;
   float* f(size_t i) const { return static_cast<float*>(ptr.at(i)); }
   int32_t* i32(size_t i) const { return static_cast<int32_t*>(ptr.at(i)); }
+  bf16* b16(size_t i) const { return static_cast<bf16*>(ptr.at(i)); }
+  f16* h16(size_t i) const { return static_cast<f16*>(ptr.at(i)); }
 };
 
 using Launcher = std::function<void(const Args&, const Stream&)>;
@@ -136,5 +140,6 @@ void add_swap_axes_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_embedding_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);  // plain RNN cell (tanh, relu)
 void add_train_stats_cases(std::vector<OpCase>& cases, Sizes sizes);  // loss/accuracy sums, clip scale
+void add_convert_cases(std::vector<OpCase>& cases, Sizes sizes);  // FP32 <-> BF16/F16
 
 }  // namespace kiln::optable

@@ -348,4 +348,21 @@ void adam_step(const AdamShape& sh, T& param, T grad, T& m, T& v) {
   param -= T(sh.lr) * mhat / (std::sqrt(vhat) + T(sh.eps));
 }
 
+// ---- 16-bit rounding (kernels/shapes/convert.h) -------------------------------------------------
+// x rounded to a binary format with `mantissa` stored bits and normal exponents down to `emin`,
+// to nearest with ties to even, by arithmetic in double: the spacing of representable numbers
+// around x is 2^(max(floor(log2|x|), emin) - mantissa), and nearbyint (default rounding mode)
+// rounds x / spacing to the nearest even integer. Values that round to 2^(emax+1) or beyond are
+// ±inf. NaN is returned as NaN.
+inline double round_to_format(double x, int mantissa, int emin, int emax) {
+  if (std::isnan(x) || std::isinf(x) || x == 0) return x;
+  const int e = std::max(static_cast<int>(std::floor(std::log2(std::fabs(x)))), emin);
+  const double spacing = std::ldexp(1.0, e - mantissa);
+  const double r = std::nearbyint(x / spacing) * spacing;
+  if (std::fabs(r) >= std::ldexp(1.0, emax + 1)) return std::copysign(HUGE_VAL, x);
+  return r == 0 ? std::copysign(0.0, x) : r;
+}
+inline double round_to_bf16(double x) { return round_to_format(x, 7, -126, 127); }
+inline double round_to_f16(double x) { return round_to_format(x, 10, -14, 15); }
+
 }  // namespace kiln::ref

@@ -1,0 +1,16 @@
+// Conversions between FP32 and the 16-bit formats (BF16, F16) of mixed-precision tensors.
+// Pointers are device memory on the stream's device for kiln::gpu::, host memory for kiln::cpu::.
+#pragma once
+
+#include "core/half.h"
+#include "core/stream.h"
+#include "kernels/shapes/convert.h"
+
+// The launchers, declared once (kernels/convert.inc) for both backends: kiln::gpu:: is defined in
+// kernels/convert.cu, kiln::cpu:: in cpu_fallback/convert.cpp.
+namespace kiln::gpu {
+#include "kernels/convert.inc"
+}  // namespace kiln::gpu
+namespace kiln::cpu {
+#include "kernels/convert.inc"
+}  // namespace kiln::cpu
