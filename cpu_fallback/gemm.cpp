@@ -2,6 +2,8 @@
 // (detail::sgemm in cpu_fallback/parallel.h).
 #include "kernels/gemm.h"
 
+#include <vector>
+
 #include "cpu_fallback/parallel.h"
 
 namespace kiln::cpu {
@@ -9,6 +11,21 @@ namespace kiln::cpu {
 void gemm(const GemmShape& s, const float* a, const float* b, float* c, const Stream&) {
   s.validate();
   detail::sgemm(s.trans_a, s.trans_b, s.m, s.n, s.k, s.alpha, a, s.lda(), b, s.ldb(), s.beta, c, s.ldc());
+}
+
+// The tensor cores' semantics at SGEMM speed: round copies of the operands (O(MK + KN)), then the
+// FP32 GEMM; the products of rounded operands are exact in FP32 (kernels/shapes/precision.h).
+void gemm_rounded(const GemmShape& s, MathPrecision p, const float* a, const float* b, float* c,
+                  const Stream& stream) {
+  if (p == MathPrecision::F32) return gemm(s, a, b, c, stream);
+  s.validate();
+  auto rounded = [p](const float* x, int64_t n) {
+    std::vector<float> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = round_to_precision(p, x[i]);
+    return out;
+  };
+  const std::vector<float> ra = rounded(a, s.a_size()), rb = rounded(b, s.b_size());
+  gemm(s, ra.data(), rb.data(), c, stream);
 }
 
 }  // namespace kiln::cpu

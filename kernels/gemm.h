@@ -8,6 +8,7 @@
 
 #include "core/stream.h"
 #include "kernels/shapes/gemm.h"
+#include "kernels/shapes/precision.h"
 
 // The launchers, declared once (kernels/gemm.inc) for both backends: kiln::gpu:: is defined in
 // kernels/gemm.cu, kiln::cpu:: in cpu_fallback/gemm.cpp.
@@ -32,6 +33,11 @@ namespace kiln::cpu {
 //              stream is set on every call. The cuda build calls libcublas; the emulate build runs
 //              the very same code on kernels/cublas_emu.h, an emulated cublasSgemm with cuBLAS's
 //              column-major semantics and argument checks, so the mapping is tested here.
+//   v3_tc      kiln's tensor-core GEMM (kernels/gemm_tc.cu): FP32 operands in memory rounded to
+//              TF32, BF16 or F16 on the way to the mma.sync instructions, FP32 accumulation; 128x128x32
+//              block tiles, 8 warps of 64x32, a cp.async pipeline. sm_80 and later: on an older
+//              device it throws kiln::Error (checked once per device from the compute capability).
+//              Its CPU twin is cpu::gemm_rounded (op table rows gemm_tf32, gemm_bf16, gemm_f16).
 namespace kiln::gpu {
 
 // The tile configuration of kiln's tiled kernels (GEMM and the implicit-GEMM convolutions).
@@ -40,6 +46,10 @@ enum class GemmTile { Auto, T64, T128 };
 void gemm_v1_naive(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream);
 void gemm_v2_tiled(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream,
                    GemmTile tile = GemmTile::Auto);
+
+// precision: TF32, BF16 or F16 (F32 is an error: tensor cores have no FP32 mode).
+void gemm_v3_tc(const GemmShape& shape, MathPrecision precision, const float* a, const float* b, float* c,
+                const Stream& stream);
 
 void gemm_cublas(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream);
 // The same with row strides of at least the packed ones (lda >= shape.lda(), ...): A's rows lda

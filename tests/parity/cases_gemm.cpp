@@ -4,7 +4,8 @@
 // OpenBLAS GEMM, on odd sizes, every transpose combination, alpha/beta, and the AlexNet fully
 // connected layers (forward, backward-data and backward-weights GEMMs); gemm_strided rows give the
 // cuBLAS path row strides above the packed ones. Every gemm row names its gradient with respect to
-// A and B (two more GEMMs), checked by finite differences.
+// A and B (two more GEMMs), checked by finite differences. gemm_tf32 / gemm_bf16 / gemm_f16 rows:
+// the tensor-core GEMM (v3_tc) against its rounded CPU twin (cpu::gemm_rounded).
 #include <fmt/format.h>
 
 #include <vector>
@@ -133,6 +134,50 @@ OpCase padded_gemm_case(const GemmShape& g, int pad) {
   return c;
 }
 
+// A GEMM with operands rounded to `p`: its own op (the CPU twin rounds, so it cannot share the
+// gemm rows' twin). The operands are rounded identically on both sides and their products are
+// exact, so only the order of the FP32 sums differs: the FP32 tolerance, growing with sqrt(K).
+OpCase rounded_gemm_case(const GemmShape& g, MathPrecision p, const std::string& label, bool bench) {
+  OpCase c = gemm_case(g, label, bench);
+  c.op = fmt::format("gemm_{}", precision_name(p));
+  c.cpu = [g, p](const Args& a, const Stream& s) { cpu::gemm_rounded(g, p, a.f(0), a.f(1), a.f(2), s); };
+  c.gradient.reset();  // a rounded forward has no useful finite differences; gemm's rows check the backward
+#if KILN_WITH_DEVICE
+  c.gpu = {{fmt::format("v3_tc_{}", precision_name(p)),
+            [g, p](const Args& a, const Stream& s) { gpu::gemm_v3_tc(g, p, a.f(0), a.f(1), a.f(2), s); }}};
+#endif
+  return c;
+}
+
+void add_rounded_gemm_cases(std::vector<OpCase>& cases, Sizes sizes) {
+  constexpr MathPrecision kAll[] = {MathPrecision::TF32, MathPrecision::BF16, MathPrecision::F16};
+  if (sizes == Sizes::Bench) {  // beside the FP32 rows of the same shapes (v2_tiled, cublas)
+    for (MathPrecision p : kAll) {
+      cases.push_back(rounded_gemm_case(make(4096, 4096, 4096), p, "square", true));
+      cases.push_back(rounded_gemm_case(make(128, 4096, 9216, false, true), p, "alexnet_fc6_fwd", true));
+    }
+    return;
+  }
+  for (MathPrecision p : kAll) {
+    // Tiny and odd sizes (16-byte copies impossible: 4-byte cp.async), every transpose combination.
+    const int dims[][3] = {{1, 1, 1}, {3, 7, 13}, {65, 63, 67}};
+    for (const auto& d : dims)
+      for (int t = 0; t < 4; ++t) cases.push_back(rounded_gemm_case(make(d[0], d[1], d[2], t & 1, t & 2), p, "", false));
+    if (p == MathPrecision::F16) continue;  // the same kernel as BF16 but for the conversion
+    // Several block tiles in M and N, a K tail, 16-byte cp.async (every stored row % 4 == 0).
+    cases.push_back(rounded_gemm_case(make(129, 130, 20, true, false), p, "", false));
+    cases.push_back(rounded_gemm_case(make(96, 132, 72), p, "aligned", false));
+    cases.push_back(rounded_gemm_case(make(96, 132, 72, true, true), p, "aligned", false));
+    cases.push_back(rounded_gemm_case(make(256, 384, 200), p, "aligned", false));
+    cases.push_back(rounded_gemm_case(make(256, 384, 200, false, true), p, "aligned", false));
+    // A long K (many pipeline iterations), alpha and beta.
+    cases.push_back(rounded_gemm_case(make(20, 9, 515, false, true), p, "", false));
+    cases.push_back(rounded_gemm_case(make(33, 36, 20, false, false, 0.5f, 0.0f), p, "", false));
+    cases.push_back(rounded_gemm_case(make(33, 36, 20, false, true, 1.0f, 0.75f), p, "", false));
+    cases.push_back(rounded_gemm_case(make(20, 17, 40, true, false, -2.0f, 1.0f), p, "", false));
+  }
+}
+
 }  // namespace
 
 void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes) {
@@ -141,8 +186,10 @@ void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes) {
     add_fc(cases, 128, 4096, 4096, "alexnet_fc7", true);
     add_fc(cases, 128, 4096, 1000, "alexnet_fc8", true);
     cases.push_back(gemm_case(make(4096, 4096, 4096), "square", true));
+    add_rounded_gemm_cases(cases, sizes);
     return;
   }
+  add_rounded_gemm_cases(cases, sizes);
   // Odd sizes (multiples of no tile), each transpose combination.
   const int dims[][3] = {{1, 1, 1}, {3, 7, 13}, {33, 13, 7}, {13, 33, 1}, {7, 1, 33},
                          {64, 64, 64}, {65, 63, 67}, {127, 33, 129}, {129, 130, 20}};
