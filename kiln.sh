@@ -102,7 +102,7 @@ cmd_demo() {
 }
 
 # What the sanitizer builds compile and run: the kernels through every test that launches them.
-SANITIZED_TESTS=(emu_test emu_rules_test emu_memory_rules_test streams_test racecheck_test
+SANITIZED_TESTS=(emu_test emu_rules_test emu_memory_rules_test streams_test
                  parity_tests layers_tests recurrent_tests kiln_gradcheck_test)
 SANITIZED_LABELS='emu|parity|layers|recurrent|gradcheck'
 
