@@ -101,6 +101,11 @@ cmd_demo() {
   fi
 }
 
+# What the sanitizer builds compile and run: the kernels through every test that launches them.
+SANITIZED_TESTS=(emu_test emu_rules_test emu_memory_rules_test streams_test
+                 parity_tests layers_tests recurrent_tests kiln_gradcheck_test)
+SANITIZED_LABELS='emu|parity|layers|recurrent|gradcheck'
+
 cmd_test() {
   install_deps
   local start; start=$(now)
@@ -134,7 +139,19 @@ cmd_test() {
   local status=0
   run_ctest "$ROOT/build-test-emulate" || status=$?
   echo "tests build-test-emulate: $(elapsed "$t0")"
-  echo "kiln.sh test: total $(elapsed "$start") for the three flavours"
+  # 4. The emulator's memcheck and racecheck: the kernels and their tests built with
+  #    AddressSanitizer + UBSan, then with ThreadSanitizer (each GPU thread a TSan fiber), errors
+  #    fatal, at reduced sizes (KILN_TEST_REDUCED: small parity cases, one process per executable).
+  local sanitizer
+  for sanitizer in address thread; do
+    say "sanitizer $sanitizer (emulate flavour, reduced sizes)"
+    configure_and_build "build-test-$sanitizer" emulate "-DKILN_SANITIZE=$sanitizer" -DKILN_TEST_REDUCED=ON \
+      -DKILN_BUILD_BENCH=OFF -- "${SANITIZED_TESTS[@]}"
+    t0=$(now)
+    run_ctest "$ROOT/build-test-$sanitizer" -L "$SANITIZED_LABELS" || status=$?
+    echo "tests build-test-$sanitizer: $(elapsed "$t0")"
+  done
+  echo "kiln.sh test: total $(elapsed "$start") for the three flavours and the two sanitizer builds"
   echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
   return "$status"
 }
