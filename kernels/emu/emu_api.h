@@ -31,6 +31,13 @@ struct Thread {
   std::source_location where;  // where it waits
   void* fiber = nullptr;       // boost fcontext_t while suspended
   void* stack = nullptr;       // stack base (lowest address, incl. guard page) from the pool
+  // Racecheck (ThreadSanitizer) build only, block_runner.cpp: the thread's TSan fiber; whether it
+  // has run a __threadfence (its later atomics release); the atomics it used since its last fence
+  // (the next fence acquires them).
+  void* tsan_fiber = nullptr;
+  bool fenced = false;
+  uint8_t n_atomics = 0;
+  const void* atomics[4] = {};
 };
 
 // The block a worker is running. blockIdx/blockDim/gridDim read it.

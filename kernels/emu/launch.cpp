@@ -9,11 +9,13 @@
 #include "core/error.h"
 #include "kernels/emu/emu_api.h"
 #include "kernels/emu/internal.h"
+#include "kernels/emu/sanitizer.h"
 
 namespace kiln::emu {
 
 namespace internal {
 std::atomic<const LaunchSpec*> g_current{nullptr};
+char g_grid_end = 0;
 }  // namespace internal
 
 using internal::dim_str;
@@ -66,7 +68,10 @@ void launch(const LaunchSpec& spec) {
   const LaunchSpec* previous = g_current.exchange(&spec);
   struct Restore {
     const LaunchSpec* p;
-    ~Restore() { g_current.store(p); }
+    ~Restore() {
+      g_current.store(p);
+      san::acquire(&internal::g_grid_end);  // TSan: every GPU thread happens before the host
+    }
   } restore{previous};
   internal::run_grid(spec, g.x * g.y * g.z);
 }

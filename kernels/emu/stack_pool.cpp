@@ -14,7 +14,7 @@ namespace kiln::emu {
 
 size_t StackPool::configured_size() {
   static const size_t size = [] {
-    size_t kb = san::enabled ? 256 : 64;
+    size_t kb = san::enabled || san::tsan ? 256 : 64;  // sanitized frames are larger
     if (const char* env = std::getenv("KILN_EMU_STACK_KB"); env && *env) {
       char* end = nullptr;
       const unsigned long v = std::strtoul(env, &end, 10);
@@ -41,6 +41,9 @@ void* StackPool::get() {
     free_.pop_back();
     // A fiber's last frames (its entry function never returns) leave ASan redzones behind.
     san::unpoison(s, size_);
+    // TSan: a new GPU thread's stack, with no history (its last user is no thread it is ordered
+    // after).
+    san::forget(s, size_);
     return s;
   }
   void* base = mmap(nullptr, size_ + page_, PROT_READ | PROT_WRITE,
