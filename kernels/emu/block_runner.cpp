@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -198,8 +199,11 @@ class Runner {
     (void)device_config();  // its static initialisation never happens inside a GPU thread
   }
   ~Runner() {
+    // TSan: the GPU threads' reads of th_ and block_ are ordered before nothing on this thread.
+    const san::Ignore ignore;
     std::free(dyn_);
     free_shared();
+    for (void* f : retired_) san::destroy_fiber(f);
   }
 
   void run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed);
@@ -265,6 +269,8 @@ class Runner {
   // TSan: the sync objects of the block's rendezvous; the open __syncthreads one; the open
   // __syncwarp one per (warp, lowest lane of its mask).
   SyncSlots sync_;
+  static constexpr size_t kRetired = 4096;
+  std::deque<void*> retired_;
   uint32_t bar_slot_ = SyncSlots::kNone;
   uint32_t warp_slot_[kMaxThreads] = {};
   // __syncthreads
@@ -365,14 +371,14 @@ void Runner::begin_block(const LaunchSpec& spec, uint32_t b, uint64_t order_seed
   block_.grid = g;
   if (spec.shared_bytes) {
     // Exact size (so ASan catches overruns), NaN pattern (so reading before writing shows up).
-    if (dyn_size_ != spec.shared_bytes) {
+    // TSan: fresh memory for every block (malloc in the ignore region: no history).
+    if (dyn_size_ != spec.shared_bytes || san::tsan) {
       std::free(dyn_);
       dyn_ = std::malloc(spec.shared_bytes);
       if (!dyn_) throw std::bad_alloc();
       dyn_size_ = spec.shared_bytes;
     }
     std::memset(dyn_, 0xff, spec.shared_bytes);
-    san::forget(dyn_, spec.shared_bytes);  // TSan: no history from the previous block
     block_.dynamic_shared = dyn_;
   } else {
     block_.dynamic_shared = nullptr;
@@ -491,8 +497,7 @@ void* Runner::shared(const void* key, size_t bytes, size_t align) {
                 ? std::aligned_alloc(align, (bytes + align - 1) / align * align)
                 : std::malloc(bytes ? bytes : 1);
   if (!p) throw std::bad_alloc();
-  std::memset(p, 0xff, bytes);
-  san::forget(p, bytes);  // TSan: the poison is no GPU thread's write
+  std::memset(p, 0xff, bytes);  // TSan: inside the ignore region, no GPU thread's write
   shared_.emplace_back(key, p);
   return p;
 }
@@ -570,11 +575,18 @@ void Runner::run_all_fibers() {
   schedule();
 }
 
-// Racecheck build, on the host after the block: its fibers (all exited) and sync objects go.
+// Racecheck build, on the host after the block: its sync objects go, and its fibers (all exited)
+// join the retired ones. A retired fiber is destroyed only after kRetired others: TSan can show
+// the stack of an access only while the fiber that made it exists (a race with a block that ran
+// before is reported with both stacks).
 void Runner::end_tsan_block() {
   for (uint32_t i = 0; i < n_; ++i) {
-    if (th_[i].tsan_fiber) san::destroy_fiber(th_[i].tsan_fiber);
+    if (th_[i].tsan_fiber) retired_.push_back(th_[i].tsan_fiber);
     th_[i].tsan_fiber = nullptr;
+  }
+  while (retired_.size() > kRetired) {
+    san::destroy_fiber(retired_.front());
+    retired_.pop_front();
   }
   sync_.end();
 }

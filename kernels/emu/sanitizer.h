@@ -39,7 +39,6 @@ void __tsan_switch_to_fiber(void* fiber, unsigned flags);
 void __tsan_set_fiber_name(void* fiber, const char* name);
 void __tsan_ignore_thread_begin(void);
 void __tsan_ignore_thread_end(void);
-void AnnotateNewMemory(const char* file, int line, const volatile void* mem, size_t size);
 }
 #endif
 
@@ -80,12 +79,12 @@ inline void switch_fiber(void* f) { __tsan_switch_to_fiber(f, 1 /* no sync */); 
 inline void release(void* sync) { __tsan_release(sync); }
 inline void acquire(void* sync) { __tsan_acquire(sync); }
 // Memory accesses between ignore_begin and ignore_end (per fiber: the counter belongs to the
-// fiber running) are neither checked nor recorded: the emulator's own bookkeeping.
+// fiber running) are neither checked nor recorded: the emulator's own bookkeeping. Memory that
+// malloc or mmap returns inside such a region has no history in TSan (no "imitated write" by the
+// allocating context): the emulator's way to recycle memory (AnnotateNewMemory is a no-op in
+// GCC 12's libtsan).
 inline void ignore_begin() { __tsan_ignore_thread_begin(); }
 inline void ignore_end() { __tsan_ignore_thread_end(); }
-// Forgets every access recorded for [p, p+n): memory the emulator recycles (a fiber stack, a
-// block's shared memory) starts with no history, as if freshly allocated.
-inline void forget(const void* p, size_t n) { AnnotateNewMemory(__FILE__, __LINE__, p, n); }
 #else
 constexpr bool tsan = false;
 inline void* current_fiber() { return nullptr; }
@@ -96,7 +95,6 @@ inline void release(void*) {}
 inline void acquire(void*) {}
 inline void ignore_begin() {}
 inline void ignore_end() {}
-inline void forget(const void*, size_t) {}
 #endif
 
 // The emulator's code called from kernel code runs inside one of these: nothing it touches is a

@@ -41,9 +41,15 @@ void* StackPool::get() {
     free_.pop_back();
     // A fiber's last frames (its entry function never returns) leave ASan redzones behind.
     san::unpoison(s, size_);
-    // TSan: a new GPU thread's stack, with no history (its last user is no thread it is ordered
-    // after).
-    san::forget(s, size_);
+    // TSan: its last user is no GPU thread the next one is ordered after, so the stack must
+    // start without history: mapped afresh (inside the emulator's ignore region, so TSan resets
+    // its shadow; only the pages the fiber touches are faulted in again).
+    if constexpr (san::tsan) {
+      if (mmap(s, size_, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK | MAP_FIXED, -1,
+               0) == MAP_FAILED)
+        fail(fmt::format("kiln emulator: cannot remap a {} KiB fiber stack", size_ / 1024));
+    }
     return s;
   }
   void* base = mmap(nullptr, size_ + page_, PROT_READ | PROT_WRITE,

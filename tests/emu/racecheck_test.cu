@@ -280,7 +280,7 @@ void expect_race(const std::string& test, const std::string& kernel, int line_a,
       "' --gtest_also_run_disabled_tests --gtest_filter=RacyKernels.DISABLED_" + test);
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("ThreadSanitizer: data race"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find(kernel + "("), std::string::npos) << "want the kernel " << kernel
+  EXPECT_NE(r.output.find(" " + kernel + " "), std::string::npos) << "want the kernel " << kernel
                                                             << " in:\n" << r.output;
   for (const int line : {line_a, line_b}) {
     const std::string where = "racecheck_test.cu:" + std::to_string(line);
