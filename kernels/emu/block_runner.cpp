@@ -35,6 +35,7 @@
 #include <pthread.h>
 
 #include <boost/context/detail/fcontext.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -204,6 +205,7 @@ class Runner {
     std::free(dyn_);
     free_shared();
     for (void* f : retired_) san::destroy_fiber(f);
+    std::vector<Thread>().swap(th_);  // freed here, inside the ignore region
   }
 
   void run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed);
@@ -269,8 +271,7 @@ class Runner {
   // TSan: the sync objects of the block's rendezvous; the open __syncthreads one; the open
   // __syncwarp one per (warp, lowest lane of its mask).
   SyncSlots sync_;
-  static constexpr size_t kRetired = 4096;
-  std::deque<void*> retired_;
+  std::deque<void*> retired_;  // TSan: exited fibers of earlier blocks, oldest first
   uint32_t bar_slot_ = SyncSlots::kNone;
   uint32_t warp_slot_[kMaxThreads] = {};
   // __syncthreads
@@ -584,6 +585,8 @@ void Runner::end_tsan_block() {
     if (th_[i].tsan_fiber) retired_.push_back(th_[i].tsan_fiber);
     th_[i].tsan_fiber = nullptr;
   }
+  // TSan keeps at most 8128 threads alive: every worker's running and retired fibers share that.
+  static const size_t kRetired = std::clamp<int>(6144 / worker_count() - 1024, 0, 2048);
   while (retired_.size() > kRetired) {
     san::destroy_fiber(retired_.front());
     retired_.pop_front();
@@ -673,9 +676,11 @@ void Runner::switch_to(Thread* from, Thread* to) {
   const bool dying = from && from->state == kExited;
   san::start_switch(dying ? nullptr : &fake, bottom, size);
   if constexpr (san::tsan) {
-    // A TSan fiber must end its ignore region before it is destroyed (by the host, later).
+    // A TSan fiber must end its ignore region before it is destroyed (by the host, later); after
+    // that it touches no memory of the emulator's.
+    void* const next = to ? to->tsan_fiber : host_fiber_;
     if (dying) san::ignore_end();
-    san::switch_fiber(to ? to->tsan_fiber : host_fiber_);
+    san::switch_fiber(next);
   }
   const bctx::transfer_t t = bctx::jump_fcontext(target, from);
   san::finish_switch(fake, nullptr, nullptr);

@@ -198,8 +198,6 @@ inline int __reduce_add_sync(unsigned mask, int value,
 // "Racecheck"): a fence followed by an atomic releases, an atomic followed by a fence acquires.
 namespace kiln::emu::detail {
 #if defined(__SANITIZE_THREAD__)
-void tsan_atomic(const void* address);  // block_runner.cpp
-void tsan_fence();
 inline void atomic_hook(const void* address) { tsan_atomic(address); }
 inline void fence_hook() { tsan_fence(); }
 #else

@@ -86,6 +86,13 @@ unsigned active_mask();
 [[noreturn]] void trap(const std::source_location& where);
 long long clock64();
 
+#if defined(__SANITIZE_THREAD__)
+// Racecheck build: an atomic at `address` by the calling GPU thread, and a __threadfence (the
+// happens-before edges they make, kernels/emu/README.md "Racecheck").
+void tsan_atomic(const void* address);
+void tsan_fence();
+#endif
+
 }  // namespace detail
 
 // A kernel launch as the emulator sees it: `thunk(closure)` runs the kernel body for the current
