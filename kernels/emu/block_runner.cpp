@@ -205,6 +205,7 @@ class Runner {
     std::free(dyn_);
     free_shared();
     for (void* f : retired_) san::destroy_fiber(f);
+    for (void* f : spare_) san::destroy_fiber(f);
     std::vector<Thread>().swap(th_);  // freed here, inside the ignore region
   }
 
@@ -271,7 +272,12 @@ class Runner {
   // TSan: the sync objects of the block's rendezvous; the open __syncthreads one; the open
   // __syncwarp one per (warp, lowest lane of its mask).
   SyncSlots sync_;
-  std::deque<void*> retired_;  // TSan: exited fibers of earlier blocks, oldest first
+  // TSan: the fibers of earlier blocks of this launch, oldest first; those of earlier launches;
+  // the launch they belong to; the worker's clock for the GPU threads (the launch edge).
+  std::deque<void*> retired_;
+  std::vector<void*> spare_;
+  uint64_t launch_ = 0;
+  char launch_sync_ = 0;
   uint32_t bar_slot_ = SyncSlots::kNone;
   uint32_t warp_slot_[kMaxThreads] = {};
   // __syncthreads
@@ -411,6 +417,14 @@ void Runner::begin_block(const LaunchSpec& spec, uint32_t b, uint64_t order_seed
     // must not happen inside a GPU thread.
     opted_in_ = max_dynamic_shared(spec.kernel) != device_config().shared_per_block;
     host_fiber_ = san::current_fiber();
+    if (spec.launch != launch_) {  // the fibers of earlier launches may be continued
+      launch_ = spec.launch;
+      spare_.insert(spare_.end(), retired_.begin(), retired_.end());
+      retired_.clear();
+    }
+    // The launch edge: the worker took this launch from the launching thread (worker_pool.cpp), and
+    // it never acquires a GPU thread's clock of a running launch: every GPU thread acquires it.
+    san::release(&launch_sync_);
     sync_.begin(n_);
     bar_slot_ = SyncSlots::kNone;
     std::fill(warp_slot_, warp_slot_ + (n_ + 31) / 32 * 32, SyncSlots::kNone);
@@ -554,7 +568,7 @@ void Runner::init_fiber(uint32_t p) {
 
 // Racecheck build: every thread is a fiber from the start (each on its own stack, so that no two
 // GPU threads share stack slots), scheduled by the host, which is no GPU thread. Each gets a TSan
-// fiber of its own, fresh for this block.
+// fiber no other GPU thread of this launch has used (see end_tsan_block).
 void Runner::run_all_fibers() {
   fibers_ = true;
   host_stub_ = Thread{};
@@ -568,28 +582,40 @@ void Runner::run_all_fibers() {
     Thread& f = th_[at(p)];
     f.fenced = false;
     f.n_atomics = 0;
-    f.tsan_fiber = san::create_fiber(
-        fmt::format("GPU thread ({},{},{}) of block ({},{},{})", f.idx.x, f.idx.y, f.idx.z, b.x,
-                    b.y, b.z)
-            .c_str());
+    const std::string name = fmt::format("GPU thread ({},{},{}) of block ({},{},{})", f.idx.x,
+                                         f.idx.y, f.idx.z, b.x, b.y, b.z);
+    if (spare_.empty()) {
+      f.tsan_fiber = san::create_fiber(name.c_str());
+    } else {
+      f.tsan_fiber = spare_.back();
+      spare_.pop_back();
+      san::name_fiber(f.tsan_fiber, name.c_str());
+    }
   }
   schedule();
 }
 
 // Racecheck build, on the host after the block: its sync objects go, and its fibers (all exited)
-// join the retired ones. A retired fiber is destroyed only after kRetired others: TSan can show
-// the stack of an access only while the fiber that made it exists (a race with a block that ran
-// before is reported with both stacks).
+// retire. A GPU thread of this launch must not continue a retired fiber (TSan would take the two
+// threads for one, in program order), but one of a later launch may: everything the fiber did is
+// ordered before that launch anyway (kernel end, then launch). Fibers are costly to create (TSan
+// zeroes most of a MiB for each), and a retired one also keeps the stacks of its accesses
+// printable (TSan shows them only while the fiber exists). TSan keeps at most 8128 threads alive,
+// fibers included: the workers share that, so beyond kKept the oldest retired fibers go.
 void Runner::end_tsan_block() {
   for (uint32_t i = 0; i < n_; ++i) {
     if (th_[i].tsan_fiber) retired_.push_back(th_[i].tsan_fiber);
     th_[i].tsan_fiber = nullptr;
   }
-  // TSan keeps at most 8128 threads alive: every worker's running and retired fibers share that.
-  static const size_t kRetired = std::clamp<int>(6144 / worker_count() - 1024, 0, 2048);
-  while (retired_.size() > kRetired) {
-    san::destroy_fiber(retired_.front());
-    retired_.pop_front();
+  static const size_t kKept = std::clamp<int>(6144 / worker_count() - 1024, 0, 2048);
+  while (retired_.size() + spare_.size() > kKept) {
+    if (!retired_.empty()) {
+      san::destroy_fiber(retired_.front());
+      retired_.pop_front();
+    } else {
+      san::destroy_fiber(spare_.back());
+      spare_.pop_back();
+    }
   }
   sync_.end();
 }
@@ -706,6 +732,7 @@ void Runner::fiber_entry(bctx::transfer_t t) {
   san::ignore_begin();  // TSan: a fiber is in the emulator's code except while it runs the kernel
   san::finish_switch(nullptr, nullptr, nullptr);
   r.arrived_from(t);
+  san::acquire(&r.launch_sync_);
   Thread& me = *tl_thread;
   try {
     san::ignore_end();

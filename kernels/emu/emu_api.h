@@ -105,6 +105,7 @@ struct LaunchSpec {
   size_t shared_bytes = 0;
   void* stream = nullptr;
   std::source_location site;  // where kiln::launch was called
+  uint64_t launch = 0;         // set by launch(): this launch's number in the process, from 1
 };
 
 // Runs the whole grid and returns when it has finished (launches are synchronous: streams are

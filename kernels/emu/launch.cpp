@@ -23,6 +23,10 @@ using internal::g_current;
 using internal::kernel_str;
 using internal::kMaxThreads;
 
+namespace {
+std::atomic<uint64_t> g_launches{0};
+}  // namespace
+
 void launch(const LaunchSpec& spec) {
   const dim3 g = spec.grid, b = spec.block;
   const uint64_t threads = uint64_t{b.x} * b.y * b.z;
@@ -65,7 +69,9 @@ void launch(const LaunchSpec& spec) {
                             spec.shared_bytes, why, error),
                 spec.site);
   }
-  const LaunchSpec* previous = g_current.exchange(&spec);
+  LaunchSpec run = spec;
+  run.launch = ++g_launches;
+  const LaunchSpec* previous = g_current.exchange(&run);
   struct Restore {
     const LaunchSpec* p;
     ~Restore() {
@@ -73,7 +79,7 @@ void launch(const LaunchSpec& spec) {
       san::acquire(&internal::g_grid_end);  // TSan: every GPU thread happens before the host
     }
   } restore{previous};
-  internal::run_grid(spec, g.x * g.y * g.z);
+  internal::run_grid(run, g.x * g.y * g.z);
 }
 
 }  // namespace kiln::emu

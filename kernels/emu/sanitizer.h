@@ -66,14 +66,13 @@ inline void unpoison(void*, size_t) {}
 #ifdef KILN_EMU_TSAN
 constexpr bool tsan = true;
 inline void* current_fiber() { return __tsan_get_current_fiber(); }
-// A new fiber, named in reports. Created by the worker (host) context, it inherits the worker's
-// clock: that is the launch edge (the worker acquired the launching thread's clock when it took
-// the launch), and the worker never acquires a clock of a GPU thread of the running launch.
+// A new fiber, named in reports (it inherits the creating context's clock).
 inline void* create_fiber(const char* name) {
   void* f = __tsan_create_fiber(0);
   __tsan_set_fiber_name(f, name);
   return f;
 }
+inline void name_fiber(void* f, const char* name) { __tsan_set_fiber_name(f, name); }
 inline void destroy_fiber(void* f) { __tsan_destroy_fiber(f); }
 inline void switch_fiber(void* f) { __tsan_switch_to_fiber(f, 1 /* no sync */); }
 inline void release(void* sync) { __tsan_release(sync); }
@@ -89,6 +88,7 @@ inline void ignore_end() { __tsan_ignore_thread_end(); }
 constexpr bool tsan = false;
 inline void* current_fiber() { return nullptr; }
 inline void* create_fiber(const char*) { return nullptr; }
+inline void name_fiber(void*, const char*) {}
 inline void destroy_fiber(void*) {}
 inline void switch_fiber(void*) {}
 inline void release(void*) {}
