@@ -25,11 +25,12 @@
 //     crosses a context switch.
 //
 // Racecheck (ThreadSanitizer build, KILN_EMU_TSAN; README.md "Racecheck"): every thread of a block
-// is a fiber from the start, on its own stack, and a TSan fiber of its own, created fresh for the
-// block by the host (the worker, which runs no kernel code). Switches carry no synchronisation;
-// the happens-before edges are the GPU's: launch (fiber creation), __syncthreads and __syncwarp
-// (release on arrival, acquire on leaving, one sync object per rendezvous), fences with atomics,
-// and kernel end (g_grid_end). The emulator's own work inside a fiber is a TSan ignore region.
+// is a fiber from the start, on its own stack, and a TSan fiber of its own that no other GPU thread
+// of the launch has used, managed by the host (the worker, which runs no kernel code). Switches
+// carry no synchronisation; the happens-before edges are the GPU's: launch (launch_sync_),
+// __syncthreads and __syncwarp (release on arrival, acquire on leaving, one sync object per
+// rendezvous), fences with atomics, and kernel end (g_grid_end). The emulator's own work inside a
+// fiber is a TSan ignore region.
 #include <fmt/format.h>
 #include <assert.h>
 #include <pthread.h>
