@@ -12,12 +12,24 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 
 namespace kiln::gpu {
 
+// The limit every thread starts with: env KILN_TEST_GRID_LIMIT (blocks; unset or 0 = none). A test
+// run can shrink every grid-stride launch with it, e.g. the racecheck build's CI run, where each
+// emulated GPU thread costs a ThreadSanitizer fiber (kernels/emu/README.md, "Racecheck").
+inline unsigned grid_limit_from_env() {
+  static const unsigned limit = [] {
+    const char* e = std::getenv("KILN_TEST_GRID_LIMIT");
+    return e ? static_cast<unsigned>(std::strtoul(e, nullptr, 10)) : 0u;
+  }();
+  return limit;
+}
+
 // The test limit for the calling thread (launches run on the thread that issues them); 0 = none.
 inline unsigned& grid_limit_for_testing() {
-  thread_local unsigned limit = 0;
+  thread_local unsigned limit = grid_limit_from_env();
   return limit;
 }
 

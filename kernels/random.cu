@@ -2,6 +2,7 @@
 // tail for n not a multiple of 4. Memory-bound: each thread writes 16 contiguous bytes.
 #include "core/philox.h"
 #include "core/stream.h"
+#include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/random.h"
 
@@ -37,11 +38,8 @@ fill_normal_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset, float 
   }
 }
 
-// Enough blocks to fill the device, never more than the work.
-static unsigned grid_for(int64_t n) {
-  const int64_t blocks = ((n + 3) / 4 + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
-}
+// Enough blocks to fill the device, never more than the work (nor than a test's grid limit).
+static unsigned grid_for(int64_t n) { return grid_blocks((n + 3) / 4, kThreads, 4096); }
 
 }  // namespace
 

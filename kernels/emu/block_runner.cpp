@@ -23,15 +23,25 @@
 //     call throws an internal Unwind exception that is caught at the fiber's entry, so kernel
 //     destructors run, no fiber is leaked, and the next launch starts clean. An exception never
 //     crosses a context switch.
+//
+// Racecheck (ThreadSanitizer build, KILN_EMU_TSAN; README.md "Racecheck"): every thread of a block
+// is a fiber from the start, on its own stack, and a TSan fiber of its own that no other GPU thread
+// of the launch has used, managed by the host (the worker, which runs no kernel code). Switches
+// carry no synchronisation; the happens-before edges are the GPU's: launch (launch_sync_),
+// __syncthreads and __syncwarp (release on arrival, acquire on leaving, one sync object per
+// rendezvous), fences with atomics, and kernel end (g_grid_end). The emulator's own work inside a
+// fiber is a TSan ignore region.
 #include <fmt/format.h>
 #include <assert.h>
 #include <pthread.h>
 
 #include <boost/context/detail/fcontext.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -139,13 +149,65 @@ std::string ranges(uint32_t mask) {  // "0-15,20"
   return s;
 }
 
+// Racecheck build: the TSan sync objects of one block's rendezvous (a __syncthreads, a
+// __syncwarp): addresses in memory allocated per block, one per rendezvous, each held until its
+// last thread has left it. So a thread that leaves late never acquires what others released at a
+// later rendezvous, and freeing the memory at block end ends the objects (TSan frees the sync
+// objects of freed memory): nothing orders one block after another.
+class SyncSlots {
+ public:
+  static constexpr uint32_t kNone = ~0u;
+  void begin(uint32_t threads) {
+    end();
+    // At most one open rendezvous or pending leaver per thread, and one open barrier.
+    const uint32_t n = threads + 2;
+    mem_ = static_cast<char*>(std::malloc(n));
+    if (!mem_) throw std::bad_alloc();
+    pending_.assign(n, 0);
+    free_.resize(n);
+    for (uint32_t i = 0; i < n; ++i) free_[i] = n - 1 - i;
+  }
+  void end() {
+    std::free(mem_);
+    mem_ = nullptr;
+  }
+  ~SyncSlots() { end(); }
+  void* obj(uint32_t s) const { return mem_ + s; }
+  // A slot for a new rendezvous; held by it (one pending use) until close().
+  uint32_t open() {
+    if (free_.empty()) throw std::logic_error("kiln emulator: out of racecheck sync slots");
+    const uint32_t s = free_.back();
+    free_.pop_back();
+    pending_[s] = 1;
+    return s;
+  }
+  void join(uint32_t s) { ++pending_[s]; }  // a thread will leave through it
+  void leave(uint32_t s) {                   // a thread left (or the rendezvous closed)
+    if (--pending_[s] == 0) free_.push_back(s);
+  }
+  void close(uint32_t s) { leave(s); }
+
+ private:
+  char* mem_ = nullptr;
+  std::vector<uint32_t> pending_;
+  std::vector<uint32_t> free_;
+};
+
 // Runs blocks on one OS thread. One per worker (thread_local), reused for every block.
 class Runner {
  public:
-  Runner() : th_(kMaxThreads) { ensure_signal_stack(); }
+  Runner() : th_(kMaxThreads) {
+    ensure_signal_stack();
+    (void)device_config();  // its static initialisation never happens inside a GPU thread
+  }
   ~Runner() {
+    // TSan: the GPU threads' reads of th_ and block_ are ordered before nothing on this thread.
+    const san::Ignore ignore;
     std::free(dyn_);
     free_shared();
+    for (void* f : retired_) san::destroy_fiber(f);
+    for (void* f : spare_) san::destroy_fiber(f);
+    std::vector<Thread>().swap(th_);  // freed here, inside the ignore region
   }
 
   void run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed);
@@ -170,6 +232,11 @@ class Runner {
   Thread* next_after(const Thread& me);
   void learn_host_stack();
   void thread_exit(Thread& me);
+  void run_all_fibers();
+  void init_fiber(uint32_t p);
+  void end_tsan_block();
+  Thread* next_from(uint32_t p);
+  bool opted_in() const;
   void complete_barrier();
   void complete_warp(uint32_t w, uint32_t mask);
   void abort_fibers();
@@ -196,7 +263,24 @@ class Runner {
   bool fibers_ = false;
   bool aborting_ = false;
   uint32_t host_ = 0;  // linear id of the thread hosting the fibers
+  Thread* host_t_ = nullptr;  // th_[host_], or host_stub_ when no emulated thread hosts (TSan)
+  Thread host_stub_;
+  uint32_t sched_lo_ = 0;  // threads at positions below have exited when the fibers start
+  uint32_t fiber_lo_ = 0;  // the position of the first fiber
   bctx::fcontext_t host_ctx_ = nullptr;
+  void* host_fiber_ = nullptr;  // TSan: the worker's own TSan context
+  bool opted_in_ = false;       // TSan: max_dynamic_shared() != the default, learned by the host
+  // TSan: the sync objects of the block's rendezvous; the open __syncthreads one; the open
+  // __syncwarp one per (warp, lowest lane of its mask).
+  SyncSlots sync_;
+  // TSan: the fibers of earlier blocks of this launch, oldest first; those of earlier launches;
+  // the launch they belong to; the worker's clock for the GPU threads (the launch edge).
+  std::deque<void*> retired_;
+  std::vector<void*> spare_;
+  uint64_t launch_ = 0;
+  char launch_sync_ = 0;
+  uint32_t bar_slot_ = SyncSlots::kNone;
+  uint32_t warp_slot_[kMaxThreads] = {};
   // __syncthreads
   uint32_t bar_waiting_ = 0;
   std::source_location bar_site_;
@@ -253,17 +337,22 @@ void Runner::fail_now(std::string message) {
   throw BlockFailed{};
 }
 
+std::string refused_str(const LaunchSpec& spec, const LaunchRefused& e) {
+  const dim3 g = spec.grid, d = spec.block;
+  return fmt::format("cannot launch kernel {} with grid {} block {} and {} bytes of dynamic "
+                     "shared memory: {}",
+                     kernel_str(spec), dim_str(g.x, g.y, g.z), dim_str(d.x, d.y, d.z),
+                     spec.shared_bytes, e.what());
+}
+
 void Runner::run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed) {
+  const san::Ignore ignore;  // TSan: the host runs no kernel code, only bookkeeping
   begin_block(spec, b, order_seed);
   try {
     run_threads();
   } catch (const BlockFailed&) {
   } catch (const LaunchRefused& e) {
-    const dim3 g = spec.grid, d = spec.block;
-    fail(fmt::format("cannot launch kernel {} with grid {} block {} and {} bytes of dynamic "
-                     "shared memory: {}",
-                     kernel_str(spec), dim_str(g.x, g.y, g.z), dim_str(d.x, d.y, d.z),
-                     spec.shared_bytes, e.what()));
+    fail(refused_str(spec, e));
   } catch (const std::exception& e) {
     fail(fmt::format("kernel {} block {} thread {}: {}", kernel_str(spec), block_str(),
                      thread_str(*tl_thread), e.what()));
@@ -272,6 +361,7 @@ void Runner::run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed) {
                      block_str(), thread_str(*tl_thread)));
   }
   if (failed_ && fibers_) abort_fibers();
+  if constexpr (san::tsan) end_tsan_block();
   free_shared();
   fibers_ = false;
   tl_thread = nullptr;
@@ -289,7 +379,8 @@ void Runner::begin_block(const LaunchSpec& spec, uint32_t b, uint64_t order_seed
   block_.grid = g;
   if (spec.shared_bytes) {
     // Exact size (so ASan catches overruns), NaN pattern (so reading before writing shows up).
-    if (dyn_size_ != spec.shared_bytes) {
+    // TSan: fresh memory for every block (malloc in the ignore region: no history).
+    if (dyn_size_ != spec.shared_bytes || san::tsan) {
       std::free(dyn_);
       dyn_ = std::malloc(spec.shared_bytes);
       if (!dyn_) throw std::bad_alloc();
@@ -322,12 +413,33 @@ void Runner::begin_block(const LaunchSpec& spec, uint32_t b, uint64_t order_seed
   bar_waiting_ = 0;
   std::memset(arrived_, 0, sizeof(uint32_t) * ((n_ + 31) / 32));
   tl_block = &block_;
+  if constexpr (san::tsan) {
+    // Learned here, by the host: max_dynamic_shared() takes a mutex, a synchronisation that
+    // must not happen inside a GPU thread.
+    opted_in_ = max_dynamic_shared(spec.kernel) != device_config().shared_per_block;
+    host_fiber_ = san::current_fiber();
+    if (spec.launch != launch_) {  // the fibers of earlier launches may be continued
+      launch_ = spec.launch;
+      spare_.insert(spare_.end(), retired_.begin(), retired_.end());
+      retired_.clear();
+    }
+    // The launch edge: the worker took this launch from the launching thread (worker_pool.cpp), and
+    // it never acquires a GPU thread's clock of a running launch: every GPU thread acquires it.
+    san::release(&launch_sync_);
+    sync_.begin(n_);
+    bar_slot_ = SyncSlots::kNone;
+    std::fill(warp_slot_, warp_slot_ + (n_ + 31) / 32 * 32, SyncSlots::kNone);
+  }
 }
 
 // Runs every thread of the block to its end: one after another as plain calls until one of them
 // synchronises, then (that one hosting) the rest as fibers. Throws BlockFailed, or what a thread
 // threw.
 void Runner::run_threads() {
+  if constexpr (san::tsan) {
+    run_all_fibers();
+    return;
+  }
   // The plain loop: each thread runs to completion. Kept minimal (no per-thread state but the
   // index): in plain mode threads before cur_ have exited and live_ is n_ - cur_, which the
   // synchronisation calls work out when they need it.
@@ -383,7 +495,7 @@ void* Runner::shared(const void* key, size_t bytes, size_t align) {
   static_bytes_ += bytes;
   const DeviceConfig& dev = device_config();
   const size_t dyn = spec_->shared_bytes;
-  const bool opted_in = max_dynamic_shared(spec_->kernel) != dev.shared_per_block;
+  const bool opted_in = this->opted_in();
   const size_t limit = opted_in ? dev.shared_optin : dev.shared_per_block;
   if (static_bytes_ > dev.shared_per_block || static_bytes_ + dyn > limit) {
     throw LaunchRefused(fmt::format(
@@ -401,9 +513,14 @@ void* Runner::shared(const void* key, size_t bytes, size_t align) {
                 ? std::aligned_alloc(align, (bytes + align - 1) / align * align)
                 : std::malloc(bytes ? bytes : 1);
   if (!p) throw std::bad_alloc();
-  std::memset(p, 0xff, bytes);
+  std::memset(p, 0xff, bytes);  // TSan: inside the ignore region, no GPU thread's write
   shared_.emplace_back(key, p);
   return p;
+}
+
+bool Runner::opted_in() const {
+  if constexpr (san::tsan) return opted_in_;
+  return max_dynamic_shared(spec_->kernel) != device_config().shared_per_block;
 }
 
 void Runner::free_shared() {
@@ -428,20 +545,80 @@ void Runner::enter_fibers(Thread& me) {
   learn_host_stack();
   fibers_ = true;
   host_ = me.linear;
+  host_t_ = &me;
+  sched_lo_ = me.pos;
+  fiber_lo_ = me.pos + 1;
   for (uint32_t p = 0; p < me.pos; ++p) th_[at(p)].state = kExited;
+  for (uint32_t p = me.pos + 1; p < n_; ++p) init_fiber(p);
+}
+
+// The thread at position p becomes a fiber that has not started.
+void Runner::init_fiber(uint32_t p) {
   const dim3 d = block_.dim;
-  for (uint32_t p = me.pos + 1; p < n_; ++p) {
-    const uint32_t i = at(p);
-    Thread& f = th_[i];
-    f.linear = i;
-    f.pos = p;
-    f.idx = uint3{i % d.x, (i / d.x) % d.y, i / (d.x * d.y)};
-    f.state = kFresh;
-    f.wait_kind = kNone;
-    f.aborted = false;
-    f.started = false;
-    f.fiber = nullptr;
+  const uint32_t i = at(p);
+  Thread& f = th_[i];
+  f.linear = i;
+  f.pos = p;
+  f.idx = uint3{i % d.x, (i / d.x) % d.y, i / (d.x * d.y)};
+  f.state = kFresh;
+  f.wait_kind = kNone;
+  f.aborted = false;
+  f.started = false;
+  f.fiber = nullptr;
+}
+
+// Racecheck build: every thread is a fiber from the start (each on its own stack, so that no two
+// GPU threads share stack slots), scheduled by the host, which is no GPU thread. Each gets a TSan
+// fiber no other GPU thread of this launch has used (see end_tsan_block).
+void Runner::run_all_fibers() {
+  fibers_ = true;
+  host_stub_ = Thread{};
+  host_stub_.state = kExited;
+  host_t_ = &host_stub_;
+  sched_lo_ = 0;
+  fiber_lo_ = 0;
+  const uint3 b = block_.idx;
+  for (uint32_t p = 0; p < n_; ++p) {
+    init_fiber(p);
+    Thread& f = th_[at(p)];
+    f.fenced = false;
+    f.n_atomics = 0;
+    const std::string name = fmt::format("GPU thread ({},{},{}) of block ({},{},{})", f.idx.x,
+                                         f.idx.y, f.idx.z, b.x, b.y, b.z);
+    if (spare_.empty()) {
+      f.tsan_fiber = san::create_fiber(name.c_str());
+    } else {
+      f.tsan_fiber = spare_.back();
+      spare_.pop_back();
+      san::name_fiber(f.tsan_fiber, name.c_str());
+    }
   }
+  schedule();
+}
+
+// Racecheck build, on the host after the block: its sync objects go, and its fibers (all exited)
+// retire. A GPU thread of this launch must not continue a retired fiber (TSan would take the two
+// threads for one, in program order), but one of a later launch may: everything the fiber did is
+// ordered before that launch anyway (kernel end, then launch). Fibers are costly to create (TSan
+// zeroes most of a MiB for each), and a retired one also keeps the stacks of its accesses
+// printable (TSan shows them only while the fiber exists). TSan keeps at most 8128 threads alive,
+// fibers included: the workers share that, so beyond kKept the oldest retired fibers go.
+void Runner::end_tsan_block() {
+  for (uint32_t i = 0; i < n_; ++i) {
+    if (th_[i].tsan_fiber) retired_.push_back(th_[i].tsan_fiber);
+    th_[i].tsan_fiber = nullptr;
+  }
+  static const size_t kKept = std::clamp<int>(6144 / worker_count() - 1024, 0, 2048);
+  while (retired_.size() + spare_.size() > kKept) {
+    if (!retired_.empty()) {
+      san::destroy_fiber(retired_.front());
+      retired_.pop_front();
+    } else {
+      san::destroy_fiber(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  sync_.end();
 }
 
 // Arrival is done; returns the thread's result once it may continue.
@@ -451,7 +628,7 @@ uint64_t Runner::wait(Thread& me) {
     return me.result;
   }
   if (!fibers_) enter_fibers(me);
-  if (me.linear == host_) {
+  if (&me == host_t_) {
     schedule();
   } else {
     switch_to(&me, next_after(me));
@@ -468,10 +645,10 @@ uint64_t Runner::wait(Thread& me) {
 // On the host's stack: runs passes until the host may continue (or, once it has exited, until
 // every thread has). Throws BlockFailed when the block failed or deadlocked.
 void Runner::schedule() {
-  Thread& host = th_[host_];
+  Thread& host = *host_t_;
   for (;;) {
     if (failed_) fail_now({});
-    Thread* first = next_after(host);
+    Thread* first = next_from(fiber_lo_);
     if (first) {
       switch_to(nullptr, first);
       if (failed_) fail_now({});
@@ -486,9 +663,12 @@ void Runner::schedule() {
 }
 
 // The next fiber of this pass, or nullptr for the host.
-Thread* Runner::next_after(const Thread& me) {
+Thread* Runner::next_after(const Thread& me) { return next_from(me.pos + 1); }
+
+// The first runnable fiber at position p or later.
+Thread* Runner::next_from(uint32_t p) {
   if (aborting_ || failed_) return nullptr;
-  for (uint32_t p = me.pos + 1; p < n_; ++p) {
+  for (; p < n_; ++p) {
     Thread& t = th_[at(p)];
     if (t.state == kRunnable || t.state == kFresh) return &t;
   }
@@ -514,7 +694,7 @@ void Runner::switch_to(Thread* from, Thread* to) {
     bottom = to->stack;
     size = stacks_.size();
   } else {
-    tl_thread = &th_[host_];
+    tl_thread = host_t_;
     target = host_ctx_;
     bottom = host_stack_bottom_;
     size = host_stack_size_;
@@ -522,6 +702,13 @@ void Runner::switch_to(Thread* from, Thread* to) {
   void* fake = nullptr;
   const bool dying = from && from->state == kExited;
   san::start_switch(dying ? nullptr : &fake, bottom, size);
+  if constexpr (san::tsan) {
+    // A TSan fiber must end its ignore region before it is destroyed (by the host, later); after
+    // that it touches no memory of the emulator's.
+    void* const next = to ? to->tsan_fiber : host_fiber_;
+    if (dying) san::ignore_end();
+    san::switch_fiber(next);
+  }
   const bctx::transfer_t t = bctx::jump_fcontext(target, from);
   san::finish_switch(fake, nullptr, nullptr);
   arrived_from(t);
@@ -543,12 +730,20 @@ void Runner::arrived_from(bctx::transfer_t t) {
 
 void Runner::fiber_entry(bctx::transfer_t t) {
   Runner& r = runner();
+  san::ignore_begin();  // TSan: a fiber is in the emulator's code except while it runs the kernel
   san::finish_switch(nullptr, nullptr, nullptr);
   r.arrived_from(t);
+  san::acquire(&r.launch_sync_);
   Thread& me = *tl_thread;
   try {
+    san::ignore_end();
+    struct Reenter {  // also when the kernel throws
+      ~Reenter() { san::ignore_begin(); }
+    } reenter;
     r.spec_->thunk(r.spec_->closure);
   } catch (const Unwind&) {
+  } catch (const LaunchRefused& e) {
+    r.fail(refused_str(*r.spec_, e));
   } catch (const std::exception& e) {
     r.fail(fmt::format("kernel {} block {} thread {}: {}", kernel_str(*r.spec_), r.block_str(),
                        r.thread_str(me), e.what()));
@@ -562,6 +757,13 @@ void Runner::fiber_entry(bctx::transfer_t t) {
 }
 
 void Runner::thread_exit(Thread& me) {
+  if constexpr (san::tsan) {
+    // An exited thread counts as arrived at every later __syncthreads: what it wrote is ordered
+    // before what the others do after the next one. And before the host, after the grid.
+    if (bar_slot_ == SyncSlots::kNone) bar_slot_ = sync_.open();
+    san::release(sync_.obj(bar_slot_));
+    san::release(&internal::g_grid_end);
+  }
   me.state = kExited;
   --live_;
   if (!aborting_ && bar_waiting_ > 0 && bar_waiting_ == live_) complete_barrier();
@@ -569,7 +771,7 @@ void Runner::thread_exit(Thread& me) {
 
 void Runner::abort_fibers() {
   aborting_ = true;
-  for (uint32_t p = th_[host_].pos + 1; p < n_; ++p) {
+  for (uint32_t p = fiber_lo_; p < n_; ++p) {
     Thread& f = th_[at(p)];
     if (f.state == kExited) continue;
     if (f.started) {
@@ -604,9 +806,21 @@ int Runner::barrier(BarrierOp op, int pred, const std::source_location& where) {
   me.state = kWaiting;
   me.wait_kind = kBarrier;
   me.where = where;
+  uint32_t slot = SyncSlots::kNone;
+  if constexpr (san::tsan) {  // arrival releases, leaving acquires
+    if (bar_slot_ == SyncSlots::kNone) bar_slot_ = sync_.open();
+    slot = bar_slot_;
+    sync_.join(slot);
+    san::release(sync_.obj(slot));
+  }
   ++bar_waiting_;
   if (bar_waiting_ == live_) complete_barrier();
-  return static_cast<int>(wait(me));
+  const int result = static_cast<int>(wait(me));
+  if constexpr (san::tsan) {
+    san::acquire(sync_.obj(slot));
+    sync_.leave(slot);
+  }
+  return result;
 }
 
 void Runner::complete_barrier() {
@@ -616,7 +830,11 @@ void Runner::complete_barrier() {
                      kernel_str(*spec_), block_str(), describe_threads()));
     return;
   }
-  const uint32_t lo = fibers_ ? th_[host_].pos : cur_;
+  if constexpr (san::tsan) {  // the next __syncthreads is a new rendezvous
+    sync_.close(bar_slot_);
+    bar_slot_ = SyncSlots::kNone;
+  }
+  const uint32_t lo = fibers_ ? sched_lo_ : cur_;
   const uint32_t hi = fibers_ ? n_ : cur_ + 1;
   for (uint32_t p = lo; p < hi; ++p) {
     Thread& t = th_[at(p)];
@@ -648,10 +866,27 @@ uint64_t Runner::warp(WarpCat cat, unsigned mask, uint64_t value, unsigned src,
   me.where = where;
   me.state = kWaiting;
   const uint32_t w = me.linear >> 5;
+  // TSan: __syncwarp orders memory among the lanes of its mask; shuffles, votes, match and reduce
+  // do not (CUDA Programming Guide), so they are no happens-before edge.
+  uint32_t slot = SyncSlots::kNone;
+  if constexpr (san::tsan) {
+    if (cat == WarpCat::Sync) {
+      uint32_t& open = warp_slot_[w * 32 + __builtin_ctz(mask)];
+      if (open == SyncSlots::kNone) open = sync_.open();
+      slot = open;
+      sync_.join(slot);
+      san::release(sync_.obj(slot));
+    }
+  }
   arrived_[w] |= 1u << lane;
   if ((arrived_[w] & mask) == mask) complete_warp(w, mask);
   if (failed_ && me.state == kWaiting && !fibers_) throw BlockFailed{};
-  return wait(me);
+  const uint64_t result = wait(me);
+  if (slot != SyncSlots::kNone) {
+    san::acquire(sync_.obj(slot));
+    sync_.leave(slot);
+  }
+  return result;
 }
 
 void Runner::complete_warp(uint32_t w, uint32_t mask) {
@@ -713,6 +948,13 @@ void Runner::complete_warp(uint32_t w, uint32_t mask) {
     t.wait_kind = kNone;
   }
   arrived_[w] &= ~mask;
+  if constexpr (san::tsan) {
+    if (cat == static_cast<uint8_t>(WarpCat::Sync)) {
+      uint32_t& open = warp_slot_[w * 32 + __builtin_ctz(mask)];
+      sync_.close(open);
+      open = SyncSlots::kNone;
+    }
+  }
 }
 
 unsigned Runner::active_mask() const {
@@ -776,16 +1018,53 @@ std::string Runner::describe_threads() const {
 
 namespace detail {
 
+// Entered from kernel code: the emulator's accesses inside are no GPU thread's (TSan ignores them).
 uint64_t warp_op(WarpCat cat, unsigned mask, uint64_t value, unsigned src,
                  const std::source_location& where) {
+  const san::Ignore ignore;
   return runner().warp(cat, mask, value, src, where);
 }
 
 int block_barrier(BarrierOp op, int predicate, const std::source_location& where) {
+  const san::Ignore ignore;
   return runner().barrier(op, predicate, where);
 }
 
-unsigned active_mask() { return runner().active_mask(); }
+unsigned active_mask() {
+  const san::Ignore ignore;
+  return runner().active_mask();
+}
+
+#ifdef KILN_EMU_TSAN
+// Racecheck build (emu.h): a fence followed by an atomic releases at the atomic's address, an
+// atomic followed by a fence acquires there (the C++ fence rules; CUDA's atomics are relaxed).
+void tsan_atomic(const void* address) {
+  Thread* me = tl_thread;
+  if (!me) return;  // host code
+  const san::Ignore ignore;
+  if (me->fenced) san::release(const_cast<void*>(address));
+  // The last few atomics since the last fence; an older one is forgotten (at worst a report).
+  const uint8_t n = me->n_atomics;
+  for (uint8_t i = 0; i < n; ++i)
+    if (me->atomics[i] == address) return;
+  constexpr uint8_t kMax = sizeof(me->atomics) / sizeof(me->atomics[0]);
+  if (n == kMax) {
+    std::memmove(me->atomics, me->atomics + 1, (kMax - 1) * sizeof(me->atomics[0]));
+    me->atomics[kMax - 1] = address;
+  } else {
+    me->atomics[me->n_atomics++] = address;
+  }
+}
+
+void tsan_fence() {
+  Thread* me = tl_thread;
+  if (!me) return;
+  const san::Ignore ignore;
+  for (uint8_t i = 0; i < me->n_atomics; ++i) san::acquire(const_cast<void*>(me->atomics[i]));
+  me->n_atomics = 0;
+  me->fenced = true;
+}
+#endif  // KILN_EMU_TSAN
 
 void assert_fail(const char* expr, const char* file, unsigned line, const char* func) {
   if (!tl_thread) ::__assert_fail(expr, file, line, func);
@@ -802,6 +1081,7 @@ void launch_bounds_exceeded(long long max_threads) {
 }
 
 void* shared_alloc(const void* key, size_t bytes, size_t align) {
+  const san::Ignore ignore;
   return runner().shared(key, bytes, align);
 }
 

@@ -193,21 +193,38 @@ inline int __reduce_add_sync(unsigned mask, int value,
 }
 
 // ---- atomics (atomic across all workers of the pool) ----------------------------------------
+// Relaxed, as CUDA's atomics are: an atomic orders no other memory access. In the racecheck
+// (ThreadSanitizer) build __threadfence gives them the C++ fence meaning (kernels/emu/README.md,
+// "Racecheck"): a fence followed by an atomic releases, an atomic followed by a fence acquires.
 namespace kiln::emu::detail {
+#if defined(__SANITIZE_THREAD__)
+inline void atomic_hook(const void* address) { tsan_atomic(address); }
+inline void fence_hook() { tsan_fence(); }
+#else
+inline void atomic_hook(const void*) {}
+inline void fence_hook() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+#endif
+
 template <typename T, typename F>
 inline T atomic_update(T* address, F f) {
+  atomic_hook(address);
   std::atomic_ref<T> ref(*address);
   T old = ref.load(std::memory_order_relaxed);
   while (!ref.compare_exchange_weak(old, f(old), std::memory_order_relaxed)) {
   }
   return old;
 }
+template <typename T>
+inline std::atomic_ref<T> atomic(T* address) {
+  atomic_hook(address);
+  return std::atomic_ref<T>(*address);
+}
 }  // namespace kiln::emu::detail
 
-#define KILN_EMU_ATOMIC_ARITH(T)                                                       \
-  inline T atomicAdd(T* a, T v) { return std::atomic_ref<T>(*a).fetch_add(v, std::memory_order_relaxed); } \
-  inline T atomicSub(T* a, T v) { return std::atomic_ref<T>(*a).fetch_sub(v, std::memory_order_relaxed); } \
-  inline T atomicExch(T* a, T v) { return std::atomic_ref<T>(*a).exchange(v, std::memory_order_relaxed); }
+#define KILN_EMU_ATOMIC_ARITH(T)                                                                \
+  inline T atomicAdd(T* a, T v) { return ::kiln::emu::detail::atomic(a).fetch_add(v, std::memory_order_relaxed); } \
+  inline T atomicSub(T* a, T v) { return ::kiln::emu::detail::atomic(a).fetch_sub(v, std::memory_order_relaxed); } \
+  inline T atomicExch(T* a, T v) { return ::kiln::emu::detail::atomic(a).exchange(v, std::memory_order_relaxed); }
 KILN_EMU_ATOMIC_ARITH(int)
 KILN_EMU_ATOMIC_ARITH(unsigned)
 KILN_EMU_ATOMIC_ARITH(unsigned long long)
@@ -218,14 +235,14 @@ KILN_EMU_ATOMIC_ARITH(double)
 
 #define KILN_EMU_ATOMIC_INT(T)                                                                    \
   inline T atomicCAS(T* a, T compare, T v) {                                                     \
-    std::atomic_ref<T>(*a).compare_exchange_strong(compare, v, std::memory_order_relaxed);       \
+    ::kiln::emu::detail::atomic(a).compare_exchange_strong(compare, v, std::memory_order_relaxed); \
     return compare;                                                                               \
   }                                                                                               \
   inline T atomicMax(T* a, T v) { return ::kiln::emu::detail::atomic_update(a, [v](T o) { return o < v ? v : o; }); } \
   inline T atomicMin(T* a, T v) { return ::kiln::emu::detail::atomic_update(a, [v](T o) { return v < o ? v : o; }); } \
-  inline T atomicAnd(T* a, T v) { return std::atomic_ref<T>(*a).fetch_and(v, std::memory_order_relaxed); } \
-  inline T atomicOr(T* a, T v) { return std::atomic_ref<T>(*a).fetch_or(v, std::memory_order_relaxed); }   \
-  inline T atomicXor(T* a, T v) { return std::atomic_ref<T>(*a).fetch_xor(v, std::memory_order_relaxed); }
+  inline T atomicAnd(T* a, T v) { return ::kiln::emu::detail::atomic(a).fetch_and(v, std::memory_order_relaxed); } \
+  inline T atomicOr(T* a, T v) { return ::kiln::emu::detail::atomic(a).fetch_or(v, std::memory_order_relaxed); }   \
+  inline T atomicXor(T* a, T v) { return ::kiln::emu::detail::atomic(a).fetch_xor(v, std::memory_order_relaxed); }
 KILN_EMU_ATOMIC_INT(int)
 KILN_EMU_ATOMIC_INT(unsigned)
 KILN_EMU_ATOMIC_INT(unsigned long long)
@@ -233,7 +250,7 @@ KILN_EMU_ATOMIC_INT(long long)
 #undef KILN_EMU_ATOMIC_INT
 
 inline unsigned short atomicCAS(unsigned short* a, unsigned short compare, unsigned short v) {
-  std::atomic_ref<unsigned short>(*a).compare_exchange_strong(compare, v, std::memory_order_relaxed);
+  ::kiln::emu::detail::atomic(a).compare_exchange_strong(compare, v, std::memory_order_relaxed);
   return compare;
 }
 // No float atomicMax/atomicMin: CUDA has none (a kernel that needs one builds it from atomicCAS).
@@ -255,9 +272,9 @@ KILN_EMU_SCOPED(atomicMax)
 KILN_EMU_SCOPED(atomicMin)
 #undef KILN_EMU_SCOPED
 
-inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
-inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
-inline void __threadfence_system() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void __threadfence() { ::kiln::emu::detail::fence_hook(); }
+inline void __threadfence_block() { ::kiln::emu::detail::fence_hook(); }
+inline void __threadfence_system() { ::kiln::emu::detail::fence_hook(); }
 
 // ---- math and bit intrinsics ----------------------------------------------------------------
 inline float __expf(float x) { return expf(x); }

@@ -33,6 +33,13 @@ struct Thread {
   std::source_location where;  // where it waits
   void* fiber = nullptr;       // boost fcontext_t while suspended
   void* stack = nullptr;       // stack base (lowest address, incl. guard page) from the pool
+  // Racecheck (ThreadSanitizer) build only, block_runner.cpp: the thread's TSan fiber; whether it
+  // has run a __threadfence (its later atomics release); the atomics it used since its last fence
+  // (the next fence acquires them).
+  void* tsan_fiber = nullptr;
+  bool fenced = false;
+  uint8_t n_atomics = 0;
+  const void* atomics[4] = {};
 };
 
 // The block a worker is running. blockIdx/blockDim/gridDim read it.
@@ -81,6 +88,13 @@ unsigned active_mask();
 [[noreturn]] void trap(const std::source_location& where);
 long long clock64();
 
+#if defined(__SANITIZE_THREAD__)
+// Racecheck build: an atomic at `address` by the calling GPU thread, and a __threadfence (the
+// happens-before edges they make, kernels/emu/README.md "Racecheck").
+void tsan_atomic(const void* address);
+void tsan_fence();
+#endif
+
 }  // namespace detail
 
 // A kernel launch as the emulator sees it: `thunk(closure)` runs the kernel body for the current
@@ -96,6 +110,7 @@ struct LaunchSpec {
   size_t shared_bytes = 0;
   void* stream = nullptr;
   std::source_location site;  // where kiln::launch was called
+  uint64_t launch = 0;         // set by launch(): this launch's number in the process, from 1
 };
 
 // Checks the configuration (a bad one throws kiln::Error at once), then runs the whole grid and

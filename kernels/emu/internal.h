@@ -28,6 +28,9 @@ constexpr uint32_t kMaxThreads = 1024;  // threads in a block, as on every GPU s
 
 // The launch being run (for the fault report, which runs on the faulting thread). launch.cpp.
 extern std::atomic<const LaunchSpec*> g_current;
+// Racecheck build: every GPU thread releases into it when it exits; the launching thread
+// acquires it when the grid has finished (the kernel-end happens-before edge). launch.cpp.
+extern char g_grid_end;
 
 // "(x,y,z)" and "foo(float*) (launched at kernels/foo.cu:88)" for messages. kernel_names.cpp.
 std::string dim_str(unsigned x, unsigned y, unsigned z);

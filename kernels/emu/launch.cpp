@@ -11,11 +11,13 @@
 #include "core/error.h"
 #include "kernels/emu/emu_api.h"
 #include "kernels/emu/internal.h"
+#include "kernels/emu/sanitizer.h"
 
 namespace kiln::emu {
 
 namespace internal {
 std::atomic<const LaunchSpec*> g_current{nullptr};
+char g_grid_end = 0;
 }  // namespace internal
 
 using internal::dim_str;
@@ -25,13 +27,20 @@ using internal::kMaxThreads;
 
 namespace {
 
+std::atomic<uint64_t> g_launches{0};
+
 void run_now(const LaunchSpec& spec) {
-  const LaunchSpec* previous = g_current.exchange(&spec);
+  LaunchSpec run = spec;
+  run.launch = ++g_launches;
+  const LaunchSpec* previous = g_current.exchange(&run);
   struct Restore {
     const LaunchSpec* p;
-    ~Restore() { g_current.store(p); }
+    ~Restore() {
+      g_current.store(p);
+      san::acquire(&internal::g_grid_end);  // TSan: every GPU thread happens before the host
+    }
   } restore{previous};
-  internal::run_grid(spec, spec.grid.x * spec.grid.y * spec.grid.z);
+  internal::run_grid(run, run.grid.x * run.grid.y * run.grid.z);
 }
 
 // The queued launch owns a copy of the arguments: the caller's are gone when it runs.

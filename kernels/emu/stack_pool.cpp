@@ -14,7 +14,7 @@ namespace kiln::emu {
 
 size_t StackPool::configured_size() {
   static const size_t size = [] {
-    size_t kb = san::enabled ? 256 : 64;
+    size_t kb = san::enabled || san::tsan ? 256 : 64;  // sanitized frames are larger
     if (const char* env = std::getenv("KILN_EMU_STACK_KB"); env && *env) {
       char* end = nullptr;
       const unsigned long v = std::strtoul(env, &end, 10);
@@ -41,6 +41,15 @@ void* StackPool::get() {
     free_.pop_back();
     // A fiber's last frames (its entry function never returns) leave ASan redzones behind.
     san::unpoison(s, size_);
+    // TSan: its last user is no GPU thread the next one is ordered after, so the stack must
+    // start without history: mapped afresh (inside the emulator's ignore region, so TSan resets
+    // its shadow; only the pages the fiber touches are faulted in again).
+    if constexpr (san::tsan) {
+      if (mmap(s, size_, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK | MAP_FIXED, -1,
+               0) == MAP_FAILED)
+        fail(fmt::format("kiln emulator: cannot remap a {} KiB fiber stack", size_ / 1024));
+    }
     return s;
   }
   void* base = mmap(nullptr, size_ + page_, PROT_READ | PROT_WRITE,

@@ -1,7 +1,7 @@
 // Fiber stacks for the emulator: mmap'd, with a PROT_NONE guard page below each stack (a kernel
 // that overflows its stack faults instead of corrupting a neighbour), kept per worker and reused
 // from one block and one launch to the next. Size: env KILN_EMU_STACK_KB (default 64 KiB, 256 KiB
-// under AddressSanitizer, whose frames are larger).
+// under Address- or ThreadSanitizer, whose frames are larger).
 #pragma once
 
 #include <cstddef>

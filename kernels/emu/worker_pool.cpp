@@ -2,6 +2,7 @@
 // thread one of them. Each block runs whole on one worker (block_runner.cpp).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +17,7 @@
 
 #include "core/error.h"
 #include "kernels/emu/internal.h"
+#include "kernels/emu/sanitizer.h"
 
 namespace kiln::emu {
 namespace {
@@ -29,7 +31,10 @@ int configured_workers() {
     std::fprintf(stderr, "kiln emulator: ignoring KILN_EMU_WORKERS=%s (want 1..1024)\n", e);
   }
   const unsigned hc = std::thread::hardware_concurrency();
-  return hc ? static_cast<int>(hc) : 1;
+  // Racecheck build: TSan keeps at most 8128 threads alive, fibers included, and every worker
+  // holds up to 1024 running GPU threads plus its retired ones (block_runner.cpp).
+  const int most = san::tsan ? 4 : 1024;
+  return hc ? std::min(static_cast<int>(hc), most) : 1;
 }
 
 // Workers take blocks from an atomic counter; the launching thread works too. A job is published
