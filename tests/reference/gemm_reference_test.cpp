@@ -61,7 +61,9 @@ TEST(GemmReference, RoundedOperands) {
       ref::gemm<double>(s, ra.data(), rb.data(), cr.data());
       ref::gemm<double>(s, a.data(), b.data(), c32.data());
       ASSERT_TRUE(all_close(c, cr, accumulation_tolerance(s.k + 1), "gemm_rounded"));
-      if (p != MathPrecision::F32) EXPECT_FALSE(all_close(c, c32, accumulation_tolerance(s.k + 1), "vs FP32"));
+      if (p != MathPrecision::F32) {
+        EXPECT_FALSE(all_close(c, c32, accumulation_tolerance(s.k + 1), "vs FP32"));
+      }
     }
 }
 
