@@ -5,6 +5,8 @@
 #include "kernels/cublas_emu.h"
 
 #include <cstdint>
+#include <mutex>
+#include <set>
 
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
@@ -40,14 +42,25 @@ int at_least_one(int v) { return v > 1 ? v : 1; }
 }  // namespace
 }  // namespace kiln::gpu
 
+// Live handles, as the library keeps them: kiln keeps one per host thread for the life of the
+// process (kernels/gemm.cu), so they stay reachable here rather than show as leaks at exit.
+static std::mutex g_handles_mutex;
+static std::set<cublasContext*>& live_handles() {
+  static auto* handles = new std::set<cublasContext*>();
+  return *handles;
+}
+
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
   if (!handle) return CUBLAS_STATUS_INVALID_VALUE;
   *handle = new cublasContext;
+  std::lock_guard lock(g_handles_mutex);
+  live_handles().insert(*handle);
   return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasDestroy(cublasHandle_t handle) {
-  if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  std::lock_guard lock(g_handles_mutex);
+  if (!handle || !live_handles().erase(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   delete handle;
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -139,7 +139,8 @@ void record_allocation(const void* p, size_t bytes, MemorySpace space);
 // Drops the record of the block that starts at p (its size to *bytes); false if there is no
 // block of that space there.
 bool forget_allocation(const void* p, MemorySpace space, size_t* bytes = nullptr);
-// Where p points (a pointer one past the end of a block belongs to it).
+// Where p points (a pointer one past the end of a block does not belong to it; as a kernel
+// argument it is accepted).
 MemorySpace memory_space(const void* p);
 // Why `call` cannot copy `count` bytes with `kind` (a side in the wrong memory, or running past
 // its device block); empty if it can. cudaMemcpyDefault accepts any pointers, as with UVA.

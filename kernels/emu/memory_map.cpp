@@ -35,14 +35,16 @@ std::map<uintptr_t, Region>& regions() {
 
 uintptr_t address(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
-// The region holding p (a pointer one past a region's end counts as in it: an empty view at the
-// end of a tensor is a valid kernel argument), or nullptr.
-const std::pair<const uintptr_t, Region>* find_locked(const void* p) {
+// The region holding p, or nullptr. With `end_too`, a pointer one past a region's end counts as in
+// it (an empty view at the end of a tensor is a valid kernel argument); elsewhere it must not, as
+// some allocators (TSan's) place the next block, possibly host memory, right there.
+const std::pair<const uintptr_t, Region>* find_locked(const void* p, bool end_too = false) {
   const auto& m = regions();
   auto it = m.upper_bound(address(p));
   if (it == m.begin()) return nullptr;
   --it;
-  return address(p) <= it->first + it->second.bytes ? &*it : nullptr;
+  const uintptr_t end = it->first + it->second.bytes;
+  return address(p) < end || (end_too && address(p) == end) ? &*it : nullptr;
 }
 
 const char* space_name(MemorySpace s) {
@@ -118,7 +120,11 @@ std::string copy_error(const char* call, void* dst, const void* src, size_t coun
 }
 
 void check_pointer_argument(const LaunchSpec& spec, size_t index, const void* p) {
-  if (!p || memory_space(p) != MemorySpace::Host) return;
+  if (!p) return;
+  {
+    std::lock_guard lock(g_mutex);
+    if (find_locked(p, /*end_too=*/true)) return;
+  }
   throw Error(fmt::format("kernel {} gets a host pointer ({}) as argument {}: a GPU cannot read "
                           "ordinary host memory (the kernel would fail with "
                           "cudaErrorIllegalAddress); pass device memory (cudaMalloc, a kiln::Tensor "
