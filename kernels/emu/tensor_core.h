@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "kernels/emu/emu_api.h"
+#include "kernels/emu/sanitizer.h"
 
 namespace kiln::emu::tc {
 
@@ -44,10 +46,15 @@ struct LaneSlot {
 
 // The calling warp's 32 slots (this worker's exchange area) and the caller's lane.
 inline LaneSlot* warp_slots(unsigned& lane) {
-  thread_local std::vector<LaneSlot> slots(1024);  // 1024: the most threads a block can have
+  // 1024: the most threads a block can have. A trivial array, zero-initialised with the thread: a
+  // lazily constructed one has an init guard that every lane reads and the first lane writes, which
+  // the racecheck build rightly reports.
+  static thread_local LaneSlot slots[1024];
+  // The slots are the emulator's, reused by every block on this worker: callers touch them only
+  // inside a san::Ignore, so the racecheck build sees the kernel's own accesses, not these.
   const uint32_t linear = detail::tl_thread->linear;
   lane = linear & 31u;
-  return slots.data() + (linear & ~31u);
+  return slots + (linear & ~31u);
 }
 
 [[noreturn]] inline void fault(const std::string& what, const std::source_location& where) {
@@ -104,12 +111,16 @@ inline void mma(Operand type, float (&d)[4], const uint32_t (&a)[4], const uint3
                 const float (&c)[4], const std::source_location& where) {
   unsigned lane;
   LaneSlot* warp = warp_slots(lane);
-  std::memcpy(warp[lane].a, a, sizeof a);
-  std::memcpy(warp[lane].b, b, sizeof b);
+  {
+    san::Ignore emulator_state;
+    std::memcpy(warp[lane].a, a, sizeof a);
+    std::memcpy(warp[lane].b, b, sizeof b);
+  }
   __syncwarp(kFullWarp, where);
   const bool tf32 = type == Operand::TF32;
   const int k_dim = tf32 ? 8 : 16;
   float am[16][16], bm[16][8];  // the warp's A (16 x K) and B (K x 8), rebuilt from the fragments
+  std::optional<san::Ignore> reading_slots(std::in_place);
   for (unsigned l = 0; l < 32; ++l) {
     for (int i = 0; i < (tf32 ? 4 : 8); ++i) {
       int r, col;
@@ -124,6 +135,7 @@ inline void mma(Operand type, float (&d)[4], const uint32_t (&a)[4], const uint3
       bm[r][col] = operand_value(type, tf32 ? bits : bits & 0xffffu);
     }
   }
+  reading_slots.reset();
   float out[4];
   for (int i = 0; i < 4; ++i) {
     int r, col;
@@ -147,7 +159,10 @@ inline void ldmatrix(uint32_t (&r)[N], const void* row, bool trans,
   static_assert(N == 1 || N == 2 || N == 4);
   unsigned lane;
   LaneSlot* warp = warp_slots(lane);
-  warp[lane].addr = row;
+  {
+    san::Ignore emulator_state;
+    warp[lane].addr = row;
+  }
   if (lane < 8u * N) {
     if (reinterpret_cast<uintptr_t>(row) % 16 != 0)
       fault(format_message("ldmatrix: lane {} gives row address {} that is not 16-byte aligned",
@@ -157,13 +172,18 @@ inline void ldmatrix(uint32_t (&r)[N], const void* row, bool trans,
                            "reads shared memory", lane, row), where);
   }
   __syncwarp(kFullWarp, where);
+  const void* rows[8 * N];  // the row addresses the lanes gave
+  {
+    san::Ignore emulator_state;
+    for (int i = 0; i < 8 * N; ++i) rows[i] = warp[i].addr;
+  }
   const unsigned q = lane >> 2, t = lane & 3u;
   uint32_t out[N];
   for (int j = 0; j < N; ++j) {
     uint16_t lo, hi;
-    const auto elem = [&](unsigned matrix_row, unsigned col) {
+    const auto elem = [&](unsigned matrix_row, unsigned col) {  // the kernel's shared-memory read
       uint16_t v;
-      std::memcpy(&v, static_cast<const char*>(warp[8 * j + matrix_row].addr) + 2 * col, 2);
+      std::memcpy(&v, static_cast<const char*>(rows[8 * j + matrix_row]) + 2 * col, 2);
       return v;
     };
     if (trans) {
@@ -230,27 +250,39 @@ inline void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes,
   if (memory_space(dst) != MemorySpace::Host)
     fault(format_message("cp.async: destination {} is global memory; cp.async writes shared "
                          "memory", dst), where);
-  CopyQueue& q = copy_queue();
-  PendingCopy p{dst, q.committed, static_cast<uint8_t>(cp_bytes), {}};
+  PendingCopy p{dst, 0, static_cast<uint8_t>(cp_bytes), {}};
   if (src_bytes > 0) std::memcpy(p.data, src, static_cast<size_t>(src_bytes));  // rest: zero-fill
-  q.pending.push_back(p);
+  {
+    san::Ignore emulator_state;  // the queue is the emulator's; the copies are the kernel's
+    CopyQueue& q = copy_queue();
+    p.group = q.committed;
+    q.pending.push_back(p);
+  }
   std::memset(dst, 0xff, static_cast<size_t>(cp_bytes));  // undefined until the wait: NaN
 }
 
-inline void cp_async_commit() { ++copy_queue().committed; }
+inline void cp_async_commit() {
+  san::Ignore emulator_state;
+  ++copy_queue().committed;
+}
 
 // Completes every copy of the committed groups but the newest `newest_pending` ones.
 inline void cp_async_wait(uint32_t newest_pending) {
-  CopyQueue& q = copy_queue();
-  const uint32_t limit = q.committed > newest_pending ? q.committed - newest_pending : 0;
-  size_t kept = 0;
-  for (const PendingCopy& p : q.pending) {
-    if (p.group < limit)
-      std::memcpy(p.dst, p.data, p.bytes);
-    else
-      q.pending[kept++] = p;
+  std::vector<PendingCopy> landing;
+  {
+    san::Ignore emulator_state;
+    CopyQueue& q = copy_queue();
+    const uint32_t limit = q.committed > newest_pending ? q.committed - newest_pending : 0;
+    size_t kept = 0;
+    for (const PendingCopy& p : q.pending) {
+      if (p.group < limit)
+        landing.push_back(p);
+      else
+        q.pending[kept++] = p;
+    }
+    q.pending.resize(kept);
   }
-  q.pending.resize(kept);
+  for (const PendingCopy& p : landing) std::memcpy(p.dst, p.data, p.bytes);  // the kernel's writes
 }
 
 }  // namespace kiln::emu::tc
