@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "kernels/launch.cuh"
+#include "tests/emu/error_text.h"
 
 #ifdef KILN_EMULATE
 
@@ -27,18 +28,7 @@ struct Buffer {
   size_t n;
 };
 
-// The error text of a launch that must fail ("" if it did not). With deferred streams
-// (KILN_EMU_STREAMS) errors found while the kernel runs surface at the synchronisation.
-template <typename F>
-std::string launch_error(F&& f) {
-  try {
-    f();
-    cudaDeviceSynchronize();
-  } catch (const kiln::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::launch_error;
 
 // The racecheck build (-DKILN_SANITIZE=thread) reports the races the order tests rely on.
 #if defined(__SANITIZE_THREAD__)
@@ -48,8 +38,6 @@ std::string launch_error(F&& f) {
 #define SKIP_UNDER_RACECHECK() (void)0
 #endif
 
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "want \"" << (part) << "\" in: " << (text)
 
 // The emulator's order settings, restored at the end of a test.
 struct OrderScope {

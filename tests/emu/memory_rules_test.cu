@@ -11,6 +11,7 @@
 #include "core/cuda_check.h"
 #include "core/error.h"
 #include "kernels/launch.cuh"
+#include "tests/emu/error_text.h"
 
 #ifdef KILN_EMULATE
 
@@ -25,19 +26,7 @@ __global__ void copy_second(const float* in, float* out) {
   if (threadIdx.x == 0) out[0] = in[0];
 }
 
-// The text of the kiln::Error that f throws ("" if none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const kiln::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "want \"" << (part) << "\" in: " << (text)
+using kiln::testing::launch_error;
 
 struct DeviceFloats {
   explicit DeviceFloats(size_t n) : n(n) { EXPECT_EQ(cudaSuccess, cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(float))); }
@@ -52,7 +41,7 @@ TEST(EmulatorMemory, KernelGivenAHostPointerIsRefusedNamingKernelAndArgument) {
   std::vector<float> host(64, 0.0f);
   DeviceFloats dev(1);
   const std::string error =
-      error_of([&] { kiln::launch(copy_second, 1, 32, 0, nullptr, dev.p, host.data()); });
+      launch_error([&] { kiln::launch(copy_second, 1, 32, 0, nullptr, dev.p, host.data()); });
   EXPECT_HAS(error, "copy_second");
   EXPECT_HAS(error, "host pointer");
   EXPECT_HAS(error, "argument 2");
@@ -111,7 +100,7 @@ TEST(EmulatorMemory, CopyPastTheEndOfADeviceBlockFails) {
 TEST(EmulatorMemory, KilnCudaCheckNamesTheCallAndTheReason) {
   DeviceFloats dev(4);
   float host[4] = {};
-  const std::string error = error_of(
+  const std::string error = launch_error(
       [&] { KILN_CUDA_CHECK(cudaMemcpy(dev.p, host, sizeof host, cudaMemcpyDeviceToHost)); });
   EXPECT_HAS(error, "cudaMemcpy(dev.p, host, sizeof host, cudaMemcpyDeviceToHost)");
   EXPECT_HAS(error, "cudaErrorInvalidValue");

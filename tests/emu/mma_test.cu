@@ -20,6 +20,7 @@
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
 #include "tests/common/device.h"
+#include "tests/emu/error_text.h"
 
 namespace {
 
@@ -391,18 +392,7 @@ TEST(CpAsync, CommitGroupsWaitGroupsAndZeroFill) {
 #if defined(KILN_EMULATE)
 // ---- what only the emulator can report ---------------------------------------------------------
 
-template <typename F>
-std::string launch_error(F&& f) {
-  try {
-    f();
-  } catch (const kiln::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "want \"" << (part) << "\" in: " << (text)
+using kiln::testing::launch_error;
 
 __global__ void __launch_bounds__(32) half_warp_mma(float* d) {
   if (threadIdx.x >= 16) return;  // lanes 16-31 exit: the .aligned mma cannot complete
