@@ -16,6 +16,7 @@
 #include "core/stream.h"
 #include "kernels/gemm.h"
 #include "kernels/shapes/conv2d.h"
+#include "kernels/shapes/precision.h"
 
 // The launchers, declared once (kernels/conv2d.inc) for both backends: kiln::gpu:: is defined in
 // kernels/conv2d.cu, kiln::cpu:: in cpu_fallback/conv2d.cpp.
@@ -46,6 +47,16 @@ namespace kiln::cpu {
 //                        on the same stream (stream order then protects the partials).
 //       backward_bias    one block per channel, a fixed-order block reduction (warp shuffles).
 //   `tile` forces the 64x64 or 128x128 tile configuration (tests, benchmarks); Auto picks by size.
+//   v3_tc  implicit GEMM on the tensor cores (sm_80+; kernels/conv2d_tc.cu, on kernels/mma_tile.cuh):
+//       the v2 GEMM views, operands rounded to `precision` (TF32, BF16, F16; F32 is refused) as
+//       their fragments are loaded, FP32 accumulation, i.e. conv2d_*_rounded's arithmetic. 128x128
+//       block tiles of 8 warps, 16-deep k-tiles in a 4-stage cp.async pipeline that gathers x / dy
+//       straight from NCHW (zero-fill for taps outside the image), bias in the epilogue;
+//       backward_filter splits N*P*Q into chunks as v2 does (workspace, fixed-order second pass).
+//       A device below sm_80 is an error here; conv2d_*_rounded picks the version by device.
+//   v2_rounded  conv2d_*_rounded's path below sm_80 (kernels/conv2d_rounded.cu): the two operands
+//       rounded into temporary copies on the stream, then v2 (products of rounded operands are
+//       exact in FP32, so this is the tensor cores' arithmetic on CUDA cores).
 // cuDNN's convolution, the benchmarks' reference, is kernels/cudnn_conv.h (`cuda` build only).
 namespace kiln::gpu {
 
@@ -66,6 +77,20 @@ void conv2d_backward_filter_v2(const Conv2dShape& shape, const float* x, const f
 
 void conv2d_backward_bias_v1(const Conv2dShape& shape, const float* dy, float* db, const Stream& stream);
 void conv2d_backward_bias_v2(const Conv2dShape& shape, const float* dy, float* db, const Stream& stream);
+
+void conv2d_forward_v3_tc(const Conv2dShape& shape, MathPrecision precision, const float* x, const float* w,
+                          const float* bias, float* y, const Stream& stream);
+void conv2d_backward_data_v3_tc(const Conv2dShape& shape, MathPrecision precision, const float* dy, const float* w,
+                                float* dx, const Stream& stream);
+void conv2d_backward_filter_v3_tc(const Conv2dShape& shape, MathPrecision precision, const float* x, const float* dy,
+                                  float* dw, const Stream& stream);
+
+void conv2d_forward_v2_rounded(const Conv2dShape& shape, MathPrecision precision, const float* x, const float* w,
+                               const float* bias, float* y, const Stream& stream);
+void conv2d_backward_data_v2_rounded(const Conv2dShape& shape, MathPrecision precision, const float* dy,
+                                     const float* w, float* dx, const Stream& stream);
+void conv2d_backward_filter_v2_rounded(const Conv2dShape& shape, MathPrecision precision, const float* x,
+                                       const float* dy, float* dw, const Stream& stream);
 
 // The number of reduction chunks backward_filter_v2 uses for `shape` (1 = no workspace): a
 // function of the shape and tile only, so results are reproducible across runs and devices.

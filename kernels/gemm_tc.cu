@@ -3,10 +3,9 @@
 // accumulation. Built on kernels/mma.cuh (mma.sync, cp.async); sm_80 and later. No GPU has run
 // it yet: it is tested on the emulator (exact fragment layouts, cp.async semantics) only.
 //
-// Tiling. A block of 256 threads (8 warps) computes a 128x128 tile of C; warp w computes the
-// 64x32 warp tile at rows 64 * (w / 4), columns 32 * (w % 4): 4 x 4 mma tiles of 16x8, 64 FP32
-// accumulators per thread (fragment C: row g (+8), column 2t, 2t+1; g = lane / 4, t = lane % 4).
-// K advances 32 at a time: 4 mma.m16n8k8 (TF32) or 2 mma.m16n8k16 (BF16, F16) steps per tile.
+// Tiling, fragments, row padding and the pipeline loop are kernels/mma_tile.cuh's (shared with the
+// tensor-core convolutions): 128x128 block tiles of 8 warps of 64x32, FP32 accumulation. K advances
+// 32 at a time: 4 mma.m16n8k8 (TF32) or 2 mma.m16n8k16 (BF16, F16) steps per tile.
 //
 // Pipeline. Shared memory holds kStages = 2 slots, each an A tile and a B tile as FP32. Tile kt+1
 // is copied global -> shared by cp.async (one commit group per tile) while tile kt is multiplied:
@@ -24,58 +23,33 @@
 // 16-byte aligned, else 4-byte cp.async.ca per element; outside the matrix (ragged M, N, K) the
 // zero-fill form (src_bytes = 0) writes zeros, so the tails need no other code.
 //
-// Fragments. FP32 is converted when a fragment is loaded from shared memory (direct loads, no
-// ldmatrix: ldmatrix moves 16-bit elements, the tiles are FP32): TF32 by to_tf32 (cvt.rna), BF16
-// and F16 by core/half.h's round-to-nearest-even, the functions the CPU twin (cpu::gemm_rounded)
-// uses. Fragment elements (mma.cuh's table), with op(A) (m, k) and op(B) (k, n) of the tile:
-//   TF32  a: (g, t) (g+8, t) (g, t+4) (g+8, t+4)        b: (t, g) (t+4, g)
-//   16 bit a: pairs (g, 2t..2t+1) (g+8, ..) (g, 2t+8..2t+9) (g+8, ..)   b: pairs (2t..2t+1, g) (2t+8.., g)
-// Row padding against bank conflicts, chosen per access pattern (in 4-byte words, mod 32 banks):
-// TF32 k-contiguous rows pad 4 (lane reads word 4g + t: 32 banks), mn-contiguous pad 8 (8t + g);
-// 16-bit k-contiguous pad 8 (float2 loads of 8g + 2t, conflict-free per half warp), mn-contiguous
-// pad 4 (8t + g for the even k, 8t + 4 + g for the odd). Rows stay 16-byte aligned for cp.async.
-//
 // Not yet: BF16/F16 staged as 16 bit (half the shared memory, ldmatrix, conversion once per element
 // instead of once per reading warp), vector stores of C, a split-K for small M x N.
-#include <array>
-#include <atomic>
 #include <cstdint>
 
 #include "core/cuda_check.h"
 #include "core/error.h"
 #include "core/stream.h"
+#include "kernels/compute_capability.h"
 #include "kernels/gemm.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/mma.cuh"
+#include "kernels/mma_tile.cuh"
 
 namespace kiln::gpu {
 namespace {
 
-constexpr int kBM = 128, kBN = 128, kBK = 32, kStages = 2;
-constexpr int kWarpsM = 2, kWarpsN = 4, kThreads = 32 * kWarpsM * kWarpsN;
-constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;  // 64 x 32 per warp
-constexpr int kMT = kWM / 16, kNT = kWN / 8;               // 4 x 4 mma tiles per warp
+using mma_tile::kBM;
+using mma_tile::kBN;
+using mma_tile::kThreads;
+constexpr int kBK = 32, kStages = 2;
 
-// One operand tile in shared memory as stored: k-contiguous [MN][kBK + pad] or mn-contiguous
-// [kBK][MN + pad] (pads: see the header).
+// One operand tile in shared memory as stored (kernels/mma_tile.cuh: k-contiguous [MN][kBK + pad]
+// or mn-contiguous [kBK][MN + pad]), and how it is copied there.
 template <MathPrecision P, bool KContig, int MN>
-struct Tile {
-  static constexpr bool kTf32 = P == MathPrecision::TF32;
-  static constexpr int kRows = KContig ? MN : kBK;
-  static constexpr int kCols = KContig ? kBK : MN;
-  static constexpr int kStride = kCols + (KContig == kTf32 ? 4 : 8);
-  static constexpr int kFloats = kRows * kStride;
-  static_assert(kStride % 4 == 0, "rows must stay 16-byte aligned for cp.async");
-
-  __device__ static float at(const float* s, int mn, int k) {
-    return KContig ? s[mn * kStride + k] : s[k * kStride + mn];
-  }
-  // Elements (mn, k) and (mn, k + 1), k even.
-  __device__ static float2 pair(const float* s, int mn, int k) {
-    if constexpr (KContig) return *reinterpret_cast<const float2*>(s + mn * kStride + k);
-    else return make_float2(s[k * kStride + mn], s[(k + 1) * kStride + mn]);
-  }
+struct Tile : mma_tile::Layout<P, KContig, MN, kBK> {
+  using L = mma_tile::Layout<P, KContig, MN, kBK>;
+  using L::kCols, L::kRows, L::kStride;
 
   // Copies rows [row0, row0 + kRows) x columns [col0, col0 + kCols) of the row-major (rows x cols)
   // matrix src into the tile, zeros outside it. vec: cols % 4 == 0 and src 16-byte aligned.
@@ -112,13 +86,6 @@ struct TcArgs {
   bool vec_a, vec_b;  // 16-byte cp.async allowed (stored rows % 4 floats, pointer aligned)
 };
 
-// Two operands of a 16-bit mma, packed (low half first).
-template <MathPrecision P>
-__device__ __forceinline__ uint32_t pack16(float2 v) {
-  if constexpr (P == MathPrecision::BF16) return mma::pack(float_to_bf16_rne(v.x), float_to_bf16_rne(v.y));
-  else return mma::pack(float_to_f16_rne(v.x), float_to_f16_rne(v.y));
-}
-
 template <MathPrecision P, bool TA, bool TB>
 __global__ void __launch_bounds__(kThreads) gemm_tc_kernel(TcArgs p) {
   using TileA = Tile<P, !TA, kBM>;
@@ -130,9 +97,10 @@ __global__ void __launch_bounds__(kThreads) gemm_tc_kernel(TcArgs p) {
   const int block_m = static_cast<int>(blockIdx.y) * kBM, block_n = static_cast<int>(blockIdx.x) * kBN;
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
   const int g = lane >> 2, t = lane & 3;
-  const int wm = warp / kWarpsN * kWM, wn = warp % kWarpsN * kWN;
+  const int wm = warp / mma_tile::kWarpsN * mma_tile::kWM, wn = warp % mma_tile::kWarpsN * mma_tile::kWN;
+  constexpr int kMT = mma_tile::kMT, kNT = mma_tile::kNT;
 
-  // Tile kt of both operands into slot `slot`, as one commit group.
+  // Tile kt of both operands into slot `slot`.
   auto issue = [&](int kt, int slot) {
     const int k0 = kt * kBK;
     float* as = a_s + slot * TileA::kFloats;
@@ -141,85 +109,13 @@ __global__ void __launch_bounds__(kThreads) gemm_tc_kernel(TcArgs p) {
     else TileA::stage(as, p.a, p.m, p.k, block_m, k0, p.vec_a);               // A stored (M, K)
     if constexpr (TB) TileB::stage(bs, p.b, p.n, p.k, block_n, k0, p.vec_b);  // B stored (N, K)
     else TileB::stage(bs, p.b, p.k, p.n, k0, block_n, p.vec_b);               // B stored (K, N)
-    mma::cp_async_commit();
   };
-
   float acc[kMT][kNT][4];
-#pragma unroll
-  for (int i = 0; i < kMT; ++i)
-#pragma unroll
-    for (int j = 0; j < kNT; ++j)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
-
-  const int ktiles = (p.k + kBK - 1) / kBK;
-#pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (s < ktiles) issue(s, s);
-    else mma::cp_async_commit();  // empty group: the wait count below stays the same
-  }
-
-  for (int kt = 0; kt < ktiles; ++kt) {
-    mma::cp_async_wait<kStages - 2>();  // this thread's copies of tile kt are done
-    __syncthreads();                    // everyone's are; and everyone is done with tile kt - 1
-    const int next = kt + kStages - 1;
-    if (next < ktiles) issue(next, next % kStages);
-    else mma::cp_async_commit();
-
-    const float* as = a_s + (kt % kStages) * TileA::kFloats;
-    const float* bs = b_s + (kt % kStages) * TileB::kFloats;
-    if constexpr (P == MathPrecision::TF32) {
-#pragma unroll
-      for (int kk = 0; kk < kBK; kk += 8) {
-        uint32_t af[kMT][4], bf[kNT][2];
-#pragma unroll
-        for (int i = 0; i < kMT; ++i) {
-          const int m0 = wm + 16 * i + g;
-          af[i][0] = mma::to_tf32(TileA::at(as, m0, kk + t));
-          af[i][1] = mma::to_tf32(TileA::at(as, m0 + 8, kk + t));
-          af[i][2] = mma::to_tf32(TileA::at(as, m0, kk + t + 4));
-          af[i][3] = mma::to_tf32(TileA::at(as, m0 + 8, kk + t + 4));
-        }
-#pragma unroll
-        for (int j = 0; j < kNT; ++j) {
-          const int n0 = wn + 8 * j + g;
-          bf[j][0] = mma::to_tf32(TileB::at(bs, n0, kk + t));
-          bf[j][1] = mma::to_tf32(TileB::at(bs, n0, kk + t + 4));
-        }
-#pragma unroll
-        for (int i = 0; i < kMT; ++i)
-#pragma unroll
-          for (int j = 0; j < kNT; ++j) mma::mma_m16n8k8_tf32(acc[i][j], af[i], bf[j], acc[i][j]);
-      }
-    } else {
-#pragma unroll
-      for (int kk = 0; kk < kBK; kk += 16) {
-        uint32_t af[kMT][4], bf[kNT][2];
-#pragma unroll
-        for (int i = 0; i < kMT; ++i) {
-          const int m0 = wm + 16 * i + g;
-          af[i][0] = pack16<P>(TileA::pair(as, m0, kk + 2 * t));
-          af[i][1] = pack16<P>(TileA::pair(as, m0 + 8, kk + 2 * t));
-          af[i][2] = pack16<P>(TileA::pair(as, m0, kk + 2 * t + 8));
-          af[i][3] = pack16<P>(TileA::pair(as, m0 + 8, kk + 2 * t + 8));
-        }
-#pragma unroll
-        for (int j = 0; j < kNT; ++j) {
-          const int n0 = wn + 8 * j + g;
-          bf[j][0] = pack16<P>(TileB::pair(bs, n0, kk + 2 * t));
-          bf[j][1] = pack16<P>(TileB::pair(bs, n0, kk + 2 * t + 8));
-        }
-#pragma unroll
-        for (int i = 0; i < kMT; ++i)
-#pragma unroll
-          for (int j = 0; j < kNT; ++j) {
-            if constexpr (P == MathPrecision::BF16) mma::mma_m16n8k16_bf16(acc[i][j], af[i], bf[j], acc[i][j]);
-            else mma::mma_m16n8k16_f16(acc[i][j], af[i], bf[j], acc[i][j]);
-          }
-      }
-    }
-  }
-  mma::cp_async_wait<0>();  // only empty groups are left; none may be pending when the thread exits
+  mma_tile::zero(acc);
+  mma_tile::pipeline<kStages>((p.k + kBK - 1) / kBK, issue, [&](int slot) {
+    mma_tile::mma_ktile<P, TileA, TileB, kBK>(a_s + slot * TileA::kFloats, b_s + slot * TileB::kFloats, wm, wn, lane,
+                                              acc);
+  });
 
   // Epilogue: accumulator (i, j, r) is C (row g + 8 * (r / 2), column 2t + r % 2) of mma tile (i, j).
 #pragma unroll
@@ -265,19 +161,6 @@ void run_tc_trans(const GemmShape& s, const float* a, const float* b, float* c, 
     if (s.trans_b) run_tc<P, false, true>(s, a, b, c, stream);
     else run_tc<P, false, false>(s, a, b, c, stream);
   }
-}
-
-// The compute capability's major number of each device, read once (0: not read yet).
-static int compute_major(int device) {
-  static std::array<std::atomic<int>, 64> majors{};
-  KILN_CHECK(device >= 0 && device < static_cast<int>(majors.size()), "gemm_v3_tc: device index {} out of range",
-             device);
-  int major = majors[static_cast<size_t>(device)].load(std::memory_order_relaxed);
-  if (major == 0) {
-    KILN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    majors[static_cast<size_t>(device)].store(major, std::memory_order_relaxed);
-  }
-  return major;
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_random_cases(cases, sizes);
   add_gemm_cases(cases, sizes);
   add_conv2d_cases(cases, sizes);
+  add_conv2d_rounded_cases(cases, sizes);
   add_pool2d_cases(cases, sizes);
   add_softmax_xent_cases(cases, sizes);
   add_activation_cases(cases, sizes);

@@ -127,6 +127,7 @@ std::vector<OpCase> all_cases(Sizes sizes);
 void add_random_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_gemm_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_conv2d_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_conv2d_rounded_cases(std::vector<OpCase>& cases, Sizes sizes);  // TF32/BF16/F16 operands
 void add_pool2d_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_softmax_xent_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_activation_cases(std::vector<OpCase>& cases, Sizes sizes);
