@@ -83,12 +83,29 @@ __device__ __forceinline__ bool inside(int v, int size) {
   return static_cast<unsigned>(v) < static_cast<unsigned>(size);
 }
 
+// A reduction index of the forward and backward_data GEMMs: (channel, r, s), s fastest.
+struct Tap {
+  int ch, r, s;
+};
+
+__device__ __forceinline__ Tap tap_of(const Geometry& d, int kd) {
+  const int ch = kd / d.rs, rs = kd - ch * d.rs, r = rs / d.s;
+  return {ch, r, rs - r * d.s};
+}
+
+__device__ __forceinline__ void next_tap(const Geometry& d, Tap& t) {
+  if (++t.s == d.s) {
+    t.s = 0;
+    if (++t.r == d.r) t.r = 0, ++t.ch;
+  }
+}
+
 // ---- operands: what one thread copies of a tile ----------------------------------------------
 // struct Line;  Line line(int mn) const;       the tile row (k-contiguous) or column it owns
 // struct Step;  Step step(int kd) const; void next(Step&) const;   a reduction index, and kd + 1
 // const float* at(const Line&, const Step&) const;   its element, nullptr for a 0
 // const float* base;   a valid address for the zero-fill copies
-// vec: 4 consecutive kd from a multiple of 4 are contiguous and 16-byte aligned (k-contiguous tiles)
+// vec (k-contiguous tiles): 4 consecutive kd from a multiple of 4 are contiguous and 16-byte aligned
 
 // Rows of a row-major matrix: forward's weights W_g (K/G x C/G*R*S).
 struct MatrixRows {
@@ -112,32 +129,21 @@ struct Im2colColumns {
   const float* base;  // x at (image 0, first channel of the group)
   Geometry d;
   int cols;  // N*P*Q
-  static constexpr bool vec = false;
   struct Line {
     const float* p;  // x at (n, first channel of the group); nullptr past the last column
     int h0, w0;      // the output pixel's top-left tap
   };
-  struct Step {
-    int c, r, s;
-  };
+  using Step = Tap;  // (c, r, s)
   __device__ Line line(int col) const {
     if (col >= cols) return {nullptr, 0, 0};
     const int img = col / d.pq, pq = col - img * d.pq, p = pq / d.q, q = pq - p * d.q;
     return {base + int64_t{img} * d.c * d.hw, p * d.sh - d.ph, q * d.sw - d.pw};
   }
-  __device__ Step step(int kd) const {
-    const int c = kd / d.rs, rs = kd - c * d.rs, r = rs / d.s;
-    return {c, r, rs - r * d.s};
-  }
-  __device__ void next(Step& st) const {
-    if (++st.s == d.s) {
-      st.s = 0;
-      if (++st.r == d.r) st.r = 0, ++st.c;
-    }
-  }
+  __device__ Step step(int kd) const { return tap_of(d, kd); }
+  __device__ void next(Step& st) const { next_tap(d, st); }
   __device__ const float* at(const Line& l, const Step& st) const {
     const int h = l.h0 + st.r * d.dh, w = l.w0 + st.s * d.dw;
-    return l.p && inside(h, d.h) && inside(w, d.w) ? l.p + st.c * d.hw + h * d.w + w : nullptr;
+    return l.p && inside(h, d.h) && inside(w, d.w) ? l.p + st.ch * d.hw + h * d.w + w : nullptr;
   }
 };
 
@@ -171,35 +177,24 @@ struct DyGatherColumns {
   const float* base;  // dy at (image 0, first channel of the group)
   Geometry d;
   int cols;  // N*H*W
-  static constexpr bool vec = false;
   struct Line {
     const float* p;  // dy at (n, first channel of the group); nullptr past the last column
     int hp, wp;      // h + pad_h, w + pad_w
   };
-  struct Step {
-    int k, r, s;
-  };
+  using Step = Tap;  // (k, r, s)
   __device__ Line line(int col) const {
     if (col >= cols) return {nullptr, 0, 0};
     const int img = col / d.hw, hw = col - img * d.hw, h = hw / d.w;
     return {base + int64_t{img} * d.k * d.pq, h + d.ph, hw - h * d.w + d.pw};
   }
-  __device__ Step step(int kd) const {
-    const int k = kd / d.rs, rs = kd - k * d.rs, r = rs / d.s;
-    return {k, r, rs - r * d.s};
-  }
-  __device__ void next(Step& st) const {
-    if (++st.s == d.s) {
-      st.s = 0;
-      if (++st.r == d.r) st.r = 0, ++st.k;
-    }
-  }
+  __device__ Step step(int kd) const { return tap_of(d, kd); }
+  __device__ void next(Step& st) const { next_tap(d, st); }
   __device__ const float* at(const Line& l, const Step& st) const {
     const int th = l.hp - st.r * d.dh, tw = l.wp - st.s * d.dw;
     if (!l.p || th < 0 || tw < 0) return nullptr;
     const int p = th / d.sh, q = tw / d.sw;
     if (p * d.sh != th || q * d.sw != tw || p >= d.p || q >= d.q) return nullptr;
-    return l.p + st.k * d.pq + p * d.q + q;
+    return l.p + st.ch * d.pq + p * d.q + q;
   }
 };
 

@@ -62,6 +62,21 @@ struct Options {
   bool dispatch = false;  // also the dispatching launcher conv2d_*_rounded
 };
 
+enum class Impl { TensorCores, V2Rounded, Dispatch, Cudnn };
+
+// c.gpu: the versions `o` asks for, `of(impl)` the launcher of each.
+template <class Of>
+void add_versions([[maybe_unused]] OpCase& c, [[maybe_unused]] const std::string& tc, [[maybe_unused]] Options o,
+                  [[maybe_unused]] Of of) {
+#if KILN_WITH_DEVICE
+  c.gpu = {{tc, of(Impl::TensorCores)}, {"v2_rounded", of(Impl::V2Rounded)}};
+  if (o.dispatch) c.gpu.push_back({"rounded", of(Impl::Dispatch)});
+#endif
+#if KILN_WITH_CUDA
+  if (o.bench) c.gpu.push_back({"cudnn", of(Impl::Cudnn)});
+#endif
+}
+
 void add_rounded(std::vector<OpCase>& cases, const Conv2dShape& s, MathPrecision p, const std::string& label,
                  Options o) {
   s.validate();
@@ -86,26 +101,16 @@ void add_rounded(std::vector<OpCase>& cases, const Conv2dShape& s, MathPrecision
   fwd.cpu = [s, p](const Args& a, const Stream& st) {
     cpu::conv2d_forward_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
   };
-#if KILN_WITH_DEVICE
-  fwd.gpu = {{tc, [s, p](const Args& a, const Stream& st) {
-                gpu::conv2d_forward_v3_tc(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
-              }},
-             {"v2_rounded", [s, p](const Args& a, const Stream& st) {
-                gpu::conv2d_forward_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
-              }}};
-  if (o.dispatch) {
-    fwd.gpu.push_back({"rounded", [s, p](const Args& a, const Stream& st) {
-                         gpu::conv2d_forward_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
-                       }});
-  }
-#endif
+  add_versions(fwd, tc, o, [s, p](Impl impl) -> Launcher {
+    return [s, p, impl](const Args& a, const Stream& st) {
+      if (impl == Impl::TensorCores) gpu::conv2d_forward_v3_tc(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
+      if (impl == Impl::V2Rounded) gpu::conv2d_forward_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
+      if (impl == Impl::Dispatch) gpu::conv2d_forward_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
 #if KILN_WITH_CUDA
-  if (o.bench) {
-    fwd.gpu.push_back({"cudnn", [s, p](const Args& a, const Stream& st) {
-                         gpu::conv2d_forward_cudnn(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
-                       }});
-  }
+      if (impl == Impl::Cudnn) gpu::conv2d_forward_cudnn(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
 #endif
+    };
+  });
   cases.push_back(std::move(fwd));
 
   OpCase bd = make("backward_data", {{.name = "dy", .numel = s.y_size()},
@@ -115,26 +120,16 @@ void add_rounded(std::vector<OpCase>& cases, const Conv2dShape& s, MathPrecision
   bd.cpu = [s, p](const Args& a, const Stream& st) {
     cpu::conv2d_backward_data_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
   };
-#if KILN_WITH_DEVICE
-  bd.gpu = {{tc, [s, p](const Args& a, const Stream& st) {
-               gpu::conv2d_backward_data_v3_tc(s, p, a.f(0), a.f(1), a.f(2), st);
-             }},
-            {"v2_rounded", [s, p](const Args& a, const Stream& st) {
-               gpu::conv2d_backward_data_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
-             }}};
-  if (o.dispatch) {
-    bd.gpu.push_back({"rounded", [s, p](const Args& a, const Stream& st) {
-                        gpu::conv2d_backward_data_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
-                      }});
-  }
-#endif
+  add_versions(bd, tc, o, [s, p](Impl impl) -> Launcher {
+    return [s, p, impl](const Args& a, const Stream& st) {
+      if (impl == Impl::TensorCores) gpu::conv2d_backward_data_v3_tc(s, p, a.f(0), a.f(1), a.f(2), st);
+      if (impl == Impl::V2Rounded) gpu::conv2d_backward_data_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
+      if (impl == Impl::Dispatch) gpu::conv2d_backward_data_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
 #if KILN_WITH_CUDA
-  if (o.bench) {
-    bd.gpu.push_back({"cudnn", [s, p](const Args& a, const Stream& st) {
-                        gpu::conv2d_backward_data_cudnn(s, p, a.f(0), a.f(1), a.f(2), st);
-                      }});
-  }
+      if (impl == Impl::Cudnn) gpu::conv2d_backward_data_cudnn(s, p, a.f(0), a.f(1), a.f(2), st);
 #endif
+    };
+  });
   cases.push_back(std::move(bd));
 
   const double npq = static_cast<double>(s.n) * s.p() * s.q();
@@ -145,26 +140,16 @@ void add_rounded(std::vector<OpCase>& cases, const Conv2dShape& s, MathPrecision
   bf.cpu = [s, p](const Args& a, const Stream& st) {
     cpu::conv2d_backward_filter_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
   };
-#if KILN_WITH_DEVICE
-  bf.gpu = {{tc, [s, p](const Args& a, const Stream& st) {
-               gpu::conv2d_backward_filter_v3_tc(s, p, a.f(0), a.f(1), a.f(2), st);
-             }},
-            {"v2_rounded", [s, p](const Args& a, const Stream& st) {
-               gpu::conv2d_backward_filter_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
-             }}};
-  if (o.dispatch) {
-    bf.gpu.push_back({"rounded", [s, p](const Args& a, const Stream& st) {
-                        gpu::conv2d_backward_filter_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
-                      }});
-  }
-#endif
+  add_versions(bf, tc, o, [s, p](Impl impl) -> Launcher {
+    return [s, p, impl](const Args& a, const Stream& st) {
+      if (impl == Impl::TensorCores) gpu::conv2d_backward_filter_v3_tc(s, p, a.f(0), a.f(1), a.f(2), st);
+      if (impl == Impl::V2Rounded) gpu::conv2d_backward_filter_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
+      if (impl == Impl::Dispatch) gpu::conv2d_backward_filter_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
 #if KILN_WITH_CUDA
-  if (o.bench) {
-    bf.gpu.push_back({"cudnn", [s, p](const Args& a, const Stream& st) {
-                        gpu::conv2d_backward_filter_cudnn(s, p, a.f(0), a.f(1), a.f(2), st);
-                      }});
-  }
+      if (impl == Impl::Cudnn) gpu::conv2d_backward_filter_cudnn(s, p, a.f(0), a.f(1), a.f(2), st);
 #endif
+    };
+  });
   cases.push_back(std::move(bf));
 }
 
