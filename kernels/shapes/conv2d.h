@@ -1,7 +1,8 @@
 // Where: launchers kernels/conv2d.h (declared once, kernels/conv2d.inc; GPU versions there too);
-//        GPU kernels/conv2d.cu (cuDNN's beside it: kernels/cudnn_conv.{h,cpp}); CPU twin
+//        GPU kernels/conv2d.cu (tensor cores: kernels/conv2d_tc.cu, routed by kernels/conv2d_rounded.cu;
+//        cuDNN's beside them: kernels/cudnn_conv.{h,cpp}); CPU twin
 //        cpu_fallback/conv2d.cpp; layer layers/conv2d.{h,cpp}; parity and bench rows
-//        tests/parity/cases_conv2d.cpp; reference test tests/reference/conv2d_reference_test.cpp;
+//        tests/parity/cases_conv2d.cpp (rounded operands: cases_conv2d_rounded.cpp); reference test tests/reference/conv2d_reference_test.cpp;
 //        gradcheck tests/gradcheck/op_table_gradcheck_test.cpp (the rows' gradients) and tests/layers/layer_test.cpp.
 //
 // Conv2dShape: the sizes of one 2-D convolution, shared by kiln::gpu:: and kiln::cpu:: launchers.
