@@ -37,13 +37,12 @@
 //
 // Not yet: BF16/F16 staged as 16 bit (half the shared memory, ldmatrix, conversion once per element
 // instead of once per reading warp), vector stores of C, a split-K for small M x N.
-#include <array>
-#include <atomic>
 #include <cstdint>
 
 #include "core/cuda_check.h"
 #include "core/error.h"
 #include "core/stream.h"
+#include "kernels/compute_capability.h"
 #include "kernels/gemm.h"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
@@ -267,19 +266,6 @@ void run_tc_trans(const GemmShape& s, const float* a, const float* b, float* c, 
   }
 }
 
-// The compute capability's major number of each device, read once (0: not read yet).
-static int compute_major(int device) {
-  static std::array<std::atomic<int>, 64> majors{};
-  KILN_CHECK(device >= 0 && device < static_cast<int>(majors.size()), "gemm_v3_tc: device index {} out of range",
-             device);
-  int major = majors[static_cast<size_t>(device)].load(std::memory_order_relaxed);
-  if (major == 0) {
-    KILN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    majors[static_cast<size_t>(device)].store(major, std::memory_order_relaxed);
-  }
-  return major;
-}
-
 }  // namespace
 
 void gemm_v3_tc(const GemmShape& shape, MathPrecision precision, const float* a, const float* b, float* c,
@@ -287,10 +273,10 @@ void gemm_v3_tc(const GemmShape& shape, MathPrecision precision, const float* a,
   shape.validate();
   KILN_CHECK(precision != MathPrecision::F32,
              "gemm_v3_tc: tensor cores have no FP32 operands; ask for tf32, bf16 or f16 (or use gemm)");
-  const int major = compute_major(stream.device().index);
+  const int major = compute_major(stream.device());
   KILN_CHECK(major >= 8,
              "gemm_v3_tc: the tensor-core GEMM needs compute capability 8.0 or later (mma.sync, cp.async); "
-             "device {} is sm_{}x: use the FP32 gemm",
+             "device {} is sm_{}x: gemm_rounded runs the same semantics there without tensor cores",
              stream.device().index, major);
   KILN_CHECK((shape.m + kBM - 1) / kBM <= 65535, "gemm_v3_tc: M = {} exceeds the grid's 65535 row tiles", shape.m);
   switch (precision) {
@@ -299,12 +285,6 @@ void gemm_v3_tc(const GemmShape& shape, MathPrecision precision, const float* a,
     case MathPrecision::F16: return run_tc_trans<MathPrecision::F16>(shape, a, b, c, stream);
     case MathPrecision::F32: break;
   }
-}
-
-void gemm_rounded(const GemmShape& shape, MathPrecision precision, const float* a, const float* b, float* c,
-                  const Stream& stream) {
-  if (precision == MathPrecision::F32) gemm(shape, a, b, c, stream);
-  else gemm_v3_tc(shape, precision, a, b, c, stream);
 }
 
 }  // namespace kiln::gpu
