@@ -13,6 +13,10 @@ namespace kiln::gpu {
 // calling thread's ScopedComputeMajor value while one is alive.
 int compute_major(const Device& device);
 
+// Whether `device` has the tensor cores of kiln's TF32/BF16/F16 GEMMs (compute_major() >= 8); the
+// first `false` for a device is logged, as the GEMMs then take their path without tensor cores.
+bool gemm_tensor_cores(const Device& device);
+
 // Makes compute_major() answer `major` for every device on the calling thread (launches are issued
 // from it) for its lifetime (tests only).
 class ScopedComputeMajor {

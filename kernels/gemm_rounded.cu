@@ -2,10 +2,7 @@
 // "gemm_rounded"), and the path for devices without TF32/BF16 tensor cores: round copies of A and
 // B into the device's workspace, then the FP32 GEMM on the copies.
 #include <cstdint>
-#include <mutex>
-#include <set>
 
-#include "core/log.h"
 #include "core/stream.h"
 #include "core/workspace.h"
 #include "kernels/compute_capability.h"
@@ -22,17 +19,6 @@ __global__ void __launch_bounds__(kRoundThreads)
 round_kernel(MathPrecision p, const float* x, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{kRoundThreads} + threadIdx.x; i < n; i += int64_t{gridDim.x} * kRoundThreads)
     y[i] = round_to_precision(p, x[i]);
-}
-
-// Says once per device that its products in the lower precisions run without tensor cores.
-static void note_no_tensor_cores(const Device& device, int major) {
-  static std::mutex mutex;
-  static std::set<int> noted;
-  std::lock_guard lock(mutex);
-  if (noted.insert(device.index).second)
-    log::info("gemm_rounded: {} is sm_{}x, without TF32/BF16 tensor cores: TF32/BF16/F16 products round copies "
-              "of their operands, then run the FP32 GEMM",
-              device.str(), major);
 }
 
 // Copies of A and B rounded to `p` (B's copy 256-byte aligned, as cuBLAS and float4 loads like),
@@ -56,9 +42,7 @@ void gemm_rounded(const GemmShape& shape, MathPrecision precision, const float* 
                   const Stream& stream) {
   if (precision == MathPrecision::F32) return gemm(shape, a, b, c, stream);
   shape.validate();
-  const int major = compute_major(stream.device());
-  if (major < 8) {
-    note_no_tensor_cores(stream.device(), major);
+  if (!gemm_tensor_cores(stream.device())) {
     // On rounded operands every behaviour cuBLAS's FAST types allow gives exact products, so cuBLAS
     // (with whatever tensor cores the device has, e.g. Turing's F16) keeps the precision's meaning.
     on_rounded_copies(shape, precision, a, b, stream, [&](const float* ra, const float* rb) {

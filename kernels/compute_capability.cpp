@@ -1,13 +1,17 @@
-// compute_major and its test override (kernels/compute_capability.h).
+// compute_major, its test override and the tensor-core question (kernels/compute_capability.h).
+// Host code only: plain C++ in both builds (so it may log: nvcc cannot compile fmt).
 #include "kernels/compute_capability.h"
 
 #include <cuda_runtime.h>
 
 #include <array>
 #include <atomic>
+#include <mutex>
+#include <set>
 
 #include "core/cuda_check.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace kiln::gpu {
 
@@ -29,6 +33,19 @@ int compute_major(const Device& device) {
     slot.store(major, std::memory_order_relaxed);
   }
   return major;
+}
+
+bool gemm_tensor_cores(const Device& device) {
+  const int major = compute_major(device);
+  if (major >= 8) return true;
+  static std::mutex mutex;
+  static std::set<int> noted;
+  std::lock_guard lock(mutex);
+  if (noted.insert(device.index).second)
+    log::info("{} is sm_{}x, without TF32/BF16 tensor cores: TF32/BF16/F16 GEMMs round copies of their operands, "
+              "then run the FP32 path (kernels/gemm.h)",
+              device.str(), major);
+  return false;
 }
 
 ScopedComputeMajor::ScopedComputeMajor(int major) : previous_(override_for_thread()) {
