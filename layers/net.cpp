@@ -7,6 +7,8 @@
 
 #include "core/error.h"
 #include "layers/init.h"
+#include "kernels/convert.h"
+#include "kernels/dispatch.h"
 #include "layers/tensor_ops.h"
 
 namespace kiln {
@@ -80,6 +82,7 @@ Layer& Net::add(std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
   n.declared = impl_->nodes.size();
   n.layer->set_training(training_);
   impl_->index[name] = static_cast<int>(impl_->nodes.size());
+  n.layer->set_precision(precision_);
   impl_->nodes.push_back(std::move(n));
   impl_->last_layer = name;
   impl_->resolved = false;
@@ -236,6 +239,36 @@ void Net::set_training(bool training) {
     if (n.layer) n.layer->set_training(training);
 }
 
+// `v` as the FP32 tensor a layer reads: v itself, or (a 16-bit activation) its exact FP32 copy made
+// into `slot`, whose bytes are added to `bytes`.
+const Tensor* Net::widened(const Tensor& v, Tensor& slot, size_t& bytes) const {
+  if (!v.defined() || (v.dtype() != DType::BF16 && v.dtype() != DType::F16)) return &v;
+  slot = graph::to_dtype(v, DType::F32, stream_);
+  bytes += slot.nbytes();
+  return &slot;
+}
+
+// A rounded copy of an FP32 output that shares memory with its input (a view, e.g. Flatten's),
+// which must not be rounded in place.
+Tensor Net::round_copy(const Tensor& v) const {
+  Tensor out = Tensor::empty(v.shape(), stream_);
+  KILN_DISPATCH(device_, round_to_precision, ConvertShape{.n = v.numel()}, precision_, v.data<float>(),
+                out.data<float>(), stream_);
+  return out;
+}
+
+// The precision activations and their gradients are stored in: BF16/F16 under mixed precision,
+// F32 otherwise (TF32 rounds operands only).
+MathPrecision Net::stored_precision() const {
+  return graph::activation_dtype(precision_) == DType::F32 ? MathPrecision::F32 : precision_;
+}
+
+void Net::set_precision(MathPrecision precision) {
+  precision_ = precision;
+  for (Node& n : impl_->nodes)
+    if (n.layer) n.layer->set_precision(precision);
+}
+
 void Net::account() {
   size_t bytes = 0;
   std::vector<const Tensor*> seen;
@@ -251,6 +284,29 @@ void Net::account() {
   }
   live_bytes_ = bytes;
   peak_bytes_ = std::max(peak_bytes_, live_bytes_);
+}
+
+// Mixed precision: an activation whose forward readers are done and that waits only for backward is
+// kept as a 16-bit tensor (exact: its values were rounded when it was made), halving what training
+// holds between forward and backward. The caller's reads (outputs, keep()) stay FP32.
+void Net::narrow(int tensor) {
+  Node& n = impl_->nodes[static_cast<size_t>(tensor)];
+  const DType stored = graph::activation_dtype(precision_);
+  if (stored == DType::F32 || !n.layer || n.keep || n.consumers.empty() || n.value.dtype() != DType::F32) return;
+  // Views of the same memory (Flatten's output and its input) share one 16-bit copy: made when the
+  // last of them has no forward reader left, then every one of them is a view of it.
+  std::vector<Node*> views;
+  for (Node& other : impl_->nodes) {
+    if (&other == &n || !other.value.defined() || !other.value.shares_memory_with(n.value)) continue;
+    if (other.forward_left > 0) return;  // still read as FP32 by a forward to come
+    const bool same = other.layer && other.value.raw_data() == n.value.raw_data() &&
+                      other.value.numel() == n.value.numel() && other.value.dtype() == DType::F32 && !other.keep &&
+                      !other.consumers.empty();
+    if (same) views.push_back(&other);
+  }
+  n.value = graph::to_dtype(n.value, stored, stream_);
+  for (Node* v : views) v->value = n.value.reshape(v->value.shape());
+  account();
 }
 
 void Net::release(int tensor) {
@@ -295,6 +351,7 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     n.value = feeds.at(n.name)->view();
   }
   account();
+  const DType stored = graph::activation_dtype(precision_);
   for (int li : im.order) {
     Node& n = im.nodes[static_cast<size_t>(li)];
     std::vector<const Tensor*> ins;
@@ -305,10 +362,27 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     KILN_CHECK(n.value.shape() == n.shape, "layer '{}' ({}): forward produced {} but shape inference said {}",
                n.name, n.layer->type(), n.value.shape().str(), n.shape.str());
     if (!training_ || !n.runs_backward) n.layer->release_saved();
+    if (stored != DType::F32 && n.value.dtype() == DType::F32 && !n.layer->is_loss()) {
+      // Mixed precision: the activation holds 16-bit values from the start (its forward readers
+      // see what a 16-bit tensor holds); a view of an input (Flatten) is rounded as a copy.
+      // A view of an input (Flatten) holds rounded values already if that input is an activation;
+      // a view of a net input (the caller's FP32 data) is rounded as a copy.
+      bool view = false, view_of_net_input = false;
+      for (int j : n.inputs) {
+        const Node& in = im.nodes[static_cast<size_t>(j)];
+        if (!in.value.shares_memory_with(n.value)) continue;
+        view = true;
+        view_of_net_input = view_of_net_input || !in.layer;
+      }
+      if (view_of_net_input) n.value = round_copy(n.value);
+      else if (!view) graph::round_in_place(n.value, precision_, stream_);
+    }
     account();
     for (int j : n.inputs) {
       Node& in = im.nodes[static_cast<size_t>(j)];
-      if (--in.forward_left == 0 && in.backward_left == 0) release(j);
+      if (--in.forward_left > 0) continue;
+      if (in.backward_left == 0) release(j);
+      else narrow(j);
     }
   }
   account();
@@ -316,7 +390,7 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
   im.backward_done = false;
 }
 
-void Net::backward() {
+void Net::backward(const Tensor* loss_scale) {
   Impl& im = *impl_;
   KILN_CHECK(training_, "backward: the net is in inference mode (set_training(true) before forward)");
   KILN_CHECK(im.forward_done && !im.backward_done,
@@ -352,13 +426,15 @@ void Net::backward() {
       release_after();  // nothing downstream produced a gradient
       continue;
     }
-    if (l.backward_needs_output()) args.output = &n.value;
+    std::vector<Tensor> wide(n.inputs.size() + 1);  // FP32 copies of 16-bit activations
+    size_t temp_bytes = 0;
+    if (l.backward_needs_output()) args.output = widened(n.value, wide.back(), temp_bytes);
     std::vector<Tensor> temps(n.inputs.size());
     std::vector<bool> targeted(im.nodes.size(), false);
-    size_t temp_bytes = 0;
     for (size_t s = 0; s < n.inputs.size(); ++s) {
       Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
-      args.inputs.push_back(l.backward_needs_input(static_cast<int>(s)) ? &in.value : nullptr);
+      args.inputs.push_back(l.backward_needs_input(static_cast<int>(s)) ? widened(in.value, wide[s], temp_bytes)
+                                                                          : nullptr);
       if (!(in.needs_grad && l.input_differentiable(static_cast<int>(s)))) {
         args.grad_inputs.push_back(nullptr);
         continue;
@@ -377,8 +453,21 @@ void Net::backward() {
     peak_bytes_ = std::max(peak_bytes_, live_bytes_ + temp_bytes);
     if (observer_) observer_(l, Pass::Backward, true);
     l.backward(args);
-    for (size_t s = 0; s < n.inputs.size(); ++s)
-      if (temps[s].defined()) graph::add_into(im.nodes[static_cast<size_t>(n.inputs[s])].grad, temps[s], stream_);
+    wide.clear();
+    // The gradients as they flow on: the loss scale applied to what a loss layer seeds, and the
+    // 16-bit rounding of mixed precision (a no-op for F32 and TF32 storage).
+    const MathPrecision flow = stored_precision();
+    for (size_t s = 0; s < n.inputs.size(); ++s) {
+      Tensor* g = args.grad_inputs[s];
+      if (!g) continue;
+      if (l.is_loss() && loss_scale) graph::scale_gradient(*g, *loss_scale, flow, stream_);
+      else graph::round_in_place(*g, flow, stream_);
+      if (temps[s].defined()) {
+        Tensor& sum = im.nodes[static_cast<size_t>(n.inputs[s])].grad;
+        graph::add_into(sum, temps[s], stream_);
+        graph::round_in_place(sum, flow, stream_);
+      }
+    }
     if (observer_) observer_(l, Pass::Backward, false);
     temps.clear();
     release_after();
