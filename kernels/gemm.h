@@ -10,13 +10,11 @@
 // (kernels/gemm_rounded.cu) from the build and the compute capability (kernels/compute_capability.h):
 //   sm_80 and later, cuda build            cuBLAS GemmEx in the precision (gemm_cublas_rounded)
 //   sm_80 and later, emulate build         kiln's v3_tc, or GemmEx (emulated) when gemm_through_cublas()
-//   older devices (no TF32/BF16 tensor     copies of A and B rounded to the precision in the device's
-//     cores), either build                 workspace, then GemmEx on them where gemm_through_cublas()
+//   older devices (no TF32/BF16 tensor     copies of A and B rounded to the precision (temporaries on
+//     cores), either build                 the stream), then GemmEx on them where gemm_through_cublas()
 //                                          (always in the cuda build: whatever cuBLAS does with rounded
 //                                          operands is exact, and Turing keeps its F16 tensor cores),
-//                                          else the FP32 gemm; logged once per device. The copies
-//                                          borrow workspace_for(device): not to be called while the
-//                                          caller holds that workspace's lease.
+//                                          else the FP32 gemm; logged once per device
 // The CPU twin, cpu::gemm_rounded, rounds copies and runs SGEMM. Why not GemmEx alone on old
 // devices: cuBLAS's FAST compute types only *allow* down-conversion, and where the device has no
 // tensor cores for the format cuBLAS computes in FP32, which is not what a CPU run predicts.

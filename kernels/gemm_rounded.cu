@@ -1,39 +1,20 @@
 // gpu::gemm_rounded: which GEMM runs a product in TF32, BF16 or F16 on this device (kernels/gemm.h,
 // "gemm_rounded"), and the path for devices without TF32/BF16 tensor cores: round copies of A and
-// B into the device's workspace, then the FP32 GEMM on the copies.
-#include <cstdint>
-
-#include "core/stream.h"
-#include "core/workspace.h"
+// B (gpu::round_to_precision into stream-ordered temporaries), then the FP32 path on the copies.
+#include "core/tensor.h"
 #include "kernels/compute_capability.h"
+#include "kernels/convert.h"
 #include "kernels/gemm.h"
-#include "kernels/grid.cuh"
-#include "kernels/launch.cuh"
 
 namespace kiln::gpu {
 namespace {
 
-constexpr int kRoundThreads = 256;
-
-__global__ void __launch_bounds__(kRoundThreads)
-round_kernel(MathPrecision p, const float* x, float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{kRoundThreads} + threadIdx.x; i < n; i += int64_t{gridDim.x} * kRoundThreads)
-    y[i] = round_to_precision(p, x[i]);
-}
-
-// Copies of A and B rounded to `p` (B's copy 256-byte aligned, as cuBLAS and float4 loads like),
-// then `run` on them. The workspace stays leased until `run` has queued its work on `stream`.
-template <class Run>
-void on_rounded_copies(const GemmShape& s, MathPrecision p, const float* a, const float* b, const Stream& stream,
-                       Run&& run) {
-  const int64_t a_floats = (s.a_size() + 63) / 64 * 64;
-  Workspace::Lease lease =
-      workspace_for(stream.device()).borrow(static_cast<size_t>(a_floats + s.b_size()) * sizeof(float), stream);
-  float* ra = lease.as<float>();
-  float* rb = ra + a_floats;
-  launch(round_kernel, grid_blocks(s.a_size(), kRoundThreads), dim3(kRoundThreads), 0, stream, p, a, ra, s.a_size());
-  launch(round_kernel, grid_blocks(s.b_size(), kRoundThreads), dim3(kRoundThreads), 0, stream, p, b, rb, s.b_size());
-  run(ra, rb);
+// x[0..n) rounded to p in a temporary on `stream` (the caching allocator reuses the block only for
+// work queued later on that stream, so it may be freed once the GEMM is queued).
+static Tensor rounded_operand(MathPrecision p, const float* x, int64_t n, const Stream& stream) {
+  Tensor t = Tensor::empty(Shape{n}, stream);
+  round_to_precision(ConvertShape{.n = n}, p, x, t.data<float>(), stream);
+  return t;
 }
 
 }  // namespace
@@ -45,10 +26,10 @@ void gemm_rounded(const GemmShape& shape, MathPrecision precision, const float* 
   if (!gemm_tensor_cores(stream.device())) {
     // On rounded operands every behaviour cuBLAS's FAST types allow gives exact products, so cuBLAS
     // (with whatever tensor cores the device has, e.g. Turing's F16) keeps the precision's meaning.
-    on_rounded_copies(shape, precision, a, b, stream, [&](const float* ra, const float* rb) {
-      if (gemm_through_cublas()) gemm_cublas_rounded(shape, precision, ra, rb, c, stream);
-      else gemm(shape, ra, rb, c, stream);
-    });
+    const Tensor ra = rounded_operand(precision, a, shape.a_size(), stream);
+    const Tensor rb = rounded_operand(precision, b, shape.b_size(), stream);
+    if (gemm_through_cublas()) gemm_cublas_rounded(shape, precision, ra.data<float>(), rb.data<float>(), c, stream);
+    else gemm(shape, ra.data<float>(), rb.data<float>(), c, stream);
     return;
   }
   if (gemm_through_cublas()) gemm_cublas_rounded(shape, precision, a, b, c, stream);
