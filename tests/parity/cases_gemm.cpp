@@ -148,10 +148,12 @@ OpCase padded_gemm_case(const GemmShape& g, int pad) {
 // 6u sum_k |a_k b_k|, about 4.5u sqrt(K) rms(C) for the harness's uniform operands (K |a b| = K/4,
 // rms(C) = sqrt(K)/3) and 6u |C| for K = 1. A scale of 4u / 1e-6 makes tolerance() 4u + 8u sqrt(K):
 // above both, and still far below the O(rms(C)) error of a wrong transpose or operand order.
+#if KILN_WITH_DEVICE
 double cublas_rounded_tolerance_scale(MathPrecision p) {
   const int mantissa_bits = p == MathPrecision::BF16 ? 7 : 10;  // TF32 and F16: 10
   return 4.0 * std::ldexp(1.0, -(mantissa_bits + 1)) / 1e-6;
 }
+#endif
 
 OpCase rounded_gemm_case(const GemmShape& g, MathPrecision p, const std::string& label, bool bench) {
   OpCase c = gemm_case(g, label, bench);
