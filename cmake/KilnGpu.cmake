@@ -101,6 +101,25 @@ if(KILN_GPU_FLAVOUR STREQUAL "cuda" OR KILN_GPU_FLAVOUR STREQUAL "emulate")
   set(KILN_HAS_DEVICE ON)
 endif()
 
+# KILN_EMU_ACCESS: the emulate build that counts the kernels' memory accesses (sectors per request,
+# bank conflicts: kernels/emu/README.md, "Access counting"). Needs clang 14 or later
+# (-fsanitize-coverage=trace-loads,trace-stores) and no sanitizer; every other build is unchanged.
+option(KILN_EMU_ACCESS "Emulate build that counts kernel memory accesses (clang >= 14)" OFF)
+if(KILN_EMU_ACCESS)
+  if(NOT KILN_GPU_FLAVOUR STREQUAL "emulate")
+    message(FATAL_ERROR "KILN_EMU_ACCESS=ON needs KILN_GPU=emulate")
+  endif()
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang" OR CMAKE_CXX_COMPILER_VERSION VERSION_LESS 14)
+    message(FATAL_ERROR "KILN_EMU_ACCESS=ON needs clang 14 or later (-fsanitize-coverage=trace-loads,"
+                        "trace-stores), e.g. -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14; "
+                        "this is ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
+  endif()
+  if(NOT KILN_SANITIZE MATCHES "^(OFF|off|0|)$")
+    message(FATAL_ERROR "KILN_EMU_ACCESS=ON does not combine with KILN_SANITIZE=${KILN_SANITIZE}")
+  endif()
+  add_compile_definitions(KILN_EMU_ACCESS_COUNT=1)
+endif()
+
 if(KILN_GPU_FLAVOUR STREQUAL "emulate")
   find_package(Python3 REQUIRED COMPONENTS Interpreter)  # kernels/emu/emu_source.py
   set(KILN_EMU_PYTHON "${Python3_EXECUTABLE}")
@@ -122,9 +141,17 @@ function(kiln_gpu_sources target)
       kiln_emu_view("${abs}" out)
       list(APPEND generated "${out}")
     endforeach()
+    set(_kiln_emu_flags "-xc++;-include;${PROJECT_SOURCE_DIR}/kernels/emu/emu.h")
+    if(KILN_EMU_ACCESS)
+      # Access counting (kernels/emu/README.md): every load and store of the GPU code calls
+      # kernels/emu/access_count.cpp. No vectorisers, so the CPU code keeps the accesses the
+      # source makes; line tables name the sites.
+      list(APPEND _kiln_emu_flags -fsanitize-coverage=inline-bool-flag,trace-loads,trace-stores
+                                  -fno-slp-vectorize -fno-vectorize -gline-tables-only)
+    endif()
     set_source_files_properties(${generated} TARGET_DIRECTORY ${target} PROPERTIES
       LANGUAGE CXX
-      COMPILE_OPTIONS "-xc++;-include;${PROJECT_SOURCE_DIR}/kernels/emu/emu.h")
+      COMPILE_OPTIONS "${_kiln_emu_flags}")
     target_sources(${target} PRIVATE ${generated})
     target_include_directories(${target} BEFORE PRIVATE "${CMAKE_BINARY_DIR}/emu_src")
     add_dependencies(${target} kiln_emu_headers)
