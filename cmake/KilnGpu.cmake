@@ -102,17 +102,17 @@ if(KILN_GPU_FLAVOUR STREQUAL "cuda" OR KILN_GPU_FLAVOUR STREQUAL "emulate")
 endif()
 
 # KILN_EMU_ACCESS: the emulate build that counts the kernels' memory accesses (sectors per request,
-# bank conflicts: kernels/emu/README.md, "Access counting"). Needs clang 14 or later
-# (-fsanitize-coverage=trace-loads,trace-stores) and no sanitizer; every other build is unchanged.
-option(KILN_EMU_ACCESS "Emulate build that counts kernel memory accesses (clang >= 14)" OFF)
+# bank conflicts: kernels/emu/README.md, "Access counting"). Needs GCC (its kernel-address
+# instrumentation calls a function before every load and store) and no sanitizer; every other
+# build is unchanged.
+option(KILN_EMU_ACCESS "Emulate build that counts kernel memory accesses (GCC)" OFF)
 if(KILN_EMU_ACCESS)
   if(NOT KILN_GPU_FLAVOUR STREQUAL "emulate")
     message(FATAL_ERROR "KILN_EMU_ACCESS=ON needs KILN_GPU=emulate")
   endif()
-  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang" OR CMAKE_CXX_COMPILER_VERSION VERSION_LESS 14)
-    message(FATAL_ERROR "KILN_EMU_ACCESS=ON needs clang 14 or later (-fsanitize-coverage=trace-loads,"
-                        "trace-stores), e.g. -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14; "
-                        "this is ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    message(FATAL_ERROR "KILN_EMU_ACCESS=ON needs GCC (-fsanitize=kernel-address with out-of-line "
+                        "checks); this is ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
   endif()
   if(NOT KILN_SANITIZE MATCHES "^(OFF|off|0|)$")
     message(FATAL_ERROR "KILN_EMU_ACCESS=ON does not combine with KILN_SANITIZE=${KILN_SANITIZE}")
@@ -144,10 +144,14 @@ function(kiln_gpu_sources target)
     set(_kiln_emu_flags "-xc++;-include;${PROJECT_SOURCE_DIR}/kernels/emu/emu.h")
     if(KILN_EMU_ACCESS)
       # Access counting (kernels/emu/README.md): every load and store of the GPU code calls
-      # kernels/emu/access_count.cpp. No vectorisers, so the CPU code keeps the accesses the
-      # source makes; line tables name the sites.
-      list(APPEND _kiln_emu_flags -fsanitize-coverage=inline-bool-flag,trace-loads,trace-stores
-                                  -fno-slp-vectorize -fno-vectorize -gline-tables-only)
+      # kernels/emu/access_count.cpp (GCC's address-sanitizer instrumentation in its kernel form:
+      # out-of-line checks, no shadow memory, no runtime; not ASan, so __SANITIZE_ADDRESS__ goes).
+      # No vectorisers, so the CPU code keeps the accesses the source makes; debug info names the
+      # sites, inlined frames included.
+      list(APPEND _kiln_emu_flags -fsanitize=kernel-address -U__SANITIZE_ADDRESS__
+           --param=asan-instrumentation-with-call-threshold=0 --param=asan-stack=0
+           --param=asan-globals=0 --param=asan-use-after-return=0
+           -fno-tree-vectorize -fno-tree-slp-vectorize -g)
     endif()
     set_source_files_properties(${generated} TARGET_DIRECTORY ${target} PROPERTIES
       LANGUAGE CXX

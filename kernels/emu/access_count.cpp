@@ -1,9 +1,10 @@
 // Access counting (access_count.h): the loads and stores of GPU threads, grouped into warp-wide
 // requests per site at the end of each block, turned into sectors and wavefronts.
 //
-// The kernels of a KILN_EMU_ACCESS=ON build are compiled with clang's
-// -fsanitize-coverage=trace-loads,trace-stores: every load and store calls __sanitizer_cov_loadN /
-// storeN(address) first (N = 1, 2, 4, 8, 16). This file defines those callbacks. An access counts
+// The GPU sources of a KILN_EMU_ACCESS=ON build are compiled with GCC's -fsanitize=kernel-address
+// and out-of-line checks: every load and store calls __asan_loadN_noabort / storeN(address)
+// first (N = 1, 2, 4, 8, 16, or any size). This file defines those functions (there is no
+// sanitizer runtime in that build). An access counts
 // when a GPU thread makes it (tl_thread) to the block's shared memory or to a device (or pinned)
 // block; the rest (the thread's local variables, the kernel's arguments, the emulator's own state)
 // is what a GPU keeps in registers, local or constant memory, and is skipped.
@@ -101,7 +102,7 @@ size_t pow2_at_least(size_t n) {
 void on_access(uintptr_t a, unsigned bytes, bool store, uint64_t site) {
   Worker* w = t_worker;
   if (!w || !w->active) return;
-  const Thread* t = detail::tl_thread;
+  const Thread* t = emu::detail::tl_thread;
   if (!t) return;
   uint8_t flags = store ? kStore : 0;
   bool shared = false;
@@ -272,8 +273,8 @@ void block_end() {
 
 void start() {
   if (!kBuilt)
-    throw Error("access counting needs a build with -DKILN_EMU_ACCESS=ON (clang, "
-                "-fsanitize-coverage=trace-loads,trace-stores on the GPU sources); this build does "
+    throw Error("access counting needs a build with -DKILN_EMU_ACCESS=ON (GCC "
+                "-fsanitize=kernel-address on the GPU sources); this build does "
                 "not see the kernels' loads and stores");
   std::lock_guard lock(g_mutex);
   kernels().clear();
@@ -325,14 +326,14 @@ void record(const void* address, unsigned bytes, bool store, const std::source_l
 }  // namespace kiln::emu::access
 
 #if defined(KILN_EMU_ACCESS_COUNT)
-// The callbacks of -fsanitize-coverage=trace-loads,trace-stores (the instrumented load or store
-// follows the call, so the return address is at its source line). inline-bool-flag, the cheapest
-// coverage kind these need beside them, calls its init once per module: nothing to do. Defined
-// only in the counting build, so no other build's sanitizer runtime sees them.
+// The checks GCC's -fsanitize=kernel-address calls before every load and store of the GPU code
+// (--param=asan-instrumentation-with-call-threshold=0: all out of line). The access follows the
+// call, so the return address is at its source line. Defined only in the counting build, so no
+// other build's sanitizer runtime sees them.
 #define KILN_ACCESS_CALLBACK(kind, n, store)                                                 \
-  extern "C" void __sanitizer_cov_##kind##n(void* p);                                        \
-  extern "C" void __sanitizer_cov_##kind##n(void* p) {                                       \
-    kiln::emu::access::on_access(reinterpret_cast<uintptr_t>(p), n, store,                   \
+  extern "C" void __asan_##kind##n##_noabort(uintptr_t p);                                   \
+  extern "C" void __asan_##kind##n##_noabort(uintptr_t p) {                                  \
+    kiln::emu::access::on_access(p, n, store,                                                \
                                  reinterpret_cast<uintptr_t>(__builtin_return_address(0)));  \
   }
 KILN_ACCESS_CALLBACK(load, 1, false)
@@ -345,6 +346,23 @@ KILN_ACCESS_CALLBACK(store, 2, true)
 KILN_ACCESS_CALLBACK(store, 4, true)
 KILN_ACCESS_CALLBACK(store, 8, true)
 KILN_ACCESS_CALLBACK(store, 16, true)
-extern "C" void __sanitizer_cov_bool_flag_init(bool*, bool*);
-extern "C" void __sanitizer_cov_bool_flag_init(bool*, bool*) {}
+// Other sizes (a 12-byte struct copy, say).
+extern "C" void __asan_loadN_noabort(uintptr_t p, size_t n);
+extern "C" void __asan_loadN_noabort(uintptr_t p, size_t n) {
+  kiln::emu::access::on_access(p, static_cast<unsigned>(n), false,
+                               reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+extern "C" void __asan_storeN_noabort(uintptr_t p, size_t n);
+extern "C" void __asan_storeN_noabort(uintptr_t p, size_t n) {
+  kiln::emu::access::on_access(p, static_cast<unsigned>(n), true,
+                               reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+// Called before a noreturn call (a throw): ASan unpoisons the stack there; nothing to do here.
+extern "C" void __asan_handle_no_return();
+extern "C" void __asan_handle_no_return() {}
+// Around a file's dynamic initialisers (ASan's init-order check): nothing to do either.
+extern "C" void __asan_before_dynamic_init(const char*);
+extern "C" void __asan_before_dynamic_init(const char*) {}
+extern "C" void __asan_after_dynamic_init();
+extern "C" void __asan_after_dynamic_init() {}
 #endif

@@ -1,7 +1,7 @@
 // Access counting: what Nsight Compute's memory tables would say about a kernel, counted on the
-// emulator (kernels/emu/README.md, "Access counting"). Only a KILN_EMU_ACCESS=ON build (clang,
-// -fsanitize-coverage=trace-loads,trace-stores on the GPU sources) sees the kernels' loads and
-// stores; every other build has the same functions, and start() says it cannot count.
+// emulator (kernels/emu/README.md, "Access counting"). Only a KILN_EMU_ACCESS=ON build (GCC's
+// kernel-address instrumentation on the GPU sources) sees the kernels' loads and stores; every
+// other build has the same functions, and start() says it cannot count.
 //
 // Per kernel and per load/store site (source file:line), over the launches between start() and
 // stop():
@@ -60,7 +60,7 @@ bool counting();
 std::string format_table(const std::vector<Kernel>& kernels);
 std::string to_json(const std::vector<Kernel>& kernels);
 
-// An access the coverage instrumentation cannot see as the GPU makes it (the emulated ldmatrix and
+// An access the instrumentation cannot see as the GPU makes it (the emulated ldmatrix and
 // cp.async of tensor_core.h), made by the calling GPU thread at `where`.
 void record(const void* address, unsigned bytes, bool store, const std::source_location& where);
 

@@ -87,7 +87,7 @@ std::map<uint64_t, std::string> site_locations(const std::vector<uint64_t>& keys
       continue;
     }
     std::string module = info.dli_fname;
-    if (access(module.c_str(), R_OK) != 0) module = "/proc/self/exe";
+    if (::access(module.c_str(), R_OK) != 0) module = "/proc/self/exe";
     by_module[module].emplace_back(key, pc - reinterpret_cast<uintptr_t>(info.dli_fbase));
   }
   for (const auto& [module, pcs] : by_module) {

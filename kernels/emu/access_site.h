@@ -1,5 +1,5 @@
 // Access counting's sites (access_count.cpp): a load or store is known by the return address of
-// its coverage callback (a PC in the kernel's code), or, for what the emulator does on a kernel's
+// its instrumentation call (a PC in the kernel's code), or, for what the emulator does on a kernel's
 // behalf (ldmatrix, cp.async), by the kernel's source location. Both fit one 64-bit key; keys
 // become "file:line" only when the figures are read (llvm-symbolizer, once per module).
 #pragma once

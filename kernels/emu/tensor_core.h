@@ -38,7 +38,7 @@
 // explicit record per lane at the kernel's call site, and does not instrument their bodies.
 #if defined(KILN_EMU_ACCESS_COUNT)
 // noinline: inlined into the kernel, the body would be instrumented as the kernel's.
-#define KILN_TC_UNCOUNTED __attribute__((no_sanitize("coverage"), noinline))
+#define KILN_TC_UNCOUNTED __attribute__((no_sanitize("kernel-address"), noinline))
 #define KILN_TC_COUNT(addr, bytes, store, where) ::kiln::emu::access::record(addr, bytes, store, where)
 #else
 #define KILN_TC_UNCOUNTED

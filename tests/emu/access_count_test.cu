@@ -56,7 +56,7 @@ __global__ void read_shared_float2(float* out) {
 class AccessCount : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!access::kBuilt) GTEST_SKIP() << "counting needs -DKILN_EMU_ACCESS=ON (clang)";
+    if (!access::kBuilt) GTEST_SKIP() << "counting needs -DKILN_EMU_ACCESS=ON";
   }
   // The one site of `kernels` in `space` and `kind`; fails the test if there is not exactly one.
   static access::Site only_site(const std::vector<access::Kernel>& kernels, bool shared, bool store) {
