@@ -146,12 +146,13 @@ function(kiln_gpu_sources target)
       # Access counting (kernels/emu/README.md): every load and store of the GPU code calls
       # kernels/emu/access_count.cpp (GCC's address-sanitizer instrumentation in its kernel form:
       # out-of-line checks, no shadow memory, no runtime; not ASan, so __SANITIZE_ADDRESS__ goes).
-      # No vectorisers, so the CPU code keeps the accesses the source makes; debug info names the
-      # sites, inlined frames included.
+      # The CPU code keeps the accesses the source makes: no vectorisers (no scalar loads turned
+      # into vector ones), no scalar replacement of aggregates (a float4 copy stays one 16-byte
+      # load). Debug info names the sites, inlined frames included.
       list(APPEND _kiln_emu_flags -fsanitize=kernel-address -U__SANITIZE_ADDRESS__
            --param=asan-instrumentation-with-call-threshold=0 --param=asan-stack=0
            --param=asan-globals=0 --param=asan-use-after-return=0
-           -fno-tree-vectorize -fno-tree-slp-vectorize -g)
+           -fno-tree-vectorize -fno-tree-slp-vectorize -fno-tree-sra -fno-ipa-sra -g)
     endif()
     set_source_files_properties(${generated} TARGET_DIRECTORY ${target} PROPERTIES
       LANGUAGE CXX

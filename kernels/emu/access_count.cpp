@@ -12,9 +12,9 @@
 // The emulator runs a warp's lanes one after another, so the lanes of one warp-wide instruction
 // are matched afterwards: the k-th access of a lane at a site belongs with the k-th access of the
 // other lanes of its warp at that site (SIMT lockstep; divergent paths through one site are
-// matched in order, as if reconverged). A lane's accesses that follow each other to adjacent
-// addresses, aligned to their combined size (at most 16 bytes), are one vector access: the CPU
-// compiler splits a float4 copy into four 4-byte loads; the GPU makes one 16-byte request.
+// matched in order, as if reconverged). A float2/float4 copy is one 8/16-byte access, as on the
+// GPU, because the counting build keeps aggregate copies whole (-fno-tree-sra: no splitting into
+// scalars) and does not vectorise scalar code.
 #include "kernels/emu/access_count.h"
 
 #include <algorithm>
@@ -53,7 +53,6 @@ struct Worker {
   Ranges global;
   uint64_t global_generation = ~uint64_t{0};
   std::vector<Event> events;
-  std::vector<uint32_t> last;  // per thread: 1 + index of its latest event, 0 for none
 };
 
 struct SiteKey {
@@ -93,12 +92,6 @@ bool in(const Ranges& r, uintptr_t a) {
   return it != r.begin() && a < std::prev(it)->second;
 }
 
-size_t pow2_at_least(size_t n) {
-  size_t p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
-
 void on_access(uintptr_t a, unsigned bytes, bool store, uint64_t site) {
   Worker* w = t_worker;
   if (!w || !w->active) return;
@@ -111,18 +104,7 @@ void on_access(uintptr_t a, unsigned bytes, bool store, uint64_t site) {
     flags |= kShared;
   else if (!in(w->global, a))
     return;
-  uint32_t& last = w->last[t->linear];
-  if (last) {  // the lane's previous access continues into this one: one vector access
-    Event& e = w->events[last - 1];
-    const size_t merged = e.bytes + bytes;
-    if (e.flags == flags && e.addr + e.bytes == a && merged <= 16 &&
-        e.addr % pow2_at_least(merged) == 0) {
-      e.bytes = static_cast<uint16_t>(merged);
-      return;
-    }
-  }
   w->events.push_back(Event{a, site, t->linear, static_cast<uint16_t>(bytes), flags});
-  last = static_cast<uint32_t>(w->events.size());
 }
 
 // The sectors of one request, and those of the same bytes packed contiguously.
@@ -184,8 +166,6 @@ void block_begin(const LaunchSpec& spec, const void* dynamic_shared, size_t byte
   if (dynamic_shared) shared_allocated(dynamic_shared, bytes);
   if (allocation_generation() != w.global_generation) w.global = global_ranges(&w.global_generation);
   w.events.clear();
-  const dim3 b = spec.block;
-  w.last.assign(static_cast<size_t>(b.x) * b.y * b.z, 0);
 }
 
 void shared_allocated(const void* p, size_t bytes) {
@@ -232,7 +212,7 @@ void block_end() {
       int n = 0;
       for (int l = 0; l < lanes; ++l)
         if (k < count[l]) lane[n++] = &ev[begin[l] + k];
-      uint16_t width = 0;  // a request's width: its widest lane (lanes merge alike)
+      uint16_t width = 0;  // a request's width: its widest lane
       for (int i = 0; i < n; ++i) width = std::max(width, lane[i]->bytes);
       SiteAcc& s = sites[SiteKey{ev[g].site, ev[g].flags, width}];
       ++s.requests;

@@ -24,6 +24,22 @@ std::string relative(const std::string& path) {
 
 bool emulator_frame(const std::string& path) { return path.find("kernels/emu/") != std::string::npos; }
 
+std::string file_of(const std::string& file_line) { return file_line.substr(0, file_line.rfind(':')); }
+
+// The innermost frame outside the emulator; for a helper in a header (tile::load4), also the
+// first frame outside that header, which tells its callers apart.
+std::string choose(const std::vector<std::string>& frames) {
+  size_t i = 0;
+  while (i < frames.size() && emulator_frame(frames[i])) ++i;
+  if (i == frames.size()) return frames.empty() ? "" : frames[0];
+  const std::string file = file_of(frames[i]);
+  if (!file.ends_with(".cuh") && !file.ends_with(".h")) return frames[i];
+  for (size_t j = i + 1; j < frames.size(); ++j)
+    if (file_of(frames[j]) != file && !emulator_frame(frames[j]))
+      return frames[i] + " < " + frames[j];
+  return frames[i];
+}
+
 // llvm-symbolizer over one module: offsets -> innermost frame outside the emulator, or "".
 std::vector<std::string> symbolize(const std::string& module, const std::vector<uintptr_t>& offsets) {
   std::vector<std::string> out(offsets.size());
@@ -47,18 +63,16 @@ std::vector<std::string> symbolize(const std::string& module, const std::vector<
     // One block of "file:line:column" frames (innermost first) per address, blank-line separated.
     std::istringstream in(text);
     std::string line;
+    std::vector<std::string> frames;
     size_t i = 0;
-    bool chosen = false;
     while (std::getline(in, line) && i < out.size()) {
-      if (line.empty()) {
-        ++i;
-        chosen = false;
+      if (!line.empty()) {
+        const size_t col = line.rfind(':');
+        frames.push_back(relative(col == std::string::npos ? line : line.substr(0, col)));
         continue;
       }
-      const size_t col = line.rfind(':');
-      const std::string file_line = col == std::string::npos ? line : line.substr(0, col);
-      if (out[i].empty() || (!chosen && emulator_frame(out[i]))) out[i] = relative(file_line);
-      chosen = chosen || !emulator_frame(file_line);
+      out[i++] = choose(frames);
+      frames.clear();
     }
   }
   std::remove(name);

@@ -116,7 +116,7 @@ TEST_F(AccessCount, Float4LoadIsOneRequestOf16Sectors) {
                out.data<float>());
   const auto k = access::stop();
   const access::Site load = only_site(k, false, false);
-  EXPECT_EQ(load.bytes, 16u);  // the CPU's four 4-byte loads are one vector access
+  EXPECT_EQ(load.bytes, 16u);  // one 16-byte access per lane, not four 4-byte ones
   EXPECT_EQ(load.requests, uint64_t{n / 32});
   EXPECT_DOUBLE_EQ(load.per_request(), 16.0);
 }
