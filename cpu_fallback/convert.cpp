@@ -1,9 +1,12 @@
-// CPU conversions FP32 <-> BF16/F16: the scalar conversions of core/half.h in a loop, OpenMP over
-// chunks of the array for large n.
+// CPU conversions FP32 <-> BF16/F16 and FP32 rounding to a MathPrecision: the scalar conversions of
+// core/half.h in a loop, OpenMP over chunks of the array for large n.
 #include "kernels/convert.h"
+
+#include <vector>
 
 #include "core/half.h"
 #include "cpu_fallback/parallel.h"
+#include "cpu_fallback/rounded_copy.h"
 
 namespace kiln::cpu {
 namespace {
@@ -29,5 +32,20 @@ void f32_to_f16(const ConvertShape& s, const float* x, f16* y, const Stream&) {
 void f16_to_f32(const ConvertShape& s, const f16* x, float* y, const Stream&) {
   run(s, x, y, [](f16 v) { return f16_to_float(v); });
 }
+
+void round_to_precision(const ConvertShape& s, MathPrecision p, const float* x, float* y, const Stream&) {
+  if (p == MathPrecision::F32 && x == y) return;
+  run(s, x, y, [p](float v) { return kiln::round_to_precision(p, v); });
+}
+
+namespace detail {
+
+std::vector<float> rounded_copy(MathPrecision p, const float* x, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(n));
+  round_to_precision(ConvertShape{.n = n}, p, x, out.data(), Stream::default_for(Device::cpu()));
+  return out;
+}
+
+}  // namespace detail
 
 }  // namespace kiln::cpu

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu_fallback/parallel.h"
+#include "cpu_fallback/rounded_copy.h"
 
 namespace kiln::cpu {
 
@@ -19,12 +20,7 @@ void gemm_rounded(const GemmShape& s, MathPrecision p, const float* a, const flo
                   const Stream& stream) {
   if (p == MathPrecision::F32) return gemm(s, a, b, c, stream);
   s.validate();
-  auto rounded = [p](const float* x, int64_t n) {
-    std::vector<float> out(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = round_to_precision(p, x[i]);
-    return out;
-  };
-  const std::vector<float> ra = rounded(a, s.a_size()), rb = rounded(b, s.b_size());
+  const std::vector<float> ra = detail::rounded_copy(p, a, s.a_size()), rb = detail::rounded_copy(p, b, s.b_size());
   gemm(s, ra.data(), rb.data(), c, stream);
 }
 

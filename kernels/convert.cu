@@ -41,6 +41,14 @@ void run(const ConvertShape& s, const In* x, Out* y, const Stream& stream) {
          y);
 }
 
+// In place allowed (x == y), so no __restrict__.
+__global__ void __launch_bounds__(kThreads)
+round_kernel(int64_t n, MathPrecision p, const float* x, float* y) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += stride)
+    y[i] = kiln::round_to_precision(p, x[i]);
+}
+
 }  // namespace
 
 void f32_to_bf16(const ConvertShape& s, const float* x, bf16* y, const Stream& stream) {
@@ -54,6 +62,12 @@ void f32_to_f16(const ConvertShape& s, const float* x, f16* y, const Stream& str
 }
 void f16_to_f32(const ConvertShape& s, const f16* x, float* y, const Stream& stream) {
   run<f16, float, FromF16>(s, x, y, stream);
+}
+
+void round_to_precision(const ConvertShape& s, MathPrecision p, const float* x, float* y, const Stream& stream) {
+  s.validate();
+  if (s.n == 0 || (p == MathPrecision::F32 && x == y)) return;
+  launch(round_kernel, grid_blocks(s.n, kThreads), kThreads, 0, stream, s.n, p, x, y);
 }
 
 }  // namespace kiln::gpu

@@ -1,10 +1,12 @@
-// Conversions between FP32 and the 16-bit formats (BF16, F16) of mixed-precision tensors.
+// Conversions between FP32 and the 16-bit formats (BF16, F16) of mixed-precision tensors, and
+// FP32 rounded in place to a MathPrecision.
 // Pointers are device memory on the stream's device for kiln::gpu::, host memory for kiln::cpu::.
 #pragma once
 
 #include "core/half.h"
 #include "core/stream.h"
 #include "kernels/shapes/convert.h"
+#include "kernels/shapes/precision.h"
 
 // The launchers, declared once (kernels/convert.inc) for both backends: kiln::gpu:: is defined in
 // kernels/convert.cu, kiln::cpu:: in cpu_fallback/convert.cpp.

@@ -20,6 +20,7 @@ __global__ void __launch_bounds__(kThreads)
 sgd_kernel(SgdShape s, bool vec, float* __restrict__ param, const float* __restrict__ grad,
            float* __restrict__ buf, const float* __restrict__ scale) {
   if (scale) s.grad_scale = *scale;
+  if (!(s.grad_scale - s.grad_scale == 0.0f)) return;  // not finite: the step is skipped
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   const int64_t n4 = vec ? s.count / 4 : 0;
@@ -46,6 +47,7 @@ adam_kernel(AdamShape s, float step_size, float bias2_sqrt, bool vec, float* __r
             const float* __restrict__ grad, float* __restrict__ m, float* __restrict__ v,
             const float* __restrict__ scale) {
   if (scale) s.grad_scale = *scale;
+  if (!(s.grad_scale - s.grad_scale == 0.0f)) return;  // not finite: the step is skipped
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   const int64_t n4 = vec ? s.count / 4 : 0;

@@ -54,7 +54,7 @@ Tensor Conv2d::forward(const std::vector<const Tensor*>& inputs, const Stream& s
   const Conv2dShape s = shape_for(x.shape());
   Tensor y = Tensor::empty(Shape{s.n, s.k, s.p(), s.q()}, x.device());
   const float* bias = opt_.bias ? params_[1].value.data<float>() : nullptr;
-  KILN_DISPATCH(x.device(), conv2d_forward, s, x.data<float>(), params_[0].value.data<float>(), bias,
+  KILN_DISPATCH(x.device(), conv2d_forward_rounded, s, precision_, x.data<float>(), params_[0].value.data<float>(), bias,
                 y.data<float>(), stream);
   return y;
 }
@@ -65,9 +65,9 @@ void Conv2d::backward(const BackwardArgs& a) {
   const Conv2dShape s = shape_for(x.shape());
   const Device d = x.device();
   if (a.grad_inputs[0])
-    KILN_DISPATCH(d, conv2d_backward_data, s, dy.data<float>(), params_[0].value.data<float>(),
+    KILN_DISPATCH(d, conv2d_backward_data_rounded, s, precision_, dy.data<float>(), params_[0].value.data<float>(),
                   a.grad_inputs[0]->data<float>(), a.stream);
-  KILN_DISPATCH(d, conv2d_backward_filter, s, x.data<float>(), dy.data<float>(), params_[0].grad.data<float>(),
+  KILN_DISPATCH(d, conv2d_backward_filter_rounded, s, precision_, x.data<float>(), dy.data<float>(), params_[0].grad.data<float>(),
                 a.stream);
   if (opt_.bias) KILN_DISPATCH(d, conv2d_backward_bias, s, dy.data<float>(), params_[1].grad.data<float>(), a.stream);
 }

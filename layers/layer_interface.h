@@ -33,6 +33,7 @@
 #include "core/shape.h"
 #include "core/stream.h"
 #include "core/tensor.h"
+#include "kernels/shapes/precision.h"
 
 namespace kiln {
 
@@ -129,12 +130,19 @@ class Layer {
     throw Error("layer '" + name_ + "' (" + type() + ") carries no state '" + key + "'");
   }
 
+  // The precision of the layer's products (kernels/shapes/precision.h, DESIGN principle 9): Linear,
+  // Conv2d and the recurrent layers round the operands of their GEMMs and convolutions to it and
+  // accumulate in FP32; other layers compute in FP32. Set for every layer by Net::set_precision.
+  MathPrecision precision() const { return precision_; }
+  void set_precision(MathPrecision precision) { precision_ = precision; }
+
   // One line of description for Net::summary(): "5x5, stride 1, pad 0, 20 channels".
   virtual std::string describe() const { return ""; }
 
  protected:
   std::vector<Parameter> params_;
   bool training_ = true;
+  MathPrecision precision_ = MathPrecision::F32;
 
  private:
   std::string name_;

@@ -48,7 +48,7 @@ Tensor Linear::forward(const std::vector<const Tensor*>& inputs, const Stream& s
   const int n = static_cast<int>(x.dim(0));
   Tensor y = Tensor::empty(Shape{n, opt_.out_features}, x.device());
   const GemmShape g{.m = n, .n = opt_.out_features, .k = opt_.in_features, .trans_b = true};
-  KILN_DISPATCH(x.device(), gemm, g, x.data<float>(), params_[0].value.data<float>(), y.data<float>(), stream);
+  KILN_DISPATCH(x.device(), gemm_rounded, g, precision_, x.data<float>(), params_[0].value.data<float>(), y.data<float>(), stream);
   if (opt_.bias) {
     const BiasShape b{.n = n, .c = opt_.out_features, .inner = 1};
     KILN_DISPATCH(x.device(), bias_add, b, params_[1].value.data<float>(), y.data<float>(), stream);
@@ -63,7 +63,7 @@ void Linear::backward(const BackwardArgs& a) {
   const Device d = x.device();
   // dW (out, in) += dy^T (out, N) x (N, in)
   const GemmShape gw{.m = opt_.out_features, .n = opt_.in_features, .k = n, .trans_a = true, .beta = 1.0f};
-  KILN_DISPATCH(d, gemm, gw, dy.data<float>(), x.data<float>(), params_[0].grad.data<float>(), a.stream);
+  KILN_DISPATCH(d, gemm_rounded, gw, precision_, dy.data<float>(), x.data<float>(), params_[0].grad.data<float>(), a.stream);
   if (opt_.bias) {
     const BiasShape b{.n = n, .c = opt_.out_features, .inner = 1};
     KILN_DISPATCH(d, bias_backward, b, dy.data<float>(), params_[1].grad.data<float>(), a.stream);
@@ -71,7 +71,7 @@ void Linear::backward(const BackwardArgs& a) {
   if (a.grad_inputs[0]) {
     // dx (N, in) = dy (N, out) W (out, in)
     const GemmShape gx{.m = n, .n = opt_.in_features, .k = opt_.out_features};
-    KILN_DISPATCH(d, gemm, gx, dy.data<float>(), params_[0].value.data<float>(), a.grad_inputs[0]->data<float>(),
+    KILN_DISPATCH(d, gemm_rounded, gx, precision_, dy.data<float>(), params_[0].value.data<float>(), a.grad_inputs[0]->data<float>(),
                   a.stream);
   }
 }

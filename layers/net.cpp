@@ -7,6 +7,8 @@
 
 #include "core/error.h"
 #include "layers/init.h"
+#include "kernels/convert.h"
+#include "kernels/dispatch.h"
 #include "layers/tensor_ops.h"
 
 namespace kiln {
@@ -80,6 +82,7 @@ Layer& Net::add(std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
   n.declared = impl_->nodes.size();
   n.layer->set_training(training_);
   impl_->index[name] = static_cast<int>(impl_->nodes.size());
+  n.layer->set_precision(precision_);
   impl_->nodes.push_back(std::move(n));
   impl_->last_layer = name;
   impl_->resolved = false;
@@ -236,6 +239,36 @@ void Net::set_training(bool training) {
     if (n.layer) n.layer->set_training(training);
 }
 
+// `v` as the FP32 tensor a layer reads: v itself, or (a 16-bit activation) its exact FP32 copy made
+// into `slot`, whose bytes are added to `bytes`.
+const Tensor* Net::widened(const Tensor& v, Tensor& slot, size_t& bytes) const {
+  if (!v.defined() || (v.dtype() != DType::BF16 && v.dtype() != DType::F16)) return &v;
+  slot = graph::to_dtype(v, DType::F32, stream_);
+  bytes += slot.nbytes();
+  return &slot;
+}
+
+// A rounded copy of an FP32 output that shares memory with its input (a view, e.g. Flatten's),
+// which must not be rounded in place.
+Tensor Net::round_copy(const Tensor& v) const {
+  Tensor out = Tensor::empty(v.shape(), stream_);
+  KILN_DISPATCH(device_, round_to_precision, ConvertShape{.n = v.numel()}, precision_, v.data<float>(),
+                out.data<float>(), stream_);
+  return out;
+}
+
+// The precision activations and their gradients are stored in: BF16/F16 under mixed precision,
+// F32 otherwise (TF32 rounds operands only).
+MathPrecision Net::stored_precision() const {
+  return graph::activation_dtype(precision_) == DType::F32 ? MathPrecision::F32 : precision_;
+}
+
+void Net::set_precision(MathPrecision precision) {
+  precision_ = precision;
+  for (Node& n : impl_->nodes)
+    if (n.layer) n.layer->set_precision(precision);
+}
+
 void Net::account() {
   size_t bytes = 0;
   std::vector<const Tensor*> seen;
@@ -251,6 +284,17 @@ void Net::account() {
   }
   live_bytes_ = bytes;
   peak_bytes_ = std::max(peak_bytes_, live_bytes_);
+}
+
+// Mixed precision: an activation whose forward readers are done and that waits only for backward is
+// kept as a 16-bit tensor (exact: its values were rounded when it was made), halving what training
+// holds between forward and backward. The caller's reads (outputs, keep()) stay FP32.
+void Net::narrow(int tensor) {
+  Node& n = impl_->nodes[static_cast<size_t>(tensor)];
+  const DType stored = graph::activation_dtype(precision_);
+  if (stored == DType::F32 || !n.layer || n.keep || n.consumers.empty() || n.value.dtype() != DType::F32) return;
+  n.value = graph::to_dtype(n.value, stored, stream_);
+  account();
 }
 
 void Net::release(int tensor) {
@@ -295,6 +339,7 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     n.value = feeds.at(n.name)->view();
   }
   account();
+  const DType stored = graph::activation_dtype(precision_);
   for (int li : im.order) {
     Node& n = im.nodes[static_cast<size_t>(li)];
     std::vector<const Tensor*> ins;
@@ -305,10 +350,20 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     KILN_CHECK(n.value.shape() == n.shape, "layer '{}' ({}): forward produced {} but shape inference said {}",
                n.name, n.layer->type(), n.value.shape().str(), n.shape.str());
     if (!training_ || !n.runs_backward) n.layer->release_saved();
+    if (stored != DType::F32 && n.value.dtype() == DType::F32 && !n.layer->is_loss()) {
+      // Mixed precision: the activation holds 16-bit values from the start (its forward readers
+      // see what a 16-bit tensor holds); a view of an input (Flatten) is rounded as a copy.
+      const bool view =
+          std::any_of(ins.begin(), ins.end(), [&](const Tensor* t) { return t->shares_memory_with(n.value); });
+      if (view) n.value = round_copy(n.value);
+      else graph::round_in_place(n.value, precision_, stream_);
+    }
     account();
     for (int j : n.inputs) {
       Node& in = im.nodes[static_cast<size_t>(j)];
-      if (--in.forward_left == 0 && in.backward_left == 0) release(j);
+      if (--in.forward_left > 0) continue;
+      if (in.backward_left == 0) release(j);
+      else narrow(j);
     }
   }
   account();
@@ -316,7 +371,7 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
   im.backward_done = false;
 }
 
-void Net::backward() {
+void Net::backward(const Tensor* loss_scale) {
   Impl& im = *impl_;
   KILN_CHECK(training_, "backward: the net is in inference mode (set_training(true) before forward)");
   KILN_CHECK(im.forward_done && !im.backward_done,
@@ -352,13 +407,15 @@ void Net::backward() {
       release_after();  // nothing downstream produced a gradient
       continue;
     }
-    if (l.backward_needs_output()) args.output = &n.value;
+    std::vector<Tensor> wide(n.inputs.size() + 1);  // FP32 copies of 16-bit activations
+    size_t temp_bytes = 0;
+    if (l.backward_needs_output()) args.output = widened(n.value, wide.back(), temp_bytes);
     std::vector<Tensor> temps(n.inputs.size());
     std::vector<bool> targeted(im.nodes.size(), false);
-    size_t temp_bytes = 0;
     for (size_t s = 0; s < n.inputs.size(); ++s) {
       Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
-      args.inputs.push_back(l.backward_needs_input(static_cast<int>(s)) ? &in.value : nullptr);
+      args.inputs.push_back(l.backward_needs_input(static_cast<int>(s)) ? widened(in.value, wide[s], temp_bytes)
+                                                                          : nullptr);
       if (!(in.needs_grad && l.input_differentiable(static_cast<int>(s)))) {
         args.grad_inputs.push_back(nullptr);
         continue;
@@ -377,8 +434,21 @@ void Net::backward() {
     peak_bytes_ = std::max(peak_bytes_, live_bytes_ + temp_bytes);
     if (observer_) observer_(l, Pass::Backward, true);
     l.backward(args);
-    for (size_t s = 0; s < n.inputs.size(); ++s)
-      if (temps[s].defined()) graph::add_into(im.nodes[static_cast<size_t>(n.inputs[s])].grad, temps[s], stream_);
+    wide.clear();
+    // The gradients as they flow on: the loss scale applied to what a loss layer seeds, and the
+    // 16-bit rounding of mixed precision (a no-op for F32 and TF32 storage).
+    const MathPrecision flow = stored_precision();
+    for (size_t s = 0; s < n.inputs.size(); ++s) {
+      Tensor* g = args.grad_inputs[s];
+      if (!g) continue;
+      if (l.is_loss() && loss_scale) graph::scale_gradient(*g, *loss_scale, flow, stream_);
+      else graph::round_in_place(*g, flow, stream_);
+      if (temps[s].defined()) {
+        Tensor& sum = im.nodes[static_cast<size_t>(n.inputs[s])].grad;
+        graph::add_into(sum, temps[s], stream_);
+        graph::round_in_place(sum, flow, stream_);
+      }
+    }
     if (observer_) observer_(l, Pass::Backward, false);
     temps.clear();
     release_after();

@@ -24,6 +24,20 @@
 // of activations + activation gradients + state the layers saved for backward (a view that shares
 // memory with a live tensor, as Flatten's output, is counted once).
 //
+// Precision (set_precision; DESIGN principle 9). F32: everything FP32. TF32: the layers' GEMMs and
+// convolutions round their operands to TF32 (Layer::precision), storage stays FP32. BF16 / F16
+// (mixed precision): the same rounding of operands, and every activation holds 16-bit values: a
+// layer's FP32 output is rounded to BF16/F16 as it is made (its readers see what a 16-bit tensor
+// holds), and once its forward readers are done, an activation kept for backward is stored as a
+// 16-bit tensor (half the memory held between forward and backward); a backward reading it gets a
+// transient exact FP32 copy. So every layer computes in FP32 on 16-bit values. Outputs read by the
+// caller (the net's outputs and keep() names) stay FP32 tensors holding rounded values. Activation gradients are
+// rounded to the 16-bit format as they flow (underflow and overflow as a 16-bit tensor would have
+// them, which is what FP16 loss scaling guards against); parameter gradients are the FP32 results of
+// FP32 accumulation; parameters (the masters) and optimiser state stay FP32. backward(&scale)
+// multiplies the gradients the loss layers seed by scale[0] (a device float, the FP16 loss scale:
+// tools/train/loss_scaler.h) before they are rounded.
+//
 // Gradients of a tensor consumed by several layers are summed by the Net; the parameter gradient
 // and input gradient conventions are in layers/layer_interface.h.
 #pragma once
@@ -68,10 +82,15 @@ class Net {
   void set_training(bool training);
   bool training() const { return training_; }
 
+  // The precision of every layer's products and of the activations (see the top of this file).
+  void set_precision(MathPrecision precision);
+  MathPrecision precision() const { return precision_; }
+
   // Runs the layers in topological order. Every declared input must be fed, on the net's device.
   void forward(const std::map<std::string, const Tensor*>& feeds);
-  // Backward from every loss layer (seeded with its loss weight). Training mode only, after forward.
-  void backward();
+  // Backward from every loss layer (seeded with its loss weight, times loss_scale[0] when given: a
+  // (1) float tensor on the net's device). Training mode only, after forward.
+  void backward(const Tensor* loss_scale = nullptr);
   // Parameter gradients to zero.
   void zero_grad();
 
@@ -132,12 +151,17 @@ class Net {
   void resolve();
   void account();
   void release(int tensor);
+  void narrow(int tensor);
+  const Tensor* widened(const Tensor& v, Tensor& slot, size_t& bytes) const;
+  Tensor round_copy(const Tensor& v) const;
+  MathPrecision stored_precision() const;
   Node& node_of(const std::string& name);
   const Node& node_of(const std::string& name) const;
 
   Device device_;
   Stream stream_;
   std::unique_ptr<Impl> impl_;
+  MathPrecision precision_ = MathPrecision::F32;
   bool setup_done_ = false;
   bool training_ = true;
   size_t live_bytes_ = 0, peak_bytes_ = 0;

@@ -131,7 +131,7 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
   Tensor projection = Tensor::empty(Shape{T, N, G}, dev);
   float* gates = projection.data<float>();
   const GemmShape gx{.m = T * N, .n = G, .k = fl, .trans_b = true};
-  KILN_DISPATCH(dev, gemm, gx, x.data<float>(), param(l, d, kWih).value.data<float>(), gates, stream);
+  KILN_DISPATCH(dev, gemm_rounded, gx, precision_, x.data<float>(), param(l, d, kWih).value.data<float>(), gates, stream);
   if (lstm()) {
     s.gates = std::move(projection);  // replaced by the activated gates in place, step by step
     s.y = Tensor::empty(Shape{T, N, H}, dev);
@@ -149,7 +149,7 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
   for (int i = 0; i < T; ++i) {
     const int t = step_at(i, d, T), prev = i > 0 ? step_at(i - 1, d, T) : -1;
     const float* hprev = prev >= 0 ? y + prev * nh : h0;
-    if (hprev) KILN_DISPATCH(dev, gemm, gh, hprev, w_hh, hg, stream);
+    if (hprev) KILN_DISPATCH(dev, gemm_rounded, gh, precision_, hprev, w_hh, hg, stream);
     if (lstm()) {
       float* gt = gates + t * ng;
       KILN_DISPATCH(dev, lstm_cell_forward, ls, gt, hprev ? hg : nullptr, b_ih, b_hh, prev >= 0 ? c + prev * nh : c0,
@@ -247,7 +247,7 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
 
   for (int i = T - 1; i >= 0; --i) {
     const int t = step_at(i, d, T);
-    if (i < T - 1) KILN_DISPATCH(dev, gemm, rec, da + step_at(i + 1, d, T) * ng, w_hh, dh + t * nh, stream);
+    if (i < T - 1) KILN_DISPATCH(dev, gemm_rounded, rec, precision_, da + step_at(i + 1, d, T) * ng, w_hh, dh + t * nh, stream);
     if (lstm()) {
       const float* c = s.c.data<float>();
       const float* cprev = i > 0 ? c + step_at(i - 1, d, T) * nh : c0;
@@ -261,21 +261,21 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
   const int first = step_at(0, d, T);
   if (dinit.dh0) {
     const GemmShape g{.m = N, .n = H, .k = G};
-    KILN_DISPATCH(dev, gemm, g, da + first * ng, w_hh, dinit.dh0 + slot, stream);
+    KILN_DISPATCH(dev, gemm_rounded, g, precision_, da + first * ng, w_hh, dinit.dh0 + slot, stream);
   }
   // Weight gradients, one GEMM each over all steps.
   const GemmShape gwi{.m = G, .n = fl, .k = T * N, .trans_a = true, .beta = 1.0f};
-  KILN_DISPATCH(dev, gemm, gwi, da, saved.x.data<float>(), param(l, d, kWih).grad.data<float>(), stream);
+  KILN_DISPATCH(dev, gemm_rounded, gwi, precision_, da, saved.x.data<float>(), param(l, d, kWih).grad.data<float>(), stream);
   float* dw_hh = param(l, d, kWhh).grad.data<float>();
   if (T > 1) {
     // Every step but the first processed pairs with its predecessor: forward dA[1:] with y[:-1],
     // reverse dA[:-1] with y[1:].
     const GemmShape gwh{.m = G, .n = H, .k = (T - 1) * N, .trans_a = true, .beta = 1.0f};
-    KILN_DISPATCH(dev, gemm, gwh, d == 0 ? da + ng : da, d == 0 ? y : y + nh, dw_hh, stream);
+    KILN_DISPATCH(dev, gemm_rounded, gwh, precision_, d == 0 ? da + ng : da, d == 0 ? y : y + nh, dw_hh, stream);
   }
   if (h0) {
     const GemmShape gw0{.m = G, .n = H, .k = N, .trans_a = true, .beta = 1.0f};
-    KILN_DISPATCH(dev, gemm, gw0, da + first * ng, h0, dw_hh, stream);
+    KILN_DISPATCH(dev, gemm_rounded, gw0, precision_, da + first * ng, h0, dw_hh, stream);
   }
   if (opt_.bias) {
     const BiasShape b{.n = T * N, .c = G, .inner = 1};
@@ -324,7 +324,7 @@ void Recurrent::backward(const BackwardArgs& a) {
       // dx (+)= dA W_ih: the layer below's dh, or the input gradient.
       if (want_dx) {
         const GemmShape gdx{.m = T * N, .n = fl, .k = G, .beta = d == 0 ? 0.0f : 1.0f};
-        KILN_DISPATCH(dev, gemm, gdx, da.data<float>(), param(l, d, kWih).value.data<float>(), dx.data<float>(),
+        KILN_DISPATCH(dev, gemm_rounded, gdx, precision_, da.data<float>(), param(l, d, kWih).value.data<float>(), dx.data<float>(),
                       stream);
       }
     }

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <variant>
@@ -39,6 +40,7 @@
 #include "core/config/config.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "tools/train/loss_scaler.h"
 #include "tools/train/solver.h"
 #include "tools/train/trainer.h"
 #include "tools/commands.h"
@@ -51,18 +53,21 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct BenchArgs {
-  std::string config, device = "auto";
+  std::string config, device = "auto", precision;  // precision empty: the config's [train] precision
   int64_t batch = 0, iters = 20, warmup = 3;
   uint64_t seed = 1;
   bool json = false;
 };
 
-// One training step at a constant learning rate: what (1) times.
-void train_step(Net& net, Solver& solver, double lr, const std::map<std::string, const Tensor*>& feeds) {
+// One training step at a constant learning rate: what (1) times. With FP16 the loss scaler runs as
+// in `kiln train` (scaled backward, the scaler's device step, the update reading its factor).
+void train_step(Net& net, Solver& solver, double lr, const std::map<std::string, const Tensor*>& feeds,
+                LossScaler* scaler) {
   net.zero_grad();
   net.forward(feeds);
-  net.backward();
-  solver.step(lr);
+  net.backward(scaler ? &scaler->scale() : nullptr);
+  if (scaler) scaler->queue();
+  solver.step(lr, 1.0f, scaler ? &scaler->grad_scale() : nullptr);
 }
 
 struct LayerTime {
@@ -115,6 +120,8 @@ struct BenchResult {
   double train_s = 0, forward_s = 0;
   float final_loss = 0;
   size_t train_activation_peak = 0, inference_activation_peak = 0;
+  size_t train_activation_held = 0;  // what training holds for backward when forward ends
+  std::string precision;             // as the config names it: fp32, tf32, bf16, fp16
   uint64_t device_peak = 0;
   std::vector<LayerTime> layers;
   double update_s = 0, zero_s = 0, observed_s = 0;
@@ -122,18 +129,22 @@ struct BenchResult {
 };
 
 // 1. training and 2. inference throughput, with the peak memory of each.
-void measure_throughput(const BenchArgs& a, BuiltNet& built, Solver& solver, double lr, const SyntheticBatch& batch,
-                        BenchResult& r) {
+void measure_throughput(const BenchArgs& a, BuiltNet& built, Solver& solver, LossScaler* scaler, double lr,
+                        const SyntheticBatch& batch, BenchResult& r) {
   Net& net = built.net;
   const auto feeds = batch.feeds();
   CachingAllocator& alloc = allocator_for(net.device());
   net.set_training(true);
-  for (int64_t i = 0; i < a.warmup; ++i) train_step(net, solver, lr, feeds);
+  for (int64_t i = 0; i < a.warmup; ++i) train_step(net, solver, lr, feeds, scaler);
+  net.zero_grad();
+  net.forward(feeds);
+  r.train_activation_held = net.live_activation_bytes();
+  net.backward(scaler ? &scaler->scale() : nullptr);
   net.stream().synchronize();
   alloc.reset_peak();
   net.reset_peak();
   auto t0 = Clock::now();
-  for (int64_t i = 0; i < a.iters; ++i) train_step(net, solver, lr, feeds);
+  for (int64_t i = 0; i < a.iters; ++i) train_step(net, solver, lr, feeds, scaler);
   net.stream().synchronize();
   r.train_s = since(t0);
   r.final_loss = net.output(built.loss).to_host()[0];
@@ -152,8 +163,8 @@ void measure_throughput(const BenchArgs& a, BuiltNet& built, Solver& solver, dou
 }
 
 // 3. Per-layer times in training mode, through the Net's layer observer.
-void measure_layers(const BenchArgs& a, Net& net, Solver& solver, double lr, const SyntheticBatch& batch,
-                    BenchResult& r) {
+void measure_layers(const BenchArgs& a, Net& net, Solver& solver, LossScaler* scaler, double lr,
+                    const SyntheticBatch& batch, BenchResult& r) {
   const auto feeds = batch.feeds();
   net.set_training(true);
   std::map<const Layer*, size_t> row_of;
@@ -181,10 +192,11 @@ void measure_layers(const BenchArgs& a, Net& net, Solver& solver, double lr, con
     if (sync) stream.synchronize();
     r.zero_s += since(t);
     net.forward(feeds);
-    net.backward();
+    net.backward(scaler ? &scaler->scale() : nullptr);
+    if (scaler) scaler->queue();
     if (sync) stream.synchronize();
     t = Clock::now();
-    solver.step(lr);
+    solver.step(lr, 1.0f, scaler ? &scaler->grad_scale() : nullptr);
     if (sync) stream.synchronize();
     r.update_s += since(t);
     r.observed_s += since(s0);
@@ -220,6 +232,8 @@ void print_json(const RunConfig& config, const BenchArgs& a, const Net& net, int
   j["peak_device_bytes"] = r.device_peak;
   j["peak_activation_bytes_train"] = r.train_activation_peak;
   j["peak_activation_bytes_inference"] = r.inference_activation_peak;
+  j["activation_bytes_held_after_forward"] = r.train_activation_held;
+  j["precision"] = r.precision;
   nlohmann::json layers = nlohmann::json::array();
   for (const LayerTime& l : r.layers)
     layers.push_back({{"name", l.name}, {"type", l.type}, {"output", l.shape}, {"forward_ms", 1e3 * l.forward / n},
@@ -236,8 +250,8 @@ void print_table(const RunConfig& config, const BenchArgs& a, const Net& net, in
   const double n = static_cast<double>(a.iters);
   const double train_ips = static_cast<double>(batch) * n / r.train_s;
   const double fwd_ips = static_cast<double>(batch) * n / r.forward_s;
-  fmt::print("{} on {}: batch {}, {} parameters, {} timed iterations after {} warm-up\n", config.name,
-             net.device().str(), batch, net.parameter_count(), a.iters, a.warmup);
+  fmt::print("{} on {}, precision {}: batch {}, {} parameters, {} timed iterations after {} warm-up\n", config.name,
+             net.device().str(), r.precision, batch, net.parameter_count(), a.iters, a.warmup);
   if (s.tokens) {
     const auto t = static_cast<double>(s.per_sample);
     fmt::print("  training  (forward+backward+update) {:9.1f} tokens/s  {:9.1f} sequences/s of {}  {:9.3f} ms/iter\n",
@@ -253,6 +267,10 @@ void print_table(const RunConfig& config, const BenchArgs& a, const Net& net, in
   fmt::print("  peak device memory {} ; peak activations {} (training), {} (inference); last loss {:.4f}\n",
              format_bytes(r.device_peak), format_bytes(r.train_activation_peak),
              format_bytes(r.inference_activation_peak), r.final_loss);
+  fmt::print("  activations held for backward when forward ends: {} ({})\n", format_bytes(r.train_activation_held),
+             net.precision() == MathPrecision::BF16 || net.precision() == MathPrecision::F16
+                 ? "16-bit storage"
+                 : "FP32 storage");
   fmt::print("\nper layer, ms per iteration (averaged over {} observed steps{}):\n", a.iters,
              r.synchronised_layers ? ", stream synchronised around each layer" : "");
   fmt::print("  {:<14} {:<20} {:<20} {:>10} {:>10} {:>7}\n", "layer", "type", "output", "forward", "backward", "%");
@@ -284,12 +302,21 @@ int run_bench_train(const BenchArgs& a) {
   const SyntheticBatch synthetic = make_synthetic_batch(config, batch, a.seed, device);
   built.net.setup({{"data", synthetic.x.shape()}, {"label", synthetic.y.shape()}});
   built.net.init_parameters(a.seed);
+  const std::string precision = a.precision.empty() ? config.train.precision : a.precision;
+  built.net.set_precision(*precision_from_name(precision));
   Solver solver(config.solver, built.net);
+  std::optional<LossScaler> scaler;
+  if (built.net.precision() == MathPrecision::F16) {
+    scaler.emplace(built.net, LossScaleSettings{.initial_scale = config.train.loss_scale,
+                                                .growth_interval = static_cast<int>(config.train.loss_scale_growth_interval)});
+  }
+  LossScaler* scaler_ptr = scaler ? &*scaler : nullptr;
   const double lr = config.solver.lr;
 
   BenchResult result;
-  measure_throughput(a, built, solver, lr, synthetic, result);
-  measure_layers(a, built.net, solver, lr, synthetic, result);
+  result.precision = precision;
+  measure_throughput(a, built, solver, scaler_ptr, lr, synthetic, result);
+  measure_layers(a, built.net, solver, scaler_ptr, lr, synthetic, result);
   if (a.json) {
     print_json(config, a, built.net, batch, synthetic, result);
   } else {
@@ -316,6 +343,8 @@ void add_bench_command(CLI::App& app, Action* action) {
   cmd->add_option("--warmup", args->warmup, "Untimed iterations before each measurement")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", args->seed, "Seed of the weights and the synthetic batch")->capture_default_str();
+  cmd->add_option("--precision", args->precision, "fp32, tf32, bf16 or fp16 (default: the config's [train] precision)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the table");
   cmd->callback([action, args] { *action = [args] { return run_bench_train(*args); }; });
 }

@@ -17,6 +17,7 @@ struct TrainArgs {
   TrainOptions options;
   int64_t epochs = 0, steps = 0, batch = 0;
   int64_t seed = -1;
+  std::string precision;
   bool no_plot = false;
 };
 
@@ -27,6 +28,7 @@ int run_train(const TrainArgs& a) {
   if (a.steps > 0) o.steps = a.steps;
   if (a.batch > 0) o.batch = a.batch;
   if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
+  if (!a.precision.empty()) o.precision = a.precision;
   o.progress_bar = isatty(STDERR_FILENO) != 0;
   o.plot = !a.no_plot;
   const TrainResult r = train(config, o, build_model);
@@ -74,6 +76,9 @@ void add_train_command(CLI::App& app, Action* action) {
   cmd->add_option("--steps", args->steps, "Stop after this many steps")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", args->batch, "Batch size (overrides [train] batch)")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", args->seed, "Random seed (overrides [train] seed)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--precision", args->precision,
+                  "fp32, tf32, bf16 or fp16 (overrides [train] precision; bf16/fp16: mixed precision)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
   cmd->add_option("--out", args->options.out_dir, "Output folder (default out/<model name>)");
   cmd->add_option("--resume", args->options.resume, "Continue from this checkpoint")->check(CLI::ExistingFile);
   cmd->add_option("--weights", args->options.weights, "Start from these parameters (safetensors)")

@@ -274,6 +274,10 @@ TrainSettings read_train(const toml::table& root, const std::string& path) {
   t.clip_grad_norm = train.number("clip_grad_norm", t.clip_grad_norm, 0.0);
   t.log_every = train.integer("log_every", t.log_every, 1);
   t.eval_batch = train.integer("eval_batch", t.eval_batch, 0);
+  t.precision = train.choice("precision", t.precision, {"fp32", "tf32", "bf16", "fp16"});
+  t.loss_scale = train.number("loss_scale", t.loss_scale, 1.0);
+  if (t.loss_scale > 16777216.0) train.fail_at(train.get("loss_scale"), "loss_scale must be at most 2^24 = 16777216");
+  t.loss_scale_growth_interval = train.integer("loss_scale_growth_interval", t.loss_scale_growth_interval, 1);
   train.reject_unknown();
   return t;
 }

@@ -5,7 +5,8 @@
 //   [data]      source = "idx" | "cifar" | "folder" | "csv" | "synthetic", and its keys
 //   [solver]    type = "sgd" | "adam" | "adamw", lr, momentum, nesterov, weight_decay, betas, eps
 //   [schedule]  type = "constant" | "step" | "multistep" | "cosine", warmup_steps, ...
-//   [train]     epochs, batch, seed, clip_grad_norm, log_every, eval_every, shuffle
+//   [train]     epochs, batch, seed, clip_grad_norm, log_every, eval_every, shuffle, precision,
+//               loss_scale, loss_scale_growth_interval
 //
 // Every error names the file, the line and the key and says what was expected:
 //   "models/lenet.toml:14: [solver] lr must be a number > 0, got "fast"".
@@ -49,6 +50,13 @@ struct TrainSettings {
   double clip_grad_norm = 0.0;  // 0: off
   int64_t log_every = 50;       // steps between progress lines / metrics rows
   int64_t eval_batch = 0;       // 0: same as batch
+  // The precision of products and activations (DESIGN principle 9; layers/net.h): "fp32", "tf32"
+  // (operands rounded to TF32), "bf16" or "fp16" (mixed precision: 16-bit activations, FP32
+  // masters and optimiser state). fp16 adds dynamic loss scaling, starting at loss_scale and
+  // doubling after loss_scale_growth_interval steps without overflow.
+  std::string precision = "fp32";
+  double loss_scale = 65536.0;
+  int64_t loss_scale_growth_interval = 2000;
 };
 
 // A value of a data-like section: numbers, strings, booleans, lists of numbers or strings.

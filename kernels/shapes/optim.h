@@ -16,6 +16,10 @@
 //   m = beta1 * m + (1 - beta1) * g
 //   v = beta2 * v + (1 - beta2) * g^2
 //   param -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// A grad_scale that is not finite (NaN, inf) skips the step: param and the optimiser state are left
+// as they are. FP16 loss scaling passes NaN for a step whose gradients overflowed
+// (kernels/shapes/loss_scale.h), so the skip needs no host read; the host still counts the step
+// (Adam's t), as a fused on-device optimiser would.
 // The per-step scalars (bias corrections) are computed once on the host in double and passed to
 // every element as floats (AdamShape::step_size(), bias2_sqrt()), so all devices agree.
 // The state buffers (momentum buf, m, v) are updated in place; start them at zero (SGD's buf is

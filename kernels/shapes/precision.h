@@ -10,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "core/half.h"
 #include "core/hd.h"
@@ -26,6 +28,16 @@ inline const char* precision_name(MathPrecision p) {
     case MathPrecision::F16: return "f16";
   }
   return "?";
+}
+
+// The names a config or the command line uses: "fp32", "tf32", "bf16", "fp16" (and the short
+// "f32", "f16" of precision_name); nullopt for anything else.
+inline std::optional<MathPrecision> precision_from_name(std::string_view name) {
+  if (name == "fp32" || name == "f32") return MathPrecision::F32;
+  if (name == "tf32") return MathPrecision::TF32;
+  if (name == "bf16") return MathPrecision::BF16;
+  if (name == "fp16" || name == "f16") return MathPrecision::F16;
+  return std::nullopt;
 }
 
 // x as an operand of precision p sees it, widened back to float (exact).

@@ -84,6 +84,29 @@ void add_convert(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, Dir d
   cases.push_back(c);
 }
 
+// round_to_precision: FP32 -> FP32 rounded to `p`, bit-exact, edge values planted.
+void add_round(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, MathPrecision p, int64_t n, bool bench) {
+  const ConvertShape s{.n = n};
+  OpCase c;
+  c.op = fmt::format("round_to_{}", precision_name(p));
+  c.shape = fmt::format("n{}", n);
+  c.buffers = {{.name = "x", .numel = n, .lo = -4.0f, .hi = 4.0f},
+               {.name = "y", .numel = n, .role = Role::Output}};
+  c.prepare = [n](const Args& a) {
+    const std::vector<float> edge = edge_floats();
+    for (int64_t i = 0; i < n && i < static_cast<int64_t>(edge.size()); ++i) a.f(0)[i] = edge[i];
+  };
+  c.cpu = [s, p](const Args& a, const Stream& st) { cpu::round_to_precision(s, p, a.f(0), a.f(1), st); };
+#if KILN_WITH_DEVICE
+  c.gpu = grid_stride_versions(
+      sizes, [s, p](const Args& a, const Stream& st) { gpu::round_to_precision(s, p, a.f(0), a.f(1), st); });
+#endif
+  c.bytes = 8 * n;
+  c.bench = bench;
+  c.exact = true;
+  cases.push_back(c);
+}
+
 }  // namespace
 
 void add_convert_cases(std::vector<OpCase>& cases, Sizes sizes) {
@@ -94,6 +117,14 @@ void add_convert_cases(std::vector<OpCase>& cases, Sizes sizes) {
       add_convert(cases, sizes, dir, 4099, false);
     } else {
       add_convert(cases, sizes, dir, 64 << 20, true);
+    }
+  }
+  for (MathPrecision p : {MathPrecision::TF32, MathPrecision::BF16, MathPrecision::F16}) {
+    if (sizes == Sizes::Test) {
+      add_round(cases, sizes, p, 31, false);
+      add_round(cases, sizes, p, 4099, false);
+    } else {
+      add_round(cases, sizes, p, 64 << 20, true);
     }
   }
 }

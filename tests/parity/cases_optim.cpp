@@ -5,6 +5,7 @@
 // random (v non-negative) and are compared after the step.
 #include <fmt/format.h>
 
+#include <limits>
 #include <vector>
 
 #include "kernels/optim.h"
@@ -114,6 +115,19 @@ void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes) {
       add_sgd(cases, sizes, sgd(n, 0.9f, 0.0f, 5e-4f, false, 2), "momentum_wd", false, false, true);
       add_sgd(cases, sizes, sgd(n, 0.0f, 0.0f, 0.0f, false, 1), "plain", n == 1027, false, true);
       add_adam(cases, sizes, adam(n, 1e-2f, true, 3), "adamw", n == 1027, false, true);
+    }
+    // A NaN or inf device scale (FP16 loss scaling's overflowed step) skips the update: the GPU
+    // must leave param and the state untouched exactly as the CPU twin does.
+    const float skips[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()};
+    for (float skip : skips) {
+      add_sgd(cases, sizes, sgd(33, 0.9f, 0.0f, 5e-4f, false, 2), skip != skip ? "skip_nan" : "skip_inf", false,
+              false, true);
+      add_adam(cases, sizes, adam(33, 1e-2f, true, 3), skip != skip ? "skip_nan" : "skip_inf", false, false, true);
+      for (size_t i : {cases.size() - 2, cases.size() - 1}) {
+        OpCase& c = cases[i];
+        const size_t at = c.buffers.size() - 1;
+        c.prepare = [at, skip](const Args& host) { host.f(at)[0] = skip; };
+      }
     }
   } else {
     // AlexNet's largest parameter block, fc6 (4096 x 9216 = 37.7M of its 60M parameters).

@@ -38,6 +38,7 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_rnn_cases(cases, sizes);
   add_train_stats_cases(cases, sizes);
   add_convert_cases(cases, sizes);
+  add_loss_scale_cases(cases, sizes);
   return cases;
 }
 

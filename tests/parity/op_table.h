@@ -141,5 +141,6 @@ void add_embedding_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);  // plain RNN cell (tanh, relu)
 void add_train_stats_cases(std::vector<OpCase>& cases, Sizes sizes);  // loss/accuracy sums, clip scale
 void add_convert_cases(std::vector<OpCase>& cases, Sizes sizes);  // FP32 <-> BF16/F16
+void add_loss_scale_cases(std::vector<OpCase>& cases, Sizes sizes);  // FP16 dynamic loss scaling
 
 }  // namespace kiln::optable

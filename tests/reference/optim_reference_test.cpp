@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <vector>
 
 #include "core/stream.h"
@@ -81,6 +82,25 @@ TEST(OptimReference, AdamAndAdamW) {
   p = 1.0f, m = 0, v = 0;
   cpu::adam_update(w, &p, &g, &m, &v, nullptr, stream);
   EXPECT_NEAR(p, 0.995f + 0.01f, 1e-6);
+}
+
+// A grad_scale that is not finite skips the step (FP16 loss scaling's overflowed step): nothing moves.
+TEST(OptimReference, NonFiniteGradScaleSkipsTheStep) {
+  const Stream stream = Stream::default_for(Device::cpu());
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    float p = 1.0f, g = -3.0f, m = 0.25f, v = 0.5f, buf = 0.75f;
+    cpu::adam_update(AdamShape{.count = 1, .lr = 0.01f}, &p, &g, &m, &v, &bad, stream);
+    EXPECT_EQ(p, 1.0f);
+    EXPECT_EQ(m, 0.25f);
+    EXPECT_EQ(v, 0.5f);
+    SgdShape s{.count = 1, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.1f, .step = 2};
+    cpu::sgd_update(s, &p, &g, &buf, &bad, stream);
+    EXPECT_EQ(p, 1.0f);
+    EXPECT_EQ(buf, 0.75f);
+    s.grad_scale = bad;  // the shape's own scale follows the same rule
+    cpu::sgd_update(s, &p, &g, &buf, nullptr, stream);
+    EXPECT_EQ(p, 1.0f);
+  }
 }
 
 }  // namespace

@@ -58,6 +58,8 @@ void copy_in(const SafetensorsFile& file, const std::vector<Target>& targets) {
 constexpr const char* kStatePrefix = "state.";
 constexpr const char* kOptimizerPrefix = "optimizer.";
 
+constexpr const char* kLossScaler = "train.loss_scaler";
+
 bool is_state(const std::string& name) { return name.starts_with(kStatePrefix); }
 
 // The carried-state tensors of a checkpoint, named as Net::set_carried_state takes them.
@@ -125,8 +127,10 @@ data::Dataset::TokenVocabulary parse_vocabulary(const std::map<std::string, std:
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, Net& net, Solver& solver, const TrainProgress& progress) {
+void save_checkpoint(const std::string& path, Net& net, Solver& solver, const TrainProgress& progress,
+                     Tensor* loss_scaler) {
   std::vector<NamedTensor> tensors;
+  if (loss_scaler) tensors.push_back({kLossScaler, loss_scaler});
   for (const Net::ParamRef& p : net.parameters()) tensors.push_back({p.name, &p.param->value});
   for (const Solver::StateRef& s : solver.state()) tensors.push_back({kOptimizerPrefix + s.name, s.tensor});
   for (const auto& [name, t] : net.carried_state())
@@ -142,12 +146,14 @@ void save_checkpoint(const std::string& path, Net& net, Solver& solver, const Tr
       {"batch", std::to_string(progress.batch)},
       {"seed", std::to_string(progress.seed)},
       {"rng", rng.dump()},
+      {"precision", precision_name(net.precision())},
   };
   if (!progress.vocabulary.tokens.empty()) meta["vocabulary"] = vocabulary_json(progress.vocabulary);
   write_safetensors(path, tensors, meta);
 }
 
-TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver, uint64_t model_hash) {
+TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver, uint64_t model_hash,
+                              Tensor* loss_scaler) {
   const SafetensorsFile file = read_safetensors(path);
   const auto& meta = file.metadata;
   auto format = meta.find("format");
@@ -180,7 +186,8 @@ TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver,
   p.vocabulary = parse_vocabulary(meta, path);
   std::vector<Target> targets = parameter_targets(net);
   for (const Solver::StateRef& s : solver.state()) targets.push_back({kOptimizerPrefix + s.name, s.tensor});
-  check_fit(path, file, targets, is_state);
+  if (loss_scaler && file.tensors.contains(kLossScaler)) targets.push_back({kLossScaler, loss_scaler});
+  check_fit(path, file, targets, [](const std::string& name) { return is_state(name) || name == kLossScaler; });
   restore_carried_state(path, file, net);
   copy_in(file, targets);
   solver.set_steps(solver_steps);

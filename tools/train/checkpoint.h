@@ -1,6 +1,10 @@
 // Checkpoints: a safetensors file (core/safetensors.h) holding
 //   "<layer>.<param>"                    every parameter, in PyTorch's layouts and names
 //   "optimizer.<layer>.<param>.<state>"  the solver's state (momentum_buffer, exp_avg, exp_avg_sq)
+//   "train.loss_scaler"                  FP16 dynamic loss scaling's state (3 floats: scale, good
+//                                        steps, skipped steps; tools/train/loss_scaler.h), when the
+//                                        run has one; a run without a scaler ignores it, a run with
+//                                        one resuming a checkpoint without it starts a fresh scaler
 //   "state.<layer>.<key>"                the state stateful layers carry from one step to the next
 //                                        (an LSTM's final "h" and "c", Net::carried_state), so a
 //                                        resumed run continues truncated BPTT exactly; only those
@@ -35,12 +39,15 @@ struct TrainProgress {
   data::Dataset::TokenVocabulary vocabulary;  // token data: what the ids stand for (kiln sample)
 };
 
-void save_checkpoint(const std::string& path, Net& net, Solver& solver, const TrainProgress& progress);
+// loss_scaler: the LossScaler's state tensor, or nullptr (no FP16 loss scaling).
+void save_checkpoint(const std::string& path, Net& net, Solver& solver, const TrainProgress& progress,
+                     Tensor* loss_scaler = nullptr);
 
 // Restores parameters, solver state, layer RNG state and carried state (after net.reset_state(),
 // so a checkpoint without "state.*" tensors resumes from zeros); returns the progress to resume
 // from, its vocabulary included (empty when the checkpoint has none).
-TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver, uint64_t model_hash);
+TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver, uint64_t model_hash,
+                              Tensor* loss_scaler = nullptr);
 
 // Loads parameters only (--weights): a kiln checkpoint or a PyTorch state_dict saved with
 // safetensors.torch.save_file. Names and shapes must match the model exactly (like PyTorch's

@@ -4,9 +4,9 @@
 
 #include "core/error.h"
 #include "kernels/dispatch.h"
-#include "kernels/reduce.h"
 #include "kernels/train_stats.h"
 #include "tools/train/device_ops.h"
+#include "tools/train/loss_scaler.h"
 
 namespace kiln {
 
@@ -86,17 +86,10 @@ GradientClipper::GradientClipper(Net& net, double max_norm)
       scale_(Tensor::zeros({2}, net.device())) {}
 
 void GradientClipper::queue() {
-  const Device device = net_.device();
-  const Stream stream = Stream::default_for(device);
   float* sums = sums_.data<float>();
-  int parts = 0;
-  for (const Net::ParamRef& p : net_.parameters()) {
-    const Tensor& g = p.param->grad;
-    KILN_DISPATCH(device, reduce_sum_squares, ReduceShape{g.numel()}, g.data<float>(), sums + parts, stream);
-    ++parts;
-  }
-  KILN_DISPATCH(device, clip_scale, ClipShape{.parts = parts, .max_norm = max_norm_}, sums, scale_.data<float>(),
-                stream);
+  const int parts = queue_gradient_sums(net_, sums);
+  KILN_DISPATCH(net_.device(), clip_scale, ClipShape{.parts = parts, .max_norm = max_norm_}, sums,
+                scale_.data<float>(), net_.stream());
 }
 
 }  // namespace kiln

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "tools/train/checkpoint.h"
 #include "tools/train/data_sources.h"
+#include "tools/train/loss_scaler.h"
 #include "tools/train/schedule.h"
 #include "tools/train/solver.h"
 #include "tools/train/step_stats.h"
@@ -207,6 +208,10 @@ TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& opti
   if (options.epochs) settings.epochs = *options.epochs;
   if (options.batch) settings.batch = *options.batch;
   if (options.seed) settings.seed = *options.seed;
+  if (options.precision) settings.precision = *options.precision;
+  KILN_CHECK(precision_from_name(settings.precision).has_value() && settings.precision != "f32" &&
+                 settings.precision != "f16",
+             "--precision must be fp32, tf32, bf16 or fp16, got '{}'", settings.precision);
   KILN_CHECK(settings.epochs >= 1 && settings.batch >= 1, "--epochs and --batch must be >= 1");
   KILN_CHECK(!options.steps || *options.steps >= 1, "--steps must be >= 1");
   return settings;
@@ -255,7 +260,15 @@ class TrainingRun {
     net.init_parameters(settings_.seed);
     if (!options.weights.empty()) load_weights(options.weights, net);
     solver_.emplace(config.solver, net);
-    if (settings_.clip_grad_norm > 0) clipper_.emplace(net, settings_.clip_grad_norm);
+    net.set_precision(*precision_from_name(settings_.precision));
+    if (net.precision() == MathPrecision::F16) {
+      // Clipping then acts on the unscaled gradients inside the scaler's factor.
+      scaler_.emplace(net, LossScaleSettings{.initial_scale = settings_.loss_scale,
+                                             .growth_interval = static_cast<int>(settings_.loss_scale_growth_interval),
+                                             .max_norm = settings_.clip_grad_norm});
+    } else if (settings_.clip_grad_norm > 0) {
+      clipper_.emplace(net, settings_.clip_grad_norm);
+    }
     std::filesystem::create_directories(out_dir_);
     progress_.seed = settings_.seed;
     progress_.model_hash = config.model_hash;
@@ -301,7 +314,8 @@ class TrainingRun {
 
   void resume() {
     const std::string& path = options_.resume;
-    progress_ = load_checkpoint(path, built_.net, *solver_, config_.model_hash);
+    progress_ = load_checkpoint(path, built_.net, *solver_, config_.model_hash,
+                                scaler_ ? &scaler_->state_tensor() : nullptr);
     KILN_CHECK(progress_.seed == settings_.seed, "'{}' was trained with seed {}, this run has seed {}: resume with --seed {}",
                path, progress_.seed, settings_.seed, progress_.seed);
     const data::Dataset::TokenVocabulary vocabulary = data_.train->token_vocabulary();
@@ -316,9 +330,9 @@ class TrainingRun {
   }
 
   void log_start() const {
-    log::info("model {}: {} parameters on {}; {} training samples ({}), batch {}, {} steps per epoch", config_.name,
-              built_.net.parameter_count(), device_.str(), data_.train->size(), data_.train->describe(),
-              settings_.batch, steps_per_epoch_);
+    log::info("model {}: {} parameters on {}, precision {}; {} training samples ({}), batch {}, {} steps per epoch",
+              config_.name, built_.net.parameter_count(), device_.str(), settings_.precision, data_.train->size(),
+              data_.train->describe(), settings_.batch, steps_per_epoch_);
     if (const double h = data_.train->unigram_entropy(); h >= 0) {
       log::info("unigram baseline (the best loss without context): {:.4f} nats per token, perplexity {:.2f}", h,
                 std::exp(h));
@@ -340,10 +354,11 @@ class TrainingRun {
     net.zero_grad();
     net.forward(feeds.map());
     warn_once_about_unrelated_state();
-    net.backward();
+    net.backward(scaler_ ? &scaler_->scale() : nullptr);
+    if (scaler_) scaler_->queue();
     if (clipper_) clipper_->queue();
     const double lr = schedule_.at(progress_.step);
-    solver_->step(lr, 1.0f, clipper_ ? &clipper_->scale() : nullptr);
+    solver_->step(lr, 1.0f, scaler_ ? &scaler_->grad_scale() : clipper_ ? &clipper_->scale() : nullptr);
     ++progress_.step;
     const int64_t counted = counted_labels(batch.labels);
     stats_.add(net.output(built_.loss), net.output(built_.logits), feeds.y, counted, progress_.step, net.stream());
@@ -369,6 +384,22 @@ class TrainingRun {
     epoch_.correct = t.epoch_correct;
     last_loss_ = t.last_loss;
     if (t.first_bad_step != 0) stop_on_non_finite(t.first_bad_loss, t.first_bad_step);
+    if (scaler_) log_loss_scale();
+  }
+
+  // FP16: a line whenever the loss scale moved or steps were skipped since the last one.
+  void log_loss_scale() {
+    const LossScaler::State st = scaler_->read();
+    if (st.scale == logged_loss_scale_ && st.skipped_steps == logged_skipped_) return;
+    log::info("fp16 loss scale {:g}{}", st.scale,
+              st.skipped_steps == logged_skipped_
+                  ? std::string()
+                  : fmt::format(" ({} step{} skipped since the last report: the scaled gradients overflowed, so "
+                                "those steps made no update; {} in all)",
+                                st.skipped_steps - logged_skipped_, st.skipped_steps - logged_skipped_ == 1 ? "" : "s",
+                                st.skipped_steps));
+    logged_loss_scale_ = st.scale;
+    logged_skipped_ = st.skipped_steps;
   }
 
   void warn_once_about_unrelated_state() {
@@ -457,7 +488,7 @@ class TrainingRun {
     const data::Position next = loader_.position();
     progress_.epoch = next.epoch;
     progress_.batch = next.batch;
-    save_checkpoint(checkpoint_path_, built_.net, *solver_, progress_);
+    save_checkpoint(checkpoint_path_, built_.net, *solver_, progress_, scaler_ ? &scaler_->state_tensor() : nullptr);
     result_.checkpoint = checkpoint_path_;
   }
 
@@ -473,7 +504,10 @@ class TrainingRun {
   const LrSchedule schedule_;
   const std::string out_dir_, checkpoint_path_;
   std::optional<Solver> solver_;    // built once the net has its parameters
-  std::optional<GradientClipper> clipper_;  // [train] clip_grad_norm > 0
+  std::optional<GradientClipper> clipper_;  // [train] clip_grad_norm > 0 (not fp16: the scaler clips)
+  std::optional<LossScaler> scaler_;        // [train] precision = "fp16"
+  double logged_loss_scale_ = 0;            // the scale the last log line reported
+  int64_t logged_skipped_ = 0;
   StepStats stats_{device_};        // loss and accuracy sums on the net's device
   std::optional<Metrics> metrics_;  // opened (appended to when resuming) once resuming succeeded
   TrainProgress progress_;

@@ -44,6 +44,7 @@ struct TrainOptions {
   std::string device = "auto";
   std::optional<int64_t> epochs, steps, batch;
   std::optional<uint64_t> seed;
+  std::optional<std::string> precision;  // fp32 | tf32 | bf16 | fp16 (overrides [train] precision)
   std::string out_dir;   // empty: out/<model name>
   std::string resume;    // a checkpoint to continue from
   std::string weights;   // parameters to start from (safetensors)

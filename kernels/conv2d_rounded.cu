@@ -1,0 +1,47 @@
+// The convolution passes with rounded operands (kernels/conv2d.inc, *_rounded): which GPU version
+// runs them. Below sm_80 (no BF16/TF32 tensor cores; kiln's mma kernels need mma.sync m16n8k16 and
+// cp.async) the two operands are rounded into temporary copies on the stream and the FP32 implicit
+// GEMM (v2) runs on them: the same arithmetic as the tensor cores and the CPU twin (products of
+// rounded operands are exact in FP32), at the cost of one extra pass over each operand.
+#include "core/tensor.h"
+#include "kernels/conv2d.h"
+#include "kernels/convert.h"
+
+namespace kiln::gpu {
+namespace {
+
+// A copy of x[0..n) rounded to p, on `stream` (freed when the caller's work is queued: the caching
+// allocator hands the block out again only to later work on the same stream).
+static Tensor rounded_copy(MathPrecision p, const float* x, int64_t n, const Stream& stream) {
+  Tensor t = Tensor::empty(Shape{n}, stream);
+  round_to_precision(ConvertShape{.n = n}, p, x, t.data<float>(), stream);
+  return t;
+}
+
+}  // namespace
+
+void conv2d_forward_rounded(const Conv2dShape& s, MathPrecision p, const float* x, const float* w, const float* bias,
+                            float* y, const Stream& stream) {
+  if (p == MathPrecision::F32) return conv2d_forward(s, x, w, bias, y, stream);
+  s.validate();
+  const Tensor rx = rounded_copy(p, x, s.x_size(), stream), rw = rounded_copy(p, w, s.w_size(), stream);
+  conv2d_forward_v2(s, rx.data<float>(), rw.data<float>(), bias, y, stream);
+}
+
+void conv2d_backward_data_rounded(const Conv2dShape& s, MathPrecision p, const float* dy, const float* w, float* dx,
+                                  const Stream& stream) {
+  if (p == MathPrecision::F32) return conv2d_backward_data(s, dy, w, dx, stream);
+  s.validate();
+  const Tensor rdy = rounded_copy(p, dy, s.y_size(), stream), rw = rounded_copy(p, w, s.w_size(), stream);
+  conv2d_backward_data_v2(s, rdy.data<float>(), rw.data<float>(), dx, stream);
+}
+
+void conv2d_backward_filter_rounded(const Conv2dShape& s, MathPrecision p, const float* x, const float* dy, float* dw,
+                                    const Stream& stream) {
+  if (p == MathPrecision::F32) return conv2d_backward_filter(s, x, dy, dw, stream);
+  s.validate();
+  const Tensor rx = rounded_copy(p, x, s.x_size(), stream), rdy = rounded_copy(p, dy, s.y_size(), stream);
+  conv2d_backward_filter_v2(s, rx.data<float>(), rdy.data<float>(), dw, stream);
+}
+
+}  // namespace kiln::gpu
