@@ -39,9 +39,11 @@
 #if defined(KILN_EMU_ACCESS_COUNT)
 // noinline: inlined into the kernel, the body would be instrumented as the kernel's.
 #define KILN_TC_UNCOUNTED __attribute__((no_sanitize("kernel-address"), noinline))
+#define KILN_TC_UNINSTRUMENTED __attribute__((no_sanitize("kernel-address")))
 #define KILN_TC_COUNT(addr, bytes, store, where) ::kiln::emu::access::record(addr, bytes, store, where)
 #else
 #define KILN_TC_UNCOUNTED
+#define KILN_TC_UNINSTRUMENTED
 #define KILN_TC_COUNT(addr, bytes, store, where) ((void)0)
 #endif
 
@@ -162,6 +164,14 @@ inline void mma(Operand type, float (&d)[4], const uint32_t (&a)[4], const uint3
 }
 
 // ---- ldmatrix -----------------------------------------------------------------------------------
+// The kernel's shared-memory read of 16-bit element `col` of a row (counted as the row's 16-byte
+// access where the lane gives it, not here).
+KILN_TC_UNINSTRUMENTED inline uint16_t row_element(const void* row, unsigned col) {
+  uint16_t v;
+  std::memcpy(&v, static_cast<const char*>(row) + 2 * col, 2);
+  return v;
+}
+
 // Lanes 8j..8j+7 give the row addresses of matrix j (rows of 8 16-bit elements, 16 bytes,
 // 16-byte aligned); register j of lane l gets, with q = l / 4 and t = l % 4, elements
 // M_j[q][2t] (low half) and M_j[q][2t+1] (high half), or with .trans M_j[2t][q] and M_j[2t+1][q].
@@ -195,10 +205,8 @@ KILN_TC_UNCOUNTED inline void ldmatrix(uint32_t (&r)[N], const void* row, bool t
   uint32_t out[N];
   for (int j = 0; j < N; ++j) {
     uint16_t lo, hi;
-    const auto elem = [&](unsigned matrix_row, unsigned col) {  // the kernel's shared-memory read
-      uint16_t v;
-      std::memcpy(&v, static_cast<const char*>(rows[8 * j + matrix_row]) + 2 * col, 2);
-      return v;
+    const auto elem = [&](unsigned matrix_row, unsigned col) {
+      return row_element(rows[8 * j + matrix_row], col);
     };
     if (trans) {
       lo = elem(2 * t, q);

@@ -10,6 +10,7 @@
 #include "core/tensor.h"
 #include "kernels/emu/access_count.h"
 #include "kernels/launch.cuh"
+#include "kernels/mma.cuh"
 
 namespace {
 
@@ -51,6 +52,19 @@ __global__ void read_shared_float2(float* out) {
   __syncthreads();
   const float2 v = reinterpret_cast<const float2*>(s)[threadIdx.x & 31];
   out[blockIdx.x * blockDim.x + threadIdx.x] = v.x + v.y;
+}
+
+// ldmatrix.x4: lane l gives the address of 16-byte row l, rows `Pitch` bytes apart. Counted per
+// quarter-warp phase of 8 rows: a 144-byte pitch spreads them over all banks (4 wavefronts), a
+// 128-byte pitch puts all 8 on banks 0-3 (8 wavefronts per phase).
+template <int Pitch>
+__global__ void ldmatrix_rows(float* out) {
+  __shared__ __align__(16) unsigned char s[32 * Pitch];
+  for (int k = static_cast<int>(threadIdx.x); k < 32 * Pitch; k += blockDim.x) s[k] = 1;
+  __syncthreads();
+  uint32_t r[4];
+  kiln::mma::ldmatrix_x4(r, s + threadIdx.x * Pitch);
+  out[threadIdx.x] = static_cast<float>(r[0] + r[1] + r[2] + r[3]);
 }
 
 class AccessCount : public ::testing::Test {
@@ -164,6 +178,28 @@ TEST_F(AccessCount, EightByteReadsAreServedPerHalfWarp) {
   ASSERT_EQ(loads.size(), 1u) << access::format_table(k);
   EXPECT_EQ(loads[0].bytes, 8u);
   EXPECT_DOUBLE_EQ(loads[0].per_request(), 2.0);
+}
+
+template <int Pitch>
+access::Site ldmatrix_site(const kiln::Device& dev, const kiln::Stream& stream) {
+  kiln::Tensor out = kiln::Tensor::zeros({32}, dev);
+  access::start();
+  kiln::launch(ldmatrix_rows<Pitch>, 1, 32, 0, stream, out.data<float>());
+  const auto k = access::stop();
+  std::vector<access::Site> reads;
+  for (const auto& site : k.at(0).sites)
+    if (site.shared && !site.store) reads.push_back(site);
+  EXPECT_EQ(reads.size(), 1u) << access::format_table(k);
+  return reads.empty() ? access::Site{} : reads[0];
+}
+
+TEST_F(AccessCount, LdmatrixRowsAreSixteenByteAccessesAtTheCallSite) {
+  const access::Site spread = ldmatrix_site<144>(dev_, stream_);
+  EXPECT_EQ(spread.bytes, 16u);
+  EXPECT_EQ(spread.requests, 1u);
+  EXPECT_DOUBLE_EQ(spread.per_request(), 4.0);
+  EXPECT_NE(spread.location.find("access_count_test.cu:"), std::string::npos) << spread.location;
+  EXPECT_DOUBLE_EQ(ldmatrix_site<128>(dev_, stream_).per_request(), 32.0);
 }
 
 TEST_F(AccessCount, OnlyLaunchesBetweenStartAndStopCount) {
