@@ -293,7 +293,19 @@ void Net::narrow(int tensor) {
   Node& n = impl_->nodes[static_cast<size_t>(tensor)];
   const DType stored = graph::activation_dtype(precision_);
   if (stored == DType::F32 || !n.layer || n.keep || n.consumers.empty() || n.value.dtype() != DType::F32) return;
+  // Views of the same memory (Flatten's output and its input) share one 16-bit copy: made when the
+  // last of them has no forward reader left, then every one of them is a view of it.
+  std::vector<Node*> views;
+  for (Node& other : impl_->nodes) {
+    if (&other == &n || !other.value.defined() || !other.value.shares_memory_with(n.value)) continue;
+    if (other.forward_left > 0) return;  // still read as FP32 by a forward to come
+    const bool same = other.layer && other.value.raw_data() == n.value.raw_data() &&
+                      other.value.numel() == n.value.numel() && other.value.dtype() == DType::F32 && !other.keep &&
+                      !other.consumers.empty();
+    if (same) views.push_back(&other);
+  }
   n.value = graph::to_dtype(n.value, stored, stream_);
+  for (Node* v : views) v->value = n.value.reshape(v->value.shape());
   account();
 }
 
@@ -353,10 +365,17 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     if (stored != DType::F32 && n.value.dtype() == DType::F32 && !n.layer->is_loss()) {
       // Mixed precision: the activation holds 16-bit values from the start (its forward readers
       // see what a 16-bit tensor holds); a view of an input (Flatten) is rounded as a copy.
-      const bool view =
-          std::any_of(ins.begin(), ins.end(), [&](const Tensor* t) { return t->shares_memory_with(n.value); });
-      if (view) n.value = round_copy(n.value);
-      else graph::round_in_place(n.value, precision_, stream_);
+      // A view of an input (Flatten) holds rounded values already if that input is an activation;
+      // a view of a net input (the caller's FP32 data) is rounded as a copy.
+      bool view = false, view_of_net_input = false;
+      for (int j : n.inputs) {
+        const Node& in = im.nodes[static_cast<size_t>(j)];
+        if (!in.value.shares_memory_with(n.value)) continue;
+        view = true;
+        view_of_net_input = view_of_net_input || !in.layer;
+      }
+      if (view_of_net_input) n.value = round_copy(n.value);
+      else if (!view) graph::round_in_place(n.value, precision_, stream_);
     }
     account();
     for (int j : n.inputs) {

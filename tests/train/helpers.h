@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -140,6 +141,70 @@ inline double mean_loss(const std::vector<std::pair<int64_t, std::string>>& rows
   double sum = 0;
   for (size_t i = first; i < last; ++i) sum += std::stod(rows[i].second);
   return sum / static_cast<double>(last - first);
+}
+
+// A small CNN with every kind of state a resume must restore (momentum, dropout, a cosine schedule
+// with warm-up, clipping); `train_extra` is appended to [train].
+inline std::string resume_config(const TempDir& dir, const std::string& train_extra = "") {
+  return write_config(dir, "resume.toml",
+                      "[model]\nname = \"resume\"\ninput = [1, 8, 8]\nclasses = 4\n\n"
+                      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv1\"\nout_channels = 4\nkernel = 3\npad = 1\n\n"
+                      "[[layer]]\ntype = \"ReLU\"\nname = \"relu1\"\n\n"
+                      "[[layer]]\ntype = \"MaxPool2d\"\nname = \"pool1\"\nkernel = 2\n\n"
+                      "[[layer]]\ntype = \"Flatten\"\nname = \"flatten\"\n\n"
+                      "[[layer]]\ntype = \"Linear\"\nname = \"fc1\"\nout_features = 16\n\n"
+                      "[[layer]]\ntype = \"ReLU\"\nname = \"relu2\"\n\n"
+                      "[[layer]]\ntype = \"Dropout\"\nname = \"drop\"\np = 0.5\n\n"
+                      "[[layer]]\ntype = \"Linear\"\nname = \"fc2\"\nout_features = 4\n\n"
+                      "[[layer]]\ntype = \"SoftmaxCrossEntropy\"\nname = \"loss\"\n\n"
+                      "[data]\nsource = \"synthetic\"\nsize = 40\ntest_size = 8\n\n"
+                      "[solver]\ntype = \"sgd\"\nlr = 0.05\nmomentum = 0.9\nweight_decay = 1e-3\n\n"
+                      "[schedule]\ntype = \"cosine\"\nwarmup_steps = 3\n\n"
+                      "[train]\nepochs = 3\nbatch = 8\nseed = 11\nlog_every = 1\nclip_grad_norm = 5.0\n" + train_extra);
+}
+
+// Both checkpoints hold the same tensors, bit for bit, and the same progress.
+inline void expect_same_checkpoints(const std::string& a, const std::string& b) {
+  const SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
+  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
+  for (const auto& [name, ta] : fa.tensors) {
+    ASSERT_TRUE(fb.tensors.count(name)) << name;
+    const auto& tb = fb.tensors.at(name);
+    ASSERT_EQ(ta.values.size(), tb.values.size()) << name;
+    EXPECT_EQ(std::memcmp(ta.values.data(), tb.values.data(), ta.values.size() * 4), 0) << name << " differs";
+  }
+  for (const char* key : {"step", "epoch", "batch", "rng", "solver_steps"})
+    EXPECT_EQ(fa.metadata.at(key), fb.metadata.at(key)) << key;
+}
+
+// A small AlexNet-shaped net (conv/ReLU/LRN/pool x2, grouped convs, conv3, fc with dropout) on
+// 35x35 inputs; `train_extra` is appended to [train].
+inline std::string small_alexnet_config(const TempDir& dir, int epochs, const std::string& data,
+                                 const std::string& solver = "type = \"sgd\"\nlr = 0.02\nmomentum = 0.9\n",
+                                 const std::string& train_extra = "") {
+  const std::string lrn = "size = 5\nalpha = 1e-4\nbeta = 0.75\nk = 2.0\n";
+  return write_config(
+      dir, "small_alexnet.toml",
+      "[model]\nname = \"small_alexnet\"\ninput = [3, 35, 35]\nclasses = 4\n\n"
+      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv1\"\nout_channels = 8\nkernel = 7\nstride = 2\n\n"
+      "[[layer]]\ntype = \"ReLU\"\nname = \"relu1\"\n\n"
+      "[[layer]]\ntype = \"LRN\"\nname = \"norm1\"\n" + lrn + "\n"
+      "[[layer]]\ntype = \"MaxPool2d\"\nname = \"pool1\"\nkernel = 3\nstride = 2\n\n"
+      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv2\"\nout_channels = 16\nkernel = 5\npad = 2\ngroups = 2\n\n"
+      "[[layer]]\ntype = \"ReLU\"\nname = \"relu2\"\n\n"
+      "[[layer]]\ntype = \"LRN\"\nname = \"norm2\"\n" + lrn + "\n"
+      "[[layer]]\ntype = \"MaxPool2d\"\nname = \"pool2\"\nkernel = 3\nstride = 2\n\n"
+      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv3\"\nout_channels = 16\nkernel = 3\npad = 1\ngroups = 2\n\n"
+      "[[layer]]\ntype = \"ReLU\"\nname = \"relu3\"\n\n"
+      "[[layer]]\ntype = \"Flatten\"\nname = \"flatten\"\n\n"
+      "[[layer]]\ntype = \"Linear\"\nname = \"fc6\"\nout_features = 32\n\n"
+      "[[layer]]\ntype = \"ReLU\"\nname = \"relu6\"\n\n"
+      "[[layer]]\ntype = \"Dropout\"\nname = \"drop6\"\np = 0.5\n\n"
+      "[[layer]]\ntype = \"Linear\"\nname = \"fc8\"\nout_features = 4\n\n"
+      "[[layer]]\ntype = \"SoftmaxCrossEntropy\"\nname = \"loss\"\n\n"
+      "[data]\n" + data + "\n"
+      "[solver]\n" + solver + "\n"
+      "[train]\nepochs = " + std::to_string(epochs) + "\nbatch = 8\nseed = 4\nlog_every = 1\n" + train_extra);
 }
 
 }  // namespace kiln::train_test

@@ -18,10 +18,10 @@ using kiln::testing::CudaCallCounts;
 
 // `steps` steps of the tiny CNN (clipping on, Adam) on cuda:0, logging every `log_every` steps, no
 // evaluation and no checkpoint (they read the device by design); the runtime calls it made.
-CudaCallCounts train_steps(int steps, int log_every, const std::string& solver) {
+CudaCallCounts train_steps(int steps, int log_every, const std::string& solver, const std::string& train_extra = "") {
   TempDir dir;
   const std::string train = "epochs = 1\nbatch = 8\nseed = 7\nclip_grad_norm = 0.5\nlog_every = " +
-                            std::to_string(log_every) + "\n";
+                            std::to_string(log_every) + "\n" + train_extra;
   const std::string config = write_config(
       dir, "tiny.toml", tiny_cnn_config("source = \"synthetic\"\nsize = 160\nworkers = 0\n", solver, train));
   TrainOptions o;
@@ -53,6 +53,18 @@ TEST(HostReads, StepsReadTheDeviceOnlyToLog) {
     EXPECT_EQ(twelve.host_to_device - two.host_to_device, 10 * 2);
     EXPECT_EQ(twelve.synchronize - two.synchronize, 0);
   }
+}
+
+// FP16 mixed precision keeps that: the loss scaler's overflow check, skip and scale update run on
+// the device; its state is read only with the log lines (one more read each).
+TEST(HostReads, Fp16LossScalingReadsTheDeviceOnlyToLog) {
+  std::string why;
+  if (!cuda_available(&why)) GTEST_SKIP() << "needs a CUDA device: " << why;
+  const std::string solver = "type = \"sgd\"\nlr = 0.05\nmomentum = 0.9\n", fp16 = "precision = \"fp16\"\n";
+  const CudaCallCounts two = train_steps(2, 2, solver, fp16), twelve = train_steps(12, 12, solver, fp16);
+  EXPECT_EQ(twelve.device_to_host, two.device_to_host);
+  EXPECT_EQ(two.device_to_host, 4);  // stats and scaler state, at the log line and at the epoch end
+  EXPECT_EQ(twelve.synchronize - two.synchronize, 0);
 }
 
 }  // namespace
