@@ -67,19 +67,21 @@ __global__ void ldmatrix_rows(float* out) {
   out[threadIdx.x] = static_cast<float>(r[0] + r[1] + r[2] + r[3]);
 }
 
+// The one site of `kernels` in that space and of that kind; fails the test if there is not
+// exactly one.
+access::Site only_site(const std::vector<access::Kernel>& kernels, bool shared, bool store) {
+  std::vector<access::Site> found;
+  for (const auto& k : kernels)
+    for (const auto& s : k.sites)
+      if (s.shared == shared && s.store == store) found.push_back(s);
+  EXPECT_EQ(found.size(), 1u) << access::format_table(kernels);
+  return found.empty() ? access::Site{} : found[0];
+}
+
 class AccessCount : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!access::kBuilt) GTEST_SKIP() << "counting needs -DKILN_EMU_ACCESS=ON";
-  }
-  // The one site of `kernels` in `space` and `kind`; fails the test if there is not exactly one.
-  static access::Site only_site(const std::vector<access::Kernel>& kernels, bool shared, bool store) {
-    std::vector<access::Site> found;
-    for (const auto& k : kernels)
-      for (const auto& s : k.sites)
-        if (s.shared == shared && s.store == store) found.push_back(s);
-    EXPECT_EQ(found.size(), 1u) << access::format_table(kernels);
-    return found.empty() ? access::Site{} : found[0];
   }
   const kiln::Device dev_ = kiln::Device::cuda(0);
   const kiln::Stream stream_ = kiln::Stream::default_for(dev_);
@@ -140,12 +142,7 @@ access::Site shared_read(const kiln::Device& dev, const kiln::Stream& s) {
   kiln::Tensor out = kiln::Tensor::zeros({2 * kThreads}, dev);
   access::start();
   kiln::launch(read_shared<Stride>, 2, kThreads, 0, s, out.data<float>());
-  const auto k = access::stop();
-  std::vector<access::Site> loads;
-  for (const auto& site : k.at(0).sites)
-    if (site.shared && !site.store) loads.push_back(site);
-  EXPECT_EQ(loads.size(), 1u) << access::format_table(k);
-  return loads.empty() ? access::Site{} : loads[0];
+  return only_site(access::stop(), true, false);
 }
 
 TEST_F(AccessCount, SharedReadsWithoutConflictAreOneWavefront) {
@@ -171,13 +168,9 @@ TEST_F(AccessCount, EightByteReadsAreServedPerHalfWarp) {
   kiln::Tensor out = kiln::Tensor::zeros({kThreads}, dev_);
   access::start();
   kiln::launch(read_shared_float2, 1, kThreads, 0, stream_, out.data<float>());
-  const auto k = access::stop();
-  std::vector<access::Site> loads;
-  for (const auto& site : k.at(0).sites)
-    if (site.shared && !site.store) loads.push_back(site);
-  ASSERT_EQ(loads.size(), 1u) << access::format_table(k);
-  EXPECT_EQ(loads[0].bytes, 8u);
-  EXPECT_DOUBLE_EQ(loads[0].per_request(), 2.0);
+  const access::Site load = only_site(access::stop(), true, false);
+  EXPECT_EQ(load.bytes, 8u);
+  EXPECT_DOUBLE_EQ(load.per_request(), 2.0);
 }
 
 template <int Pitch>
@@ -185,12 +178,7 @@ access::Site ldmatrix_site(const kiln::Device& dev, const kiln::Stream& stream) 
   kiln::Tensor out = kiln::Tensor::zeros({32}, dev);
   access::start();
   kiln::launch(ldmatrix_rows<Pitch>, 1, 32, 0, stream, out.data<float>());
-  const auto k = access::stop();
-  std::vector<access::Site> reads;
-  for (const auto& site : k.at(0).sites)
-    if (site.shared && !site.store) reads.push_back(site);
-  EXPECT_EQ(reads.size(), 1u) << access::format_table(k);
-  return reads.empty() ? access::Site{} : reads[0];
+  return only_site(access::stop(), true, false);
 }
 
 TEST_F(AccessCount, LdmatrixRowsAreSixteenByteAccessesAtTheCallSite) {
