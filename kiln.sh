@@ -153,7 +153,16 @@ cmd_test() {
     run_ctest "$ROOT/build-test-$sanitizer" -L "${SANITIZED_LABELS[$sanitizer]}" || status=$?
     echo "tests build-test-$sanitizer: $(elapsed "$t0")"
   done
-  echo "kiln.sh test: total $(elapsed "$start") for the three flavours and the two sanitizer builds"
+  # 5. The emulator's access counting (kernels/emu/README.md, "Access counting"): its own build
+  #    (GCC's kernel-address instrumentation on the GPU sources), only the test that checks the
+  #    figures on kernels whose numbers are known. tools/kernel_report --access is not a CI step.
+  say "access counting (emulate flavour, -DKILN_EMU_ACCESS=ON)"
+  configure_and_build build-test-access emulate -DKILN_EMU_ACCESS=ON -DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF -- \
+    access_count_test
+  t0=$(now)
+  run_ctest "$ROOT/build-test-access" -R 'AccessCount' || status=$?
+  echo "tests build-test-access: $(elapsed "$t0")"
+  echo "kiln.sh test: total $(elapsed "$start") for the three flavours, the two sanitizer builds and the counting build"
   echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
   return "$status"
 }

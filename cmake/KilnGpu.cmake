@@ -101,6 +101,25 @@ if(KILN_GPU_FLAVOUR STREQUAL "cuda" OR KILN_GPU_FLAVOUR STREQUAL "emulate")
   set(KILN_HAS_DEVICE ON)
 endif()
 
+# KILN_EMU_ACCESS: the emulate build that counts the kernels' memory accesses (sectors per request,
+# bank conflicts: kernels/emu/README.md, "Access counting"). Needs GCC (its kernel-address
+# instrumentation calls a function before every load and store) and no sanitizer; every other
+# build is unchanged.
+option(KILN_EMU_ACCESS "Emulate build that counts kernel memory accesses (GCC)" OFF)
+if(KILN_EMU_ACCESS)
+  if(NOT KILN_GPU_FLAVOUR STREQUAL "emulate")
+    message(FATAL_ERROR "KILN_EMU_ACCESS=ON needs KILN_GPU=emulate")
+  endif()
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    message(FATAL_ERROR "KILN_EMU_ACCESS=ON needs GCC (-fsanitize=kernel-address with out-of-line "
+                        "checks); this is ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
+  endif()
+  if(NOT KILN_SANITIZE MATCHES "^(OFF|off|0|)$")
+    message(FATAL_ERROR "KILN_EMU_ACCESS=ON does not combine with KILN_SANITIZE=${KILN_SANITIZE}")
+  endif()
+  add_compile_definitions(KILN_EMU_ACCESS_COUNT=1)
+endif()
+
 if(KILN_GPU_FLAVOUR STREQUAL "emulate")
   find_package(Python3 REQUIRED COMPONENTS Interpreter)  # kernels/emu/emu_source.py
   set(KILN_EMU_PYTHON "${Python3_EXECUTABLE}")
@@ -122,9 +141,22 @@ function(kiln_gpu_sources target)
       kiln_emu_view("${abs}" out)
       list(APPEND generated "${out}")
     endforeach()
+    set(_kiln_emu_flags "-xc++;-include;${PROJECT_SOURCE_DIR}/kernels/emu/emu.h")
+    if(KILN_EMU_ACCESS)
+      # Access counting (kernels/emu/README.md): every load and store of the GPU code calls
+      # kernels/emu/access_count.cpp (GCC's address-sanitizer instrumentation in its kernel form:
+      # out-of-line checks, no shadow memory, no runtime; not ASan, so __SANITIZE_ADDRESS__ goes).
+      # The CPU code keeps the accesses the source makes: no vectorisers (no scalar loads turned
+      # into vector ones), no scalar replacement of aggregates (a float4 copy stays one 16-byte
+      # load). Debug info names the sites, inlined frames included.
+      list(APPEND _kiln_emu_flags -fsanitize=kernel-address -U__SANITIZE_ADDRESS__
+           --param=asan-instrumentation-with-call-threshold=0 --param=asan-stack=0
+           --param=asan-globals=0 --param=asan-use-after-return=0
+           -fno-tree-vectorize -fno-tree-slp-vectorize -fno-tree-sra -fno-ipa-sra -g)
+    endif()
     set_source_files_properties(${generated} TARGET_DIRECTORY ${target} PROPERTIES
       LANGUAGE CXX
-      COMPILE_OPTIONS "-xc++;-include;${PROJECT_SOURCE_DIR}/kernels/emu/emu.h")
+      COMPILE_OPTIONS "${_kiln_emu_flags}")
     target_sources(${target} PRIVATE ${generated})
     target_include_directories(${target} BEFORE PRIVATE "${CMAKE_BINARY_DIR}/emu_src")
     add_dependencies(${target} kiln_emu_headers)

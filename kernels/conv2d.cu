@@ -238,18 +238,35 @@ struct ForwardProblem {
   }
 };
 
+// wt[g, c, k, r, s] = w[g*K/G + k, c, r, s]: the weights with each group's (k, c) swapped, so that
+// the backward-data GEMM's rows (c) are contiguous along its reduction (k, r, s). Read in place,
+// w^T's rows are R*S floats long and 32 lanes on 32 rows touch 32 sectors per request
+// (kiln_access_report); the copy costs one pass over the weights.
+__global__ void __launch_bounds__(kThreads) transpose_weights_kernel(Dims d, const float* w, float* wt) {
+  const int64_t size = int64_t{d.k} * d.crs;
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < size; i += int64_t{gridDim.x} * kThreads) {
+    const int rs = static_cast<int>(i % d.rs);
+    int64_t t = i / d.rs;
+    const int k = static_cast<int>(t % d.kg);
+    t /= d.kg;
+    const int c = static_cast<int>(t % d.cg), g = static_cast<int>(t / d.cg);
+    wt[i] = __ldg(w + (int64_t{g * d.kg + k} * d.cg + c) * d.rs + rs);
+  }
+}
+
 // Backward data, per group g: dX_g (C/G x N*H*W) = W_g^T (C/G x K/G*R*S) * gather(dy)_g, where
 // gather(dy)[(k, r, s), (n, h, w)] = dy[n, k, p, q] if h + pad_h - r*dil_h = p*stride_h (p in
 // range) and likewise for w, else 0.
 struct BackwardDataProblem {
-  static constexpr bool kAFastK = true;   // w[k, c, r, s] is contiguous along (r, s)
+  static constexpr bool kAFastK = true;   // wt[g, c, k, r, s] is contiguous along (k, r, s)
   static constexpr bool kBFastK = false;  // consecutive threads take consecutive input pixels
   const float* dy;
-  const float* w;
+  const float* wt;  // transpose_weights_kernel's copy of w
   float* dx;
   Dims d;
   int ntot;  // N*H*W
   int kd;    // K/G*R*S
+  bool vec_w;
 
   struct Block {
     int k_begin, k_end, g;
@@ -266,17 +283,11 @@ struct BackwardDataProblem {
   __device__ Block block(int z) const { return {0, kd, z}; }
   __device__ ARow a_row(const Block& b, int m) const {
     const bool ok = m < d.cg;
-    return {w + int64_t{b.g * d.kg} * d.crs + (ok ? m : 0) * d.rs, ok};
+    return {wt + (int64_t{b.g} * d.cg + (ok ? m : 0)) * kd, ok};
   }
   template <int E>
   __device__ void a_fetch(const Block& b, const ARow& row, int kk0, int kstep, float (&v)[E]) const {
-    int k = kk0 / d.rs, rs = kk0 - k * d.rs;
-#pragma unroll
-    for (int e = 0; e < E; ++e) {
-      v[e] = (row.ok && kk0 + e * kstep < b.k_end) ? __ldg(row.p + int64_t{k} * d.crs + rs) : 0.0f;
-      rs += kstep;
-      while (rs >= d.rs) rs -= d.rs, ++k;
-    }
+    contiguous_fetch(row.p, row.ok, vec_w, kk0, kstep, b.k_end, v);
   }
   __device__ BCol b_col(const Block& b, int n) const {
     const bool ok = n < ntot;
@@ -511,7 +522,12 @@ void conv2d_backward_data_v2(const Conv2dShape& shape, const float* dy, const fl
                              const Stream& stream, GemmTile tile) {
   check_limits(shape);
   const Dims d = dims_of(shape);
-  const BackwardDataProblem prob{dy, w, dx, d, d.n * d.hw, d.kg * d.rs};
+  const int64_t wsize = shape.w_size();
+  Workspace::Lease lease = workspace_for(stream.device()).borrow(static_cast<size_t>(wsize) * sizeof(float), stream);
+  float* wt = lease.as<float>();
+  launch(transpose_weights_kernel, grid_blocks(wsize, kThreads), dim3(kThreads), 0, stream, d, w, wt);
+  const int kd = d.kg * d.rs;
+  const BackwardDataProblem prob{dy, wt, dx, d, d.n * d.hw, kd, kd % 4 == 0 && aligned16(wt)};
   if (tile::use_big(tile, d.cg, prob.ntot, d.g)) launch_tiles<tile::Big>(prob, d.cg, prob.ntot, d.g, stream);
   else launch_tiles<tile::Small>(prob, d.cg, prob.ntot, d.g, stream);
 }

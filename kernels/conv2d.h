@@ -53,10 +53,10 @@ namespace kiln::cpu {
 //       block tiles of 8 warps, 16-deep k-tiles in a 4-stage cp.async pipeline that gathers x / dy
 //       straight from NCHW (zero-fill for taps outside the image), bias in the epilogue;
 //       backward_filter splits N*P*Q into chunks as v2 does (workspace, fixed-order second pass).
-//       A device below sm_80 is an error here; conv2d_*_rounded picks the version by device.
-//   v2_rounded  conv2d_*_rounded's path below sm_80 (kernels/conv2d_rounded.cu): the two operands
-//       rounded into temporary copies on the stream, then v2 (products of rounded operands are
-//       exact in FP32, so this is the tensor cores' arithmetic on CUDA cores).
+//       A device below sm_80 is an error here: conv2d_*_rounded picks the version by device
+//       (kernels/compute_capability.h), below sm_80 rounded copies of the operands through v2
+//       (kernels/conv2d_rounded.cu; products of rounded operands are exact in FP32, so that is the
+//       tensor cores' arithmetic on CUDA cores).
 // cuDNN's convolution, the benchmarks' reference, is kernels/cudnn_conv.h (`cuda` build only).
 namespace kiln::gpu {
 
@@ -84,13 +84,6 @@ void conv2d_backward_data_v3_tc(const Conv2dShape& shape, MathPrecision precisio
                                 float* dx, const Stream& stream);
 void conv2d_backward_filter_v3_tc(const Conv2dShape& shape, MathPrecision precision, const float* x, const float* dy,
                                   float* dw, const Stream& stream);
-
-void conv2d_forward_v2_rounded(const Conv2dShape& shape, MathPrecision precision, const float* x, const float* w,
-                               const float* bias, float* y, const Stream& stream);
-void conv2d_backward_data_v2_rounded(const Conv2dShape& shape, MathPrecision precision, const float* dy,
-                                     const float* w, float* dx, const Stream& stream);
-void conv2d_backward_filter_v2_rounded(const Conv2dShape& shape, MathPrecision precision, const float* x,
-                                       const float* dy, float* dw, const Stream& stream);
 
 // The number of reduction chunks backward_filter_v2 uses for `shape` (1 = no workspace): a
 // function of the shape and tile only, so results are reproducible across runs and devices.

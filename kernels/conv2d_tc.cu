@@ -465,7 +465,7 @@ static void check_tc(const char* pass, const Conv2dShape& s, MathPrecision p, co
   s.validate();
   KILN_CHECK(p != MathPrecision::F32,
              "{}: tensor cores have no FP32 operands; ask for tf32, bf16 or f16 (or use the FP32 pass)", pass);
-  const int major = compute_major(stream.device().index);
+  const int major = compute_major(stream.device());
   KILN_CHECK(major >= 8,
              "{}: the tensor-core convolution needs compute capability 8.0 or later (mma.sync, cp.async); device {} "
              "is sm_{}x: use conv2d_*_rounded, which runs the FP32 kernels there",

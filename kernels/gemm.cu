@@ -1,6 +1,5 @@
-// GEMM kernels: v1 naive, v2 tiled (kernels/gemm_tile.cuh), and cuBLAS: libcublas in the `cuda`
-// build, the emulated cublasSgemm (kernels/cublas_emu.h) in the emulate build, through the same
-// mapping code. Versions and conventions: kernels/gemm.h.
+// GEMM kernels: v1 naive, v2 tiled (kernels/gemm_tile.cuh), and gemm(), which runs v2 or the cuBLAS
+// path (kernels/gemm_cublas.cu). Versions and conventions: kernels/gemm.h.
 #include "kernels/gemm.h"
 
 #include <cstdint>
@@ -9,23 +8,6 @@
 #include "kernels/gemm_tile.cuh"
 #include "kernels/grid.cuh"
 #include "kernels/launch.cuh"
-
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-#include <map>
-
-#include "core/device.h"
-#include "core/error.h"
-
-#if KILN_WITH_CUDA
-#include <cublas_v2.h>
-
-#include "core/cuda_check.h"
-#include "core/cuda_libs_check.h"
-#else
-#include "kernels/cublas_emu.h"
-#endif
 
 namespace kiln::gpu {
 namespace {
@@ -156,26 +138,6 @@ void run_tiled_cfg(const GemmShape& s, const float* a, const float* b, float* c,
   }
 }
 
-// One handle per (host thread, device): handles are not meant to be shared by threads that set
-// different streams on them. Never destroyed (destroying after the CUDA context has gone at exit
-// is an error, and a handle per thread per device is small).
-static cublasHandle_t cublas_handle(const Stream& stream) {
-  thread_local std::map<int, cublasHandle_t> handles;
-  const int device = stream.device().index;
-  auto it = handles.find(device);
-  if (it == handles.end()) {
-    set_current_device(stream.device());
-    cublasHandle_t h = nullptr;
-    KILN_CUBLAS_CHECK(cublasCreate(&h));
-    it = handles.emplace(device, h).first;
-  }
-  KILN_CUBLAS_CHECK(cublasSetStream(it->second, native_stream(stream)));
-  return it->second;
-}
-
-// The emulate build's setting (kernels/gemm.h): -1 = not read from the environment yet.
-std::atomic<int> g_gemm_through_cublas{-1};
-
 }  // namespace
 
 void gemm_v1_naive(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream) {
@@ -189,41 +151,6 @@ void gemm_v2_tiled(const GemmShape& shape, const float* a, const float* b, float
   shape.validate();
   if (tile::use_big(tile, shape.m, shape.n, 1)) run_tiled_cfg<tile::Big>(shape, a, b, c, stream);
   else run_tiled_cfg<tile::Small>(shape, a, b, c, stream);
-}
-
-void gemm_cublas_strided(const GemmShape& shape, const float* a, int lda, const float* b, int ldb, float* c, int ldc,
-                         const Stream& stream) {
-  shape.validate();
-  KILN_CHECK(lda >= shape.lda() && ldb >= shape.ldb() && ldc >= shape.ldc(),
-             "gemm: row strides (lda, ldb, ldc) = ({}, {}, {}) below the rows' lengths ({}, {}, {})", lda, ldb, ldc,
-             shape.lda(), shape.ldb(), shape.ldc());
-  cublasHandle_t h = cublas_handle(stream);
-  // A row-major matrix with row stride ld is, read column-major, its transpose with leading
-  // dimension ld. So row-major C (M x N) = op(A) op(B) is column-major C^T (N x M) =
-  // op(B)^T (N x K) * op(A)^T (K x M): cuBLAS gets B first, then A, M and N swap, and every
-  // operand keeps its own transpose flag and stride.
-  KILN_CUBLAS_CHECK(cublasSgemm(h, shape.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, shape.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                shape.n, shape.m, shape.k, &shape.alpha, b, ldb, a, lda, &shape.beta, c, ldc));
-}
-
-void gemm_cublas(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream) {
-  gemm_cublas_strided(shape, a, shape.lda(), b, shape.ldb(), c, shape.ldc(), stream);
-}
-
-void set_gemm_through_cublas(bool on) { g_gemm_through_cublas = on ? 1 : 0; }
-
-bool gemm_through_cublas() {
-#if KILN_WITH_CUDA
-  return true;
-#else
-  if (g_gemm_through_cublas < 0) {
-    const char* v = std::getenv("KILN_EMU_GEMM");
-    KILN_CHECK(!v || !*v || std::strcmp(v, "cublas") == 0 || std::strcmp(v, "tiled") == 0,
-               "KILN_EMU_GEMM={} is not a GEMM path: use cublas or tiled", v);
-    g_gemm_through_cublas = v && std::strcmp(v, "cublas") == 0 ? 1 : 0;
-  }
-  return g_gemm_through_cublas == 1;
-#endif
 }
 
 void gemm(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream) {

@@ -4,6 +4,20 @@
 // layers use: cuBLAS in the `cuda` build; in the emulator v2_tiled, or the cuBLAS path on an
 // emulated cublasSgemm when KILN_EMU_GEMM=cublas (set_gemm_through_cublas). Pointers are device memory on
 // the stream's device for kiln::gpu::, host memory for kiln::cpu::.
+//
+// gemm_rounded (TF32, BF16, F16 operands, FP32 accumulation; kernels/shapes/precision.h) is one
+// meaning on every device (DESIGN.md, principle 9), chosen at run time by gpu::gemm_rounded
+// (kernels/gemm_rounded.cu) from the build and the compute capability (kernels/compute_capability.h):
+//   sm_80 and later, cuda build            cuBLAS GemmEx in the precision (gemm_cublas_rounded)
+//   sm_80 and later, emulate build         kiln's v3_tc, or GemmEx (emulated) when gemm_through_cublas()
+//   older devices (no TF32/BF16 tensor     copies of A and B rounded to the precision (temporaries on
+//     cores), either build                 the stream), then GemmEx on them where gemm_through_cublas()
+//                                          (always in the cuda build: whatever cuBLAS does with rounded
+//                                          operands is exact, and Turing keeps its F16 tensor cores),
+//                                          else the FP32 gemm; logged once per device
+// The CPU twin, cpu::gemm_rounded, rounds copies and runs SGEMM. Why not GemmEx alone on old
+// devices: cuBLAS's FAST compute types only *allow* down-conversion, and where the device has no
+// tensor cores for the format cuBLAS computes in FP32, which is not what a CPU run predicts.
 #pragma once
 
 #include "core/stream.h"
@@ -11,7 +25,8 @@
 #include "kernels/shapes/precision.h"
 
 // The launchers, declared once (kernels/gemm.inc) for both backends: kiln::gpu:: is defined in
-// kernels/gemm.cu, kiln::cpu:: in cpu_fallback/gemm.cpp.
+// kernels/gemm.cu (gemm) and kernels/gemm_rounded.cu (gemm_rounded), kiln::cpu:: in
+// cpu_fallback/gemm.cpp.
 namespace kiln::gpu {
 #include "kernels/gemm.inc"
 }  // namespace kiln::gpu
@@ -36,8 +51,27 @@ namespace kiln::cpu {
 //   v3_tc      kiln's tensor-core GEMM (kernels/gemm_tc.cu): FP32 operands in memory rounded to
 //              TF32, BF16 or F16 on the way to the mma.sync instructions, FP32 accumulation; 128x128x32
 //              block tiles, 8 warps of 64x32, a cp.async pipeline. sm_80 and later: on an older
-//              device it throws kiln::Error (checked once per device from the compute capability).
+//              device it throws kiln::Error (checked once per device from the compute capability;
+//              gemm_rounded takes the rounded-copies path there instead).
 //              Its CPU twin is cpu::gemm_rounded (op table rows gemm_tf32, gemm_bf16, gemm_f16).
+//   cublas in gemm_tf32/_bf16/_f16  cuBLAS GemmEx (gemm_cublas_rounded): A, B and C CUDA_R_32F,
+//              compute type CUBLAS_COMPUTE_32F_FAST_TF32 / _FAST_16BF / _FAST_16F, CUBLAS_GEMM_DEFAULT,
+//              the same swapped-operand mapping as SGEMM: FP32 in memory, down-converted inside
+//              cuBLAS for the tensor cores, FP32 accumulation. What cuBLAS guarantees and what not
+//              (cublas_api.h; cuBLAS guide, "cublasComputeType_t", "Tensor Core Usage"):
+//                guaranteed  FP32 data in and out, FP32 accumulation (a COMPUTE_32F type), the
+//                            BLAS semantics of alpha, beta and the transposes;
+//                not         that the operands are down-converted at all (FAST types *allow* it:
+//                            FAST_TF32 to TF32, FAST_16BF to BF16 or TF32, FAST_16F to F16 or TF32;
+//                            a kernel without tensor cores, e.g. for an awkward shape, computes
+//                            FP32), nor how: kiln rounds TF32 to nearest, ties away (cvt.rna), and
+//                            cuBLAS may round ties to even or truncate (the tensor cores read only a
+//                            TF32's 19 bits of an FP32 register), nor the order of the sums (split-K).
+//              So a cuBLAS row's result lies within the precision's rounding of the CPU twin's, not
+//              within FP32 summation noise: its parity tolerance is derived from the precision's
+//              unit roundoff u (tests/parity/cases_gemm.cpp, cublas_rounded_tolerance), not the
+//              FP32 one v3_tc meets. The emulated GemmEx (kernels/cublas_emu.h) always rounds
+//              as kiln does, so on the emulator the rows test the mapping, on a GPU the bound.
 namespace kiln::gpu {
 
 // The tile configuration of kiln's tiled kernels (GEMM and the implicit-GEMM convolutions).
@@ -52,6 +86,10 @@ void gemm_v3_tc(const GemmShape& shape, MathPrecision precision, const float* a,
                 const Stream& stream);
 
 void gemm_cublas(const GemmShape& shape, const float* a, const float* b, float* c, const Stream& stream);
+// cuBLAS GemmEx with op(A), op(B) in `precision` (F32: gemm_cublas), FP32 accumulation; see above
+// for what cuBLAS guarantees.
+void gemm_cublas_rounded(const GemmShape& shape, MathPrecision precision, const float* a, const float* b, float* c,
+                         const Stream& stream);
 // The same with row strides of at least the packed ones (lda >= shape.lda(), ...): A's rows lda
 // floats apart, B's ldb, C's ldc.
 void gemm_cublas_strided(const GemmShape& shape, const float* a, int lda, const float* b, int ldb, float* c, int ldc,

@@ -21,10 +21,11 @@
 //   BCol b_col(const Block&, int n) const;  b_fetch<E>(..., const BCol&, ...)   // the same for B
 //   void store4(const Block&, int m, int n, const float* v) const;   // C(m, n..n+3) from v[0..3],
 //       // each with its own bounds check
-// Each thread owns one fixed row of the A tile and one fixed column of the B tile for the whole
-// block (so gathers can precompute their address arithmetic once) and fetches E elements of it per
-// k-tile: E consecutive kk ("fast-k": coalesced when the operand is contiguous along kk, float4
-// when aligned) or kk strided by NT/BX ("fast-x": consecutive threads read consecutive m or n).
+// Each thread owns fixed rows of the A tile and columns of the B tile for the whole block (so
+// gathers can precompute their address arithmetic once; FetchMap) and fetches elements of them
+// per k-tile: up to 4 consecutive kk per row ("fast-k": coalesced when the operand is contiguous
+// along kk, float4 when aligned; a thread of the 64-thread tile takes two rows) or kk strided by
+// NT/BX ("fast-x": consecutive threads read consecutive m or n).
 #pragma once
 
 #include "core/hd.h"
@@ -57,13 +58,24 @@ using Big = Config<128, 128, 8, 8, 8, 2>;
 // blocks/SM = 12 warps caps registers at 168).
 using Small = Config<64, 64, 8, 8, 8, 6>;
 
-// Which element of an operand tile (BX rows of the non-reduced dim x BK) thread `tid` fetches.
+// Which elements of an operand tile (BX rows of the non-reduced dim x BK) thread `tid` fetches:
+// kE per k-tile, as kRows rows (x(tid, j), j < kRows) of kPerRow elements, kk = kbase + e * kStep.
+// Fast-k: at most 4 consecutive kk per row (one float4), so that at least BK/4 lanes share a row
+// and a warp's float4 request fills whole sectors (one lane per row would use half of each of 32
+// sectors; kiln_access_report); a thread with more elements than that takes more rows, NT/(BK/4)
+// apart. Fast-x: one row, kE elements NT/BX apart in kk.
 template <int BX, int BK, int NT, bool kFastK>
 struct FetchMap {
   static constexpr int kE = BX * BK / NT;
+  static constexpr int kPerRow = kFastK && kE > 4 ? 4 : kE;
+  static constexpr int kRows = kE / kPerRow;
   static constexpr int kStep = kFastK ? 1 : NT / BX;
-  static KILN_HD int x(int tid) { return kFastK ? tid / (BK / kE) : tid % BX; }
-  static KILN_HD int kbase(int tid) { return kFastK ? (tid % (BK / kE)) * kE : tid / BX; }
+  static constexpr int kLanesPerRow = BK / kPerRow;  // fast-k
+  static_assert(kE % kPerRow == 0 && (!kFastK || kRows * (NT / kLanesPerRow) == BX), "fetch map must tile");
+  static KILN_HD int x(int tid, int j) {
+    return kFastK ? tid / kLanesPerRow + j * (NT / kLanesPerRow) : tid % BX;
+  }
+  static KILN_HD int kbase(int tid) { return kFastK ? (tid % kLanesPerRow) * kPerRow : tid / BX; }
 };
 
 // Multiplies one BM x BN tile (rows m0.., columns n0..) over blk's k range and hands the result
@@ -74,7 +86,7 @@ __device__ __forceinline__ void gemm_block(const P& prob, const typename P::Bloc
   constexpr int NT = Cfg::kThreads;
   using AMap = FetchMap<BM, BK, NT, P::kAFastK>;
   using BMap = FetchMap<BN, BK, NT, P::kBFastK>;
-  constexpr int EA = AMap::kE, EB = BMap::kE;
+  constexpr int RA = AMap::kRows, EA = AMap::kPerRow, RB = BMap::kRows, EB = BMap::kPerRow;
   constexpr int kRowGap = BM / (TM / 4);  // distance between a thread's 4-row pieces
   constexpr int kColGap = BN / (TN / 4);
 
@@ -83,10 +95,13 @@ __device__ __forceinline__ void gemm_block(const P& prob, const typename P::Bloc
 
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % Cfg::kThreadsX, ty = tid / Cfg::kThreadsX;
-  const int ax = AMap::x(tid), akb = AMap::kbase(tid);
-  const int bx = BMap::x(tid), bkb = BMap::kbase(tid);
-  const auto arow = prob.a_row(blk, m0 + ax);
-  const auto bcol = prob.b_col(blk, n0 + bx);
+  const int akb = AMap::kbase(tid), bkb = BMap::kbase(tid);
+  decltype(prob.a_row(blk, 0)) arow[RA];
+  decltype(prob.b_col(blk, 0)) bcol[RB];
+#pragma unroll
+  for (int j = 0; j < RA; ++j) arow[j] = prob.a_row(blk, m0 + AMap::x(tid, j));
+#pragma unroll
+  for (int j = 0; j < RB; ++j) bcol[j] = prob.b_col(blk, n0 + BMap::x(tid, j));
 
   float acc[TM][TN];
 #pragma unroll
@@ -94,27 +109,36 @@ __device__ __forceinline__ void gemm_block(const P& prob, const typename P::Bloc
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
 
-  float ra[EA], rb[EB];
+  float ra[RA][EA], rb[RB][EB];
+  // global -> registers for the k-tile at k0, and registers -> shared buffer `buf`
+  const auto fetch = [&](int k0) {
+#pragma unroll
+    for (int j = 0; j < RA; ++j) prob.a_fetch(blk, arow[j], k0 + akb, AMap::kStep, ra[j]);
+#pragma unroll
+    for (int j = 0; j < RB; ++j) prob.b_fetch(blk, bcol[j], k0 + bkb, BMap::kStep, rb[j]);
+  };
+  const auto stage = [&](int buf) {
+#pragma unroll
+    for (int j = 0; j < RA; ++j)
+#pragma unroll
+      for (int e = 0; e < EA; ++e) As[buf][akb + e * AMap::kStep][AMap::x(tid, j)] = ra[j][e];
+#pragma unroll
+    for (int j = 0; j < RB; ++j)
+#pragma unroll
+      for (int e = 0; e < EB; ++e) Bs[buf][bkb + e * BMap::kStep][BMap::x(tid, j)] = rb[j][e];
+  };
   const int k_begin = blk.k_begin;
   const int ntiles = blk.k_end > k_begin ? (blk.k_end - k_begin + BK - 1) / BK : 0;
   if (ntiles > 0) {
-    prob.a_fetch(blk, arow, k_begin + akb, AMap::kStep, ra);
-    prob.b_fetch(blk, bcol, k_begin + bkb, BMap::kStep, rb);
-#pragma unroll
-    for (int e = 0; e < EA; ++e) As[0][akb + e * AMap::kStep][ax] = ra[e];
-#pragma unroll
-    for (int e = 0; e < EB; ++e) Bs[0][bkb + e * BMap::kStep][bx] = rb[e];
+    fetch(k_begin);
+    stage(0);
   }
   __syncthreads();
 
   for (int t = 0; t < ntiles; ++t) {
     const int cur = t & 1;
     const bool more = t + 1 < ntiles;
-    if (more) {  // global -> registers for the next tile, overlapping the math below
-      const int k0 = k_begin + (t + 1) * BK;
-      prob.a_fetch(blk, arow, k0 + akb, AMap::kStep, ra);
-      prob.b_fetch(blk, bcol, k0 + bkb, BMap::kStep, rb);
-    }
+    if (more) fetch(k_begin + (t + 1) * BK);  // the next tile into registers, overlapping the math
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
       float af[TM], bf[TN];
@@ -139,12 +163,7 @@ __device__ __forceinline__ void gemm_block(const P& prob, const typename P::Bloc
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(af[i], bf[j], acc[i][j]);
     }
-    if (more) {  // the other buffer was last read before the previous barrier: safe to overwrite
-#pragma unroll
-      for (int e = 0; e < EA; ++e) As[cur ^ 1][akb + e * AMap::kStep][ax] = ra[e];
-#pragma unroll
-      for (int e = 0; e < EB; ++e) Bs[cur ^ 1][bkb + e * BMap::kStep][bx] = rb[e];
-    }
+    if (more) stage(cur ^ 1);  // the other buffer was last read before the previous barrier
     __syncthreads();
   }
 

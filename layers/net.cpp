@@ -6,9 +6,9 @@
 #include <set>
 
 #include "core/error.h"
-#include "layers/init.h"
 #include "kernels/convert.h"
 #include "kernels/dispatch.h"
+#include "layers/init.h"
 #include "layers/tensor_ops.h"
 
 namespace kiln {
@@ -364,9 +364,8 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     if (!training_ || !n.runs_backward) n.layer->release_saved();
     if (stored != DType::F32 && n.value.dtype() == DType::F32 && !n.layer->is_loss()) {
       // Mixed precision: the activation holds 16-bit values from the start (its forward readers
-      // see what a 16-bit tensor holds); a view of an input (Flatten) is rounded as a copy.
-      // A view of an input (Flatten) holds rounded values already if that input is an activation;
-      // a view of a net input (the caller's FP32 data) is rounded as a copy.
+      // see what a 16-bit tensor holds). A view of an input (Flatten) holds rounded values already
+      // if that input is an activation; a view of a net input (the caller's data) is rounded as a copy.
       bool view = false, view_of_net_input = false;
       for (int j : n.inputs) {
         const Node& in = im.nodes[static_cast<size_t>(j)];

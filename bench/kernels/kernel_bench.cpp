@@ -252,7 +252,7 @@ void time_gpu_rows(const OpCase& c, const optable::HostBuffers& initial, const o
   for (const optable::Version& v : c.gpu) {
     Row r(c.op, c.shape, v.name);
     const auto check = optable::run_gpu(c, v, initial);
-    const auto cmp = optable::compare(c, reference, check.result);
+    const auto cmp = optable::compare(c, reference, check.result, v.tolerance_scale);
     if (!cmp.ok || !check.problems.empty()) {
       r.status = "WRONG";
       fmt::print(stderr, "{} {} {}: does not match the CPU, not timed\n{}", c.op, c.shape, v.name, cmp.summary());

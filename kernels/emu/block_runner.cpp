@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/emu/access_count.h"
 #include "kernels/emu/emu_api.h"
 #include "kernels/emu/internal.h"
 #include "kernels/emu/sanitizer.h"
@@ -348,6 +349,7 @@ std::string refused_str(const LaunchSpec& spec, const LaunchRefused& e) {
 void Runner::run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed) {
   const san::Ignore ignore;  // TSan: the host runs no kernel code, only bookkeeping
   begin_block(spec, b, order_seed);
+  if constexpr (access::kBuilt) access::detail::block_begin(spec, block_.dynamic_shared, spec.shared_bytes);
   try {
     run_threads();
   } catch (const BlockFailed&) {
@@ -362,6 +364,7 @@ void Runner::run(const LaunchSpec& spec, uint32_t b, uint64_t order_seed) {
   }
   if (failed_ && fibers_) abort_fibers();
   if constexpr (san::tsan) end_tsan_block();
+  if constexpr (access::kBuilt) access::detail::block_end();
   free_shared();
   fibers_ = false;
   tl_thread = nullptr;
@@ -515,6 +518,7 @@ void* Runner::shared(const void* key, size_t bytes, size_t align) {
   if (!p) throw std::bad_alloc();
   std::memset(p, 0xff, bytes);  // TSan: inside the ignore region, no GPU thread's write
   shared_.emplace_back(key, p);
+  if constexpr (access::kBuilt) access::detail::shared_allocated(p, bytes);
   return p;
 }
 

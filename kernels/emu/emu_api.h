@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <source_location>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace kiln::emu {
 
@@ -139,6 +141,11 @@ void record_allocation(const void* p, size_t bytes, MemorySpace space);
 // Drops the record of the block that starts at p (its size to *bytes); false if there is no
 // block of that space there.
 bool forget_allocation(const void* p, MemorySpace space, size_t* bytes = nullptr);
+// Every device and pinned block as [start, end), sorted, with the generation it reflects (for the
+// access counter, kernels/emu/access_count.cpp); allocation_generation() changes whenever a block is
+// recorded or forgotten.
+std::vector<std::pair<uintptr_t, uintptr_t>> global_ranges(uint64_t* generation);
+uint64_t allocation_generation();
 // Where p points (a pointer one past the end of a block does not belong to it; as a kernel
 // argument it is accepted).
 MemorySpace memory_space(const void* p);

@@ -13,6 +13,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/emu/emu_api.h"
@@ -28,6 +30,7 @@ struct Region {
 };
 
 std::mutex g_mutex;
+uint64_t g_generation = 0;  // changes with every record and forget (access counting's snapshots)
 std::map<uintptr_t, Region>& regions() {
   static auto* m = new std::map<uintptr_t, Region>();  // outlives static destructors
   return *m;
@@ -89,6 +92,7 @@ void record_allocation(const void* p, size_t bytes, MemorySpace space) {
   if (!p) return;
   std::lock_guard lock(g_mutex);
   regions()[address(p)] = Region{bytes, space};
+  ++g_generation;
 }
 
 bool forget_allocation(const void* p, MemorySpace space, size_t* bytes) {
@@ -97,7 +101,22 @@ bool forget_allocation(const void* p, MemorySpace space, size_t* bytes) {
   if (it == regions().end() || it->second.space != space) return false;
   if (bytes) *bytes = it->second.bytes;
   regions().erase(it);
+  ++g_generation;
   return true;
+}
+
+std::vector<std::pair<uintptr_t, uintptr_t>> global_ranges(uint64_t* generation) {
+  std::lock_guard lock(g_mutex);
+  if (generation) *generation = g_generation;
+  std::vector<std::pair<uintptr_t, uintptr_t>> out;
+  out.reserve(regions().size());
+  for (const auto& [start, r] : regions()) out.emplace_back(start, start + r.bytes);
+  return out;
+}
+
+uint64_t allocation_generation() {
+  std::lock_guard lock(g_mutex);
+  return g_generation;
 }
 
 MemorySpace memory_space(const void* p) {

@@ -89,7 +89,13 @@ cudaError_t device_alloc(void** ptr, size_t size) {
   *ptr = nullptr;
   if (size == 0) return cudaSuccess;
   if (size > total_memory() - std::min(total_memory(), g_in_use.load())) return ret(cudaErrorMemoryAllocation);
+#if defined(KILN_EMU_ACCESS_COUNT)
+  // cudaMalloc's 256-byte alignment, which sector counts depend on (access_count.h); elsewhere
+  // the exact-size block lets AddressSanitizer see every overrun.
+  void* p = std::aligned_alloc(256, (size + 255) / 256 * 256);
+#else
   void* p = std::malloc(size);
+#endif
   if (!p) return ret(cudaErrorMemoryAllocation);
   kiln::emu::record_allocation(p, size, MemorySpace::Device);
   g_in_use += size;

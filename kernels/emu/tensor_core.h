@@ -29,8 +29,23 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "kernels/emu/access_count.h"
 #include "kernels/emu/emu_api.h"
 #include "kernels/emu/sanitizer.h"
+
+// Access counting (access_count.h): the emulated instructions below touch memory in an order and
+// from lanes of their own; the counting build sees them as the GPU issues them instead, one
+// explicit record per lane at the kernel's call site, and does not instrument their bodies.
+#if defined(KILN_EMU_ACCESS_COUNT)
+// noinline: inlined into the kernel, the body would be instrumented as the kernel's.
+#define KILN_TC_UNCOUNTED __attribute__((no_sanitize("kernel-address"), noinline))
+#define KILN_TC_UNINSTRUMENTED __attribute__((no_sanitize("kernel-address")))
+#define KILN_TC_COUNT(addr, bytes, store, where) ::kiln::emu::access::record(addr, bytes, store, where)
+#else
+#define KILN_TC_UNCOUNTED
+#define KILN_TC_UNINSTRUMENTED
+#define KILN_TC_COUNT(addr, bytes, store, where) ((void)0)
+#endif
 
 namespace kiln::emu::tc {
 
@@ -149,12 +164,20 @@ inline void mma(Operand type, float (&d)[4], const uint32_t (&a)[4], const uint3
 }
 
 // ---- ldmatrix -----------------------------------------------------------------------------------
+// The kernel's shared-memory read of 16-bit element `col` of a row (counted as the row's 16-byte
+// access where the lane gives it, not here).
+KILN_TC_UNINSTRUMENTED inline uint16_t row_element(const void* row, unsigned col) {
+  uint16_t v;
+  std::memcpy(&v, static_cast<const char*>(row) + 2 * col, 2);
+  return v;
+}
+
 // Lanes 8j..8j+7 give the row addresses of matrix j (rows of 8 16-bit elements, 16 bytes,
 // 16-byte aligned); register j of lane l gets, with q = l / 4 and t = l % 4, elements
 // M_j[q][2t] (low half) and M_j[q][2t+1] (high half), or with .trans M_j[2t][q] and M_j[2t+1][q].
 // The addresses of the other lanes are ignored (sm_80 and later).
 template <int N>
-inline void ldmatrix(uint32_t (&r)[N], const void* row, bool trans,
+KILN_TC_UNCOUNTED inline void ldmatrix(uint32_t (&r)[N], const void* row, bool trans,
                      const std::source_location& where) {
   static_assert(N == 1 || N == 2 || N == 4);
   unsigned lane;
@@ -164,6 +187,7 @@ inline void ldmatrix(uint32_t (&r)[N], const void* row, bool trans,
     warp[lane].addr = row;
   }
   if (lane < 8u * N) {
+    KILN_TC_COUNT(row, 16, false, where);  // one 16-byte row per lane (8 lanes per wavefront)
     if (reinterpret_cast<uintptr_t>(row) % 16 != 0)
       fault(format_message("ldmatrix: lane {} gives row address {} that is not 16-byte aligned",
                            lane, row), where);
@@ -181,10 +205,8 @@ inline void ldmatrix(uint32_t (&r)[N], const void* row, bool trans,
   uint32_t out[N];
   for (int j = 0; j < N; ++j) {
     uint16_t lo, hi;
-    const auto elem = [&](unsigned matrix_row, unsigned col) {  // the kernel's shared-memory read
-      uint16_t v;
-      std::memcpy(&v, static_cast<const char*>(rows[8 * j + matrix_row]) + 2 * col, 2);
-      return v;
+    const auto elem = [&](unsigned matrix_row, unsigned col) {
+      return row_element(rows[8 * j + matrix_row], col);
     };
     if (trans) {
       lo = elem(2 * t, q);
@@ -240,7 +262,7 @@ inline CopyQueue& copy_queue() {
   return q;
 }
 
-inline void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes,
+KILN_TC_UNCOUNTED inline void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes,
                      const std::source_location& where) {
   if (src_bytes < 0 || src_bytes > cp_bytes)
     fault(format_message("cp.async: src-size {} outside 0..{}", src_bytes, cp_bytes), where);
@@ -250,6 +272,8 @@ inline void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes,
   if (memory_space(dst) != MemorySpace::Host)
     fault(format_message("cp.async: destination {} is global memory; cp.async writes shared "
                          "memory", dst), where);
+  if (src_bytes > 0) KILN_TC_COUNT(src, static_cast<unsigned>(src_bytes), false, where);
+  KILN_TC_COUNT(dst, static_cast<unsigned>(cp_bytes), true, where);
   PendingCopy p{dst, 0, static_cast<uint8_t>(cp_bytes), {}};
   if (src_bytes > 0) std::memcpy(p.data, src, static_cast<size_t>(src_bytes));  // rest: zero-fill
   {
@@ -267,7 +291,7 @@ inline void cp_async_commit() {
 }
 
 // Completes every copy of the committed groups but the newest `newest_pending` ones.
-inline void cp_async_wait(uint32_t newest_pending) {
+KILN_TC_UNCOUNTED inline void cp_async_wait(uint32_t newest_pending) {
   std::vector<PendingCopy> landing;
   {
     san::Ignore emulator_state;

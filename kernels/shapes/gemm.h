@@ -1,6 +1,8 @@
 // Where: launchers kernels/gemm.h (declared once, kernels/gemm.inc; GPU versions there too); GPU
-//        kernels/gemm.cu (tile: kernels/gemm_tile.cuh, shared with conv2d), tensor cores
-//        kernels/gemm_tc.cu (gemm_v3_tc, gemm_rounded; precisions kernels/shapes/precision.h); CPU twin
+//        kernels/gemm.cu (tile: kernels/gemm_tile.cuh, shared with conv2d), cuBLAS
+//        kernels/gemm_cublas.cu (SGEMM, GemmEx; emulated: kernels/cublas_emu.h), tensor cores
+//        kernels/gemm_tc.cu (gemm_v3_tc), the choice per device kernels/gemm_rounded.cu (precisions
+//        kernels/shapes/precision.h); CPU twin
 //        cpu_fallback/gemm.cpp (gemm, gemm_rounded; on detail::sgemm, cpu_fallback/parallel.cpp); layers
 //        layers/linear.{h,cpp}, layers/recurrent.{h,cpp} and layers/mse_loss.{h,cpp}; parity and
 //        bench rows tests/parity/cases_gemm.cpp; reference test

@@ -6,7 +6,7 @@
 // in FP32 for all three, so a CPU twin that rounds copies of the operands and calls SGEMM computes
 // what the tensor cores compute, up to the order of the FP32 sums.
 // Where: the rounding functions are core/half.h's (the kernels call the same ones); GEMM
-// (kernels/gemm.h: gemm_rounded, gemm_v3_tc).
+// (kernels/gemm.h: gemm_rounded, gemm_v3_tc, gemm_cublas_rounded).
 #pragma once
 
 #include <cstdint>

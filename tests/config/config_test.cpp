@@ -98,7 +98,13 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of(with("batch = 16", "batch = 0")), "bad.toml:37: [train] batch must be an integer >= 1, got 0");
   EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nepoch = 3")),
             "bad.toml:37: [train] unknown key 'epoch' (known: batch, clip_grad_norm, epochs, eval_batch, log_every, "
-            "seed, shuffle)");
+            "loss_scale, loss_scale_growth_interval, precision, seed, shuffle)");
+  EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nprecision = \"fp8\"")),
+            "bad.toml:37: [train] precision must be one of fp32, tf32, bf16, fp16, got \"fp8\"");
+  EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nloss_scale = 0.5")),
+            "bad.toml:37: [train] loss_scale must be a number >= 1, got 0.5");
+  EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nloss_scale = 1e9")),
+            "bad.toml:37: [train] loss_scale must be at most 2^24 = 16777216");
   EXPECT_EQ(error_of(with("type = \"adamw\"", "type = \"rmsprop\"")),
             "bad.toml:27: [solver] type must be one of sgd, adam, adamw, got \"rmsprop\"");
   EXPECT_EQ(error_of(with("[train]", "[training]")),

@@ -2,8 +2,10 @@
 // ops conv2d_forward_tf32 / _bf16 / _f16, conv2d_backward_data_*, conv2d_backward_filter_*, each
 // its own op because the CPU twin rounds (cpu::conv2d_*_rounded). GPU versions:
 //   v3_tc_<p>    the tensor-core implicit GEMM (sm_80+, kernels/conv2d_tc.cu);
-//   v2_rounded   the path below sm_80, called directly (the emulator models sm_80+ devices only);
-//   rounded      the dispatching launcher (v3_tc on the emulated sm_90), on a few shapes;
+//   rounded_copies_sm75  conv2d_*_rounded on a device without tensor cores (compute capability 7.x
+//                through gpu::ScopedComputeMajor: the emulator models sm_80+ only): rounded copies
+//                of the operands through the FP32 implicit GEMM v2;
+//   rounded      conv2d_*_rounded on the device as it is (v3_tc on sm_80+), on a few shapes;
 //   cudnn        (bench sizes, cuda build) cuDNN in the same precision (kernels/cudnn_conv.h).
 // Tolerance. The twin rounds the operands exactly as the kernels do and products of rounded
 // operands are exact in FP32, so only the order of the FP32 sums differs: the FP32 tolerance,
@@ -19,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/compute_capability.h"
 #include "kernels/conv2d.h"
 #include "tests/parity/op_table.h"
 
@@ -45,9 +48,9 @@ Conv2dShape shape_of(const Spec& v) {
 }
 
 std::string label_of(const Conv2dShape& s, const std::string& label) {
-  const std::string dims = fmt::format("n{}_c{}_h{}w{}_k{}_r{}s{}_st{}x{}_pad{}x{}_dil{}x{}_g{}", s.n, s.c, s.h, s.w, s.k,
-                                       s.r, s.s, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
-                                       s.dilation_w, s.groups);
+  const std::string dims =
+      fmt::format("n{}_c{}_h{}w{}_k{}_r{}s{}_st{}x{}_pad{}x{}_dil{}x{}_g{}", s.n, s.c, s.h, s.w, s.k, s.r, s.s,
+                  s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.groups);
   return label.empty() ? dims : label + "_" + dims;
 }
 
@@ -62,14 +65,14 @@ struct Options {
   bool dispatch = false;  // also the dispatching launcher conv2d_*_rounded
 };
 
-enum class Impl { TensorCores, V2Rounded, Dispatch, Cudnn };
+enum class Impl { TensorCores, Turing, Dispatch, Cudnn };
 
 // c.gpu: the versions `o` asks for, `of(impl)` the launcher of each.
 template <class Of>
 void add_versions([[maybe_unused]] OpCase& c, [[maybe_unused]] const std::string& tc, [[maybe_unused]] Options o,
                   [[maybe_unused]] Of of) {
 #if KILN_WITH_DEVICE
-  c.gpu = {{tc, of(Impl::TensorCores)}, {"v2_rounded", of(Impl::V2Rounded)}};
+  c.gpu = {{tc, of(Impl::TensorCores)}, {"rounded_copies_sm75", of(Impl::Turing)}};
   if (o.dispatch) c.gpu.push_back({"rounded", of(Impl::Dispatch)});
 #endif
 #if KILN_WITH_CUDA
@@ -103,9 +106,10 @@ void add_rounded(std::vector<OpCase>& cases, const Conv2dShape& s, MathPrecision
   };
   add_versions(fwd, tc, o, [s, p](Impl impl) -> Launcher {
     return [s, p, impl](const Args& a, const Stream& st) {
+      const gpu::ScopedComputeMajor major(impl == Impl::Turing ? 7 : 0);  // 0: the device's own
       if (impl == Impl::TensorCores) gpu::conv2d_forward_v3_tc(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
-      if (impl == Impl::V2Rounded) gpu::conv2d_forward_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
-      if (impl == Impl::Dispatch) gpu::conv2d_forward_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
+      if (impl == Impl::Turing || impl == Impl::Dispatch)
+        gpu::conv2d_forward_rounded(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
 #if KILN_WITH_CUDA
       if (impl == Impl::Cudnn) gpu::conv2d_forward_cudnn(s, p, a.f(0), a.f(1), a.f(2), a.f(3), st);
 #endif
@@ -122,9 +126,10 @@ void add_rounded(std::vector<OpCase>& cases, const Conv2dShape& s, MathPrecision
   };
   add_versions(bd, tc, o, [s, p](Impl impl) -> Launcher {
     return [s, p, impl](const Args& a, const Stream& st) {
+      const gpu::ScopedComputeMajor major(impl == Impl::Turing ? 7 : 0);  // 0: the device's own
       if (impl == Impl::TensorCores) gpu::conv2d_backward_data_v3_tc(s, p, a.f(0), a.f(1), a.f(2), st);
-      if (impl == Impl::V2Rounded) gpu::conv2d_backward_data_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
-      if (impl == Impl::Dispatch) gpu::conv2d_backward_data_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
+      if (impl == Impl::Turing || impl == Impl::Dispatch)
+        gpu::conv2d_backward_data_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
 #if KILN_WITH_CUDA
       if (impl == Impl::Cudnn) gpu::conv2d_backward_data_cudnn(s, p, a.f(0), a.f(1), a.f(2), st);
 #endif
@@ -142,9 +147,10 @@ void add_rounded(std::vector<OpCase>& cases, const Conv2dShape& s, MathPrecision
   };
   add_versions(bf, tc, o, [s, p](Impl impl) -> Launcher {
     return [s, p, impl](const Args& a, const Stream& st) {
+      const gpu::ScopedComputeMajor major(impl == Impl::Turing ? 7 : 0);  // 0: the device's own
       if (impl == Impl::TensorCores) gpu::conv2d_backward_filter_v3_tc(s, p, a.f(0), a.f(1), a.f(2), st);
-      if (impl == Impl::V2Rounded) gpu::conv2d_backward_filter_v2_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
-      if (impl == Impl::Dispatch) gpu::conv2d_backward_filter_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
+      if (impl == Impl::Turing || impl == Impl::Dispatch)
+        gpu::conv2d_backward_filter_rounded(s, p, a.f(0), a.f(1), a.f(2), st);
 #if KILN_WITH_CUDA
       if (impl == Impl::Cudnn) gpu::conv2d_backward_filter_cudnn(s, p, a.f(0), a.f(1), a.f(2), st);
 #endif

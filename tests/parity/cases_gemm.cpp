@@ -5,11 +5,15 @@
 // connected layers (forward, backward-data and backward-weights GEMMs); gemm_strided rows give the
 // cuBLAS path row strides above the packed ones. Every gemm row names its gradient with respect to
 // A and B (two more GEMMs), checked by finite differences. gemm_tf32 / gemm_bf16 / gemm_f16 rows:
-// the tensor-core GEMM (v3_tc) against its rounded CPU twin (cpu::gemm_rounded).
+// against their rounded CPU twin (cpu::gemm_rounded), kiln's tensor-core GEMM (v3_tc), cuBLAS GemmEx
+// in the precision (cublas: emulated here, libcublas on a GPU) and gemm_rounded on a device
+// without tensor cores (rounded_copies_sm75: compute capability 7.x, rounded copies of A and B).
 #include <fmt/format.h>
 
+#include <cmath>
 #include <vector>
 
+#include "kernels/compute_capability.h"
 #include "kernels/gemm.h"
 #include "tests/parity/op_table.h"
 
@@ -137,6 +141,20 @@ OpCase padded_gemm_case(const GemmShape& g, int pad) {
 // A GEMM with operands rounded to `p`: its own op (the CPU twin rounds, so it cannot share the
 // gemm rows' twin). The operands are rounded identically on both sides and their products are
 // exact, so only the order of the FP32 sums differs: the FP32 tolerance, growing with sqrt(K).
+//
+// cuBLAS's FAST compute types bound their rounding instead of fixing it (kernels/gemm.h): an operand
+// may be rounded to nearest, truncated or left FP32, so it differs from kiln's rounding by up to 3u
+// of itself (u: the precision's unit roundoff), a product by up to 6u |a b|, and C by up to
+// 6u sum_k |a_k b_k|, about 4.5u sqrt(K) rms(C) for the harness's uniform operands (K |a b| = K/4,
+// rms(C) = sqrt(K)/3) and 6u |C| for K = 1. A scale of 4u / 1e-6 makes tolerance() 4u + 8u sqrt(K):
+// above both, and still far below the O(rms(C)) error of a wrong transpose or operand order.
+#if KILN_WITH_DEVICE
+double cublas_rounded_tolerance_scale(MathPrecision p) {
+  const int mantissa_bits = p == MathPrecision::BF16 ? 7 : 10;  // TF32 and F16: 10
+  return 4.0 * std::ldexp(1.0, -(mantissa_bits + 1)) / 1e-6;
+}
+#endif
+
 OpCase rounded_gemm_case(const GemmShape& g, MathPrecision p, const std::string& label, bool bench) {
   OpCase c = gemm_case(g, label, bench);
   c.op = fmt::format("gemm_{}", precision_name(p));
@@ -144,7 +162,16 @@ OpCase rounded_gemm_case(const GemmShape& g, MathPrecision p, const std::string&
   c.gradient.reset();  // a rounded forward has no useful finite differences; gemm's rows check the backward
 #if KILN_WITH_DEVICE
   c.gpu = {{fmt::format("v3_tc_{}", precision_name(p)),
-            [g, p](const Args& a, const Stream& s) { gpu::gemm_v3_tc(g, p, a.f(0), a.f(1), a.f(2), s); }}};
+            [g, p](const Args& a, const Stream& s) { gpu::gemm_v3_tc(g, p, a.f(0), a.f(1), a.f(2), s); }},
+           {"cublas", [g, p](const Args& a, const Stream& s) { gpu::gemm_cublas_rounded(g, p, a.f(0), a.f(1), a.f(2), s); },
+            cublas_rounded_tolerance_scale(p)},
+           // What the layers call, on a device as without TF32/BF16 tensor cores: the operands are
+           // rounded before any GEMM sees them, so the products are exact on any device and the
+           // FP32 tolerance holds (through libcublas too).
+           {"rounded_copies_sm75", [g, p](const Args& a, const Stream& s) {
+              const gpu::ScopedComputeMajor turing(7);
+              gpu::gemm_rounded(g, p, a.f(0), a.f(1), a.f(2), s);
+            }}};
 #endif
   return c;
 }

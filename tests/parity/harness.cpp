@@ -138,7 +138,7 @@ GpuRun run_gpu(const OpCase& c, const Version& v, const HostBuffers& initial) {
   return run;
 }
 
-Comparison compare(const OpCase& c, const HostBuffers& ref, const HostBuffers& got) {
+Comparison compare(const OpCase& c, const HostBuffers& ref, const HostBuffers& got, double tolerance_scale) {
   Comparison cmp;
   for (size_t i = 0; i < c.buffers.size(); ++i) {
     const Buffer& b = c.buffers[i];
@@ -152,7 +152,7 @@ Comparison compare(const OpCase& c, const HostBuffers& ref, const HostBuffers& g
       for (uint32_t w : rw) sum_sq_ref += double(as_float(w)) * as_float(w);
     }
     const double rms = b.numel ? std::sqrt(sum_sq_ref / b.numel) : 0;
-    const double tol = tolerance(b);
+    const double tol = tolerance(b) * tolerance_scale;
     for (int64_t j = 0; j < b.numel; ++j) {
       bool bad;
       double err = 0;

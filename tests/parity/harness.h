@@ -52,8 +52,9 @@ struct Comparison {
   std::vector<BufferReport> buffers;  // the compared (output and accumulated) buffers
   std::string summary() const;
 };
-// Compares the outputs of `got` against `ref` (bitwise where c.exact, else within tolerance()).
-Comparison compare(const OpCase& c, const HostBuffers& ref, const HostBuffers& got);
+// Compares the outputs of `got` against `ref` (bitwise where c.exact, else within tolerance() times
+// `tolerance_scale`, the version's Version::tolerance_scale).
+Comparison compare(const OpCase& c, const HostBuffers& ref, const HostBuffers& got, double tolerance_scale = 1.0);
 
 // "conv2d_forward/n2_c3.../v2_implicit_gemm" as a gtest-safe name.
 std::string case_name(const OpCase& c, const std::string& version);

@@ -62,7 +62,7 @@ TEST_P(Parity, MatchesCpuTwin) {
 
   const GpuRun first = run_gpu(c, v, initial);
   for (const std::string& p : first.problems) ADD_FAILURE() << p;
-  const Comparison cmp = compare(c, ref, first.result);
+  const Comparison cmp = compare(c, ref, first.result, v.tolerance_scale);
   EXPECT_TRUE(cmp.ok) << c.op << " " << c.shape << " " << v.name << " differs from the CPU:\n" << cmp.summary();
 
   const GpuRun second = run_gpu(c, v, initial);

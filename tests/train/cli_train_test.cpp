@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <string>
 
 #include "tests/common/run_command.h"
 #include "tests/train/helpers.h"
@@ -362,6 +364,32 @@ TEST(KilnBench, TokenModelReportsTokensPerSecond) {
   ASSERT_EQ(table.exit_code, 0) << table.output;
   EXPECT_TRUE(contains(table.output, "tokens/s")) << table.output;
   EXPECT_TRUE(contains(table.output, "sequences/s of 32")) << table.output;
+}
+
+// --precision: the run says its precision, bf16 trains; a wrong value is one clear line and exit 1+.
+// `kiln bench train --precision` prints the precision and the activations held for backward, which
+// BF16 storage shrinks (all but the pooling layer's int32 argmax).
+TEST(KilnTrain, PrecisionFlagTrainsAndBenchReportsTheActivationMemory) {
+  TempDir dir;
+  const std::string config = write_config(dir, "tiny.toml", tiny_cnn_config());
+  const auto r = kiln(train_args(config, dir.path("out"), "--steps 4 --precision bf16"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "precision bf16")) << r.output;
+  const auto bad = kiln(train_args(config, dir.path("bad"), "--steps 4 --precision fp8"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.output, "--precision")) << bad.output;
+
+  std::map<std::string, double> held;
+  for (const char* p : {"fp32", "bf16", "fp16"}) {
+    const auto b = kiln(fmt::format("bench train {} --device cpu --batch 8 --iters 1 --warmup 1 --json --precision {}",
+                                    config, p));
+    ASSERT_EQ(b.exit_code, 0) << b.output;
+    EXPECT_TRUE(contains(b.output, fmt::format("\"precision\": \"{}\"", p))) << b.output;
+    held[p] = json_number(b.output, "activation_bytes_held_after_forward");
+  }
+  EXPECT_GT(held["fp32"], 0);
+  EXPECT_LT(held["bf16"], 0.75 * held["fp32"]);
+  EXPECT_EQ(held["fp16"], held["bf16"]);
 }
 
 }  // namespace
