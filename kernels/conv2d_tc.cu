@@ -55,6 +55,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/cuda_check.h"
 #include "core/error.h"
 #include "core/stream.h"
 #include "core/workspace.h"
