@@ -37,11 +37,12 @@
 // per element moved per pass) at the layer boundary or keeping activations channels-last through
 // pooling/LRN/bias too; left for a later version (`Not yet` below).
 //
-// Epilogue. Each accumulator goes straight to its element, the GEMM's (row, column) split into a
-// row offset (channel) and a column offset (image, pixel) decoded once per thread: y gets the bias
-// added, dx is written, dw accumulated (one chunk) or the chunk's partial written to the workspace;
+// Epilogue. Each accumulator pair goes straight to its elements (one 8-byte access where the two
+// columns are adjacent and aligned), the GEMM's (row, column) split into a row offset (channel) and
+// a column offset (image, pixel) decoded once per thread: y gets the bias added, dx is written, dw
+// accumulated (one chunk) or the chunk's partial written to the workspace;
 // a second kernel adds the partials to dw in chunk order (deterministic, no atomics). The chunk
-// count is a function of the shape only (backward_filter_splits).
+// count is a function of the shape only (filter_splits).
 //
 // Resources (tools/kernel_report, nvcc 13): 119-128 registers, 0 spills at sm_80 and sm_90; dynamic
 // shared memory 74 KiB (TF32 forward/backward_data), 80 KiB (TF32 backward_filter), 81 KiB (16-bit
@@ -50,8 +51,10 @@
 // of them on sm_86/sm_89 (100 KiB per SM).
 //
 // Not yet: channels-last, BF16/F16 staged as 16 bits (half the shared memory: 32-wide k-tiles or
-// more stages, ldmatrix), C staged through shared memory for coalesced 16-byte stores, a 64-wide
-// tile for small K/G or C/G (AlexNet conv1's K = 96 fills 75% of a 128 tile).
+// more stages, ldmatrix), C staged through shared memory for fully coalesced 16-byte stores, a
+// 64-wide tile for small K/G or C/G (AlexNet conv1's K = 96 fills 75% of a 128 tile), backward_data
+// split by stride phase (with stride s only 1/s^2 of the (k, r, s) taps of a pixel are non-zero:
+// AlexNet conv1 multiplies 15/16 zeros; the first layer's dx is rarely needed, though).
 #include <algorithm>
 #include <cstdint>
 
@@ -441,14 +444,29 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const Prob prob) {
       const float bias = prob.bias(blk, m);
       float* const out = blk.out + row_off;
 #pragma unroll
-      for (int j = 0; j < mma_tile::kNT; ++j)
+      for (int j = 0; j < mma_tile::kNT; ++j) {
+        const float v0 = acc[i][j][2 * h] + bias, v1 = acc[i][j][2 * h + 1] + bias;
+        const int c0 = col_off[j][0];
+        // Columns 2t and 2t+1 adjacent in memory (same image) and 8-byte aligned: one 8-byte access
+        // (a warp's store then fills whole 32-byte sectors instead of half of each, twice).
+        if (c0 >= 0 && col_off[j][1] == c0 + 1 && reinterpret_cast<uintptr_t>(out + c0) % 8 == 0) {
+          float2* const o2 = reinterpret_cast<float2*>(out + c0);
+          if (blk.accumulate) {
+            const float2 old = *o2;
+            *o2 = make_float2(old.x + v0, old.y + v1);
+          } else {
+            *o2 = make_float2(v0, v1);
+          }
+          continue;
+        }
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           if (col_off[j][e] < 0) continue;
-          const float v = acc[i][j][2 * h + e] + bias;
+          const float v = e ? v1 : v0;
           if (blk.accumulate) out[col_off[j][e]] += v;
           else out[col_off[j][e]] = v;
         }
+      }
     }
 }
 
