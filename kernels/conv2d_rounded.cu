@@ -14,34 +14,26 @@
 namespace kiln::gpu {
 namespace {
 
-// A copy of x[0..n) rounded to p, on `stream` (freed when the caller's work is queued: the caching
-// allocator hands the block out again only to later work on the same stream).
-static Tensor rounded_copy(MathPrecision p, const float* x, int64_t n, const Stream& stream) {
-  Tensor t = Tensor::empty(Shape{n}, stream);
-  round_to_precision(ConvertShape{.n = n}, p, x, t.data<float>(), stream);
-  return t;
-}
-
 static bool tensor_cores(const Stream& stream) { return compute_major(stream.device()) >= 8; }
 
 static void forward_v2_rounded(const Conv2dShape& s, MathPrecision p, const float* x, const float* w,
                                const float* bias, float* y, const Stream& stream) {
   s.validate();
-  const Tensor rx = rounded_copy(p, x, s.x_size(), stream), rw = rounded_copy(p, w, s.w_size(), stream);
+  const Tensor rx = rounded_temporary(p, x, s.x_size(), stream), rw = rounded_temporary(p, w, s.w_size(), stream);
   conv2d_forward_v2(s, rx.data<float>(), rw.data<float>(), bias, y, stream);
 }
 
 static void backward_data_v2_rounded(const Conv2dShape& s, MathPrecision p, const float* dy, const float* w,
                                      float* dx, const Stream& stream) {
   s.validate();
-  const Tensor rdy = rounded_copy(p, dy, s.y_size(), stream), rw = rounded_copy(p, w, s.w_size(), stream);
+  const Tensor rdy = rounded_temporary(p, dy, s.y_size(), stream), rw = rounded_temporary(p, w, s.w_size(), stream);
   conv2d_backward_data_v2(s, rdy.data<float>(), rw.data<float>(), dx, stream);
 }
 
 static void backward_filter_v2_rounded(const Conv2dShape& s, MathPrecision p, const float* x, const float* dy,
                                        float* dw, const Stream& stream) {
   s.validate();
-  const Tensor rx = rounded_copy(p, x, s.x_size(), stream), rdy = rounded_copy(p, dy, s.y_size(), stream);
+  const Tensor rx = rounded_temporary(p, x, s.x_size(), stream), rdy = rounded_temporary(p, dy, s.y_size(), stream);
   conv2d_backward_filter_v2(s, rx.data<float>(), rdy.data<float>(), dw, stream);
 }
 

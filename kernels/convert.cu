@@ -70,4 +70,10 @@ void round_to_precision(const ConvertShape& s, MathPrecision p, const float* x, 
   launch(round_kernel, grid_blocks(s.n, kThreads), kThreads, 0, stream, s.n, p, x, y);
 }
 
+Tensor rounded_temporary(MathPrecision p, const float* x, int64_t n, const Stream& stream) {
+  Tensor t = Tensor::empty(Shape{n}, stream);
+  round_to_precision(ConvertShape{.n = n}, p, x, t.data<float>(), stream);
+  return t;
+}
+
 }  // namespace kiln::gpu

@@ -5,6 +5,7 @@
 
 #include "core/half.h"
 #include "core/stream.h"
+#include "core/tensor.h"
 #include "kernels/shapes/convert.h"
 #include "kernels/shapes/precision.h"
 
@@ -16,3 +17,14 @@ namespace kiln::gpu {
 namespace kiln::cpu {
 #include "kernels/convert.inc"
 }  // namespace kiln::cpu
+
+// ---- GPU only ----
+namespace kiln::gpu {
+
+// A copy of x[0..n) rounded to p, in a temporary allocated on `stream`: the operands of TF32/BF16/
+// F16 products on devices without those tensor cores (gemm_rounded, conv2d_*_rounded). It may be
+// freed as soon as the work reading it is queued: the caching allocator hands the block out again
+// only to work queued later on the same stream.
+Tensor rounded_temporary(MathPrecision p, const float* x, int64_t n, const Stream& stream);
+
+}  // namespace kiln::gpu
