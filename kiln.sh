@@ -104,7 +104,7 @@ cmd_demo() {
 # What the sanitizer builds compile and run: the kernels through every test that launches them.
 # The address build runs these labels; the thread build runs its own label, racecheck
 # (tests/CMakeLists.txt: the same binaries, each whole, grid-stride launches held to 2 blocks).
-SANITIZED_TESTS=(emu_test emu_rules_test emu_memory_rules_test streams_test mma_test racecheck_test
+SANITIZED_TESTS=(emu_test emu_rules_test emu_memory_rules_test streams_test mma_test racecheck_test access_count_test
                  parity_tests layers_tests recurrent_tests kiln_gradcheck_test kiln_reference_test)
 declare -A SANITIZED_LABELS=([address]='emu|parity|layers|recurrent|gradcheck|reference' [thread]='racecheck')
 
