@@ -17,6 +17,7 @@ PACKAGES=(build-essential cmake ninja-build git pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libomp-dev
           libcli11-dev libfmt-dev libboost-context-dev libtomlplusplus-dev nlohmann-json3-dev
           zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist fortunes
+          libopenmpi-dev openmpi-bin  # data-parallel runs: mpirun launches the ranks (tools/dist)
           python3-matplotlib)  # kiln train draws metrics.png with it (tools/plot_metrics.py)
 
 say() { printf '\n== %s\n' "$*"; }
