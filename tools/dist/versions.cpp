@@ -42,4 +42,12 @@ std::string nccl_version() {
 #endif
 }
 
+bool built_with_nccl() {
+#if KILN_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace kiln::dist

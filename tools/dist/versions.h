@@ -9,5 +9,7 @@ namespace kiln::dist {
 std::string mpi_version();
 // "2.28.9" from the NCCL library loaded, or "not built with NCCL (...)".
 std::string nccl_version();
+// Whether CMake found NCCL for this build (the cuda flavour only: KILN_WITH_NCCL).
+bool built_with_nccl();
 
 }  // namespace kiln::dist
