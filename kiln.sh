@@ -17,6 +17,7 @@ PACKAGES=(build-essential cmake ninja-build git pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libomp-dev
           libcli11-dev libfmt-dev libboost-context-dev libtomlplusplus-dev nlohmann-json3-dev
           zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist fortunes
+          libopenmpi-dev openmpi-bin  # data-parallel runs: mpirun launches the ranks (tools/dist)
           python3-matplotlib)  # kiln train draws metrics.png with it (tools/plot_metrics.py)
 
 say() { printf '\n== %s\n' "$*"; }
@@ -112,21 +113,22 @@ cmd_test() {
   install_deps
   local start; start=$(now)
   # 1. CPU-only build: no CUDA toolkit involved. The kiln command and the tests that differ by
-  #    flavour (device discovery, kiln info); everything else runs in the emulate build below.
+  #    flavour (device discovery, kiln info, the communicator); everything else runs in the emulate
+  #    build below.
   say "flavour off (CPU only)"
   configure_and_build build-test-off off -DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF -- \
-    kiln core_tests cli_tests config_tests kiln_reference_test
+    kiln core_tests cli_tests config_tests kiln_reference_test dist_tests
   local t0; t0=$(now)
-  run_ctest "$ROOT/build-test-off" -L 'core|cli|config|reference|layout'
+  run_ctest "$ROOT/build-test-off" -L 'core|cli|config|reference|layout|dist'
   echo "tests build-test-off: $(elapsed "$t0")"
   # 2. Real CUDA build: every kernel compiled by nvcc (sm_80 SASS, sm_90 SASS + PTX). No GPU here, so
   #    its device tests skip themselves; the command-line tests run.
   if command -v nvcc >/dev/null; then
     say "flavour cuda (compile with nvcc; GPU tests skip without a device)"
     configure_and_build build-test-cuda cuda -DKILN_WERROR=ON "-DCMAKE_CUDA_ARCHITECTURES=80-real;90" -- \
-      kiln core_tests cli_tests emu_test parity_tests kiln_kernel_bench
+      kiln core_tests cli_tests emu_test parity_tests kiln_kernel_bench dist_tests
     t0=$(now)
-    run_ctest "$ROOT/build-test-cuda" -L 'cli|emu|core'
+    run_ctest "$ROOT/build-test-cuda" -L 'cli|emu|core|dist'
     echo "tests build-test-cuda: $(elapsed "$t0")"
     say "kernel resource report (fails on any register spill)"
     python3 "$ROOT/tools/kernel_report" --build "$ROOT/build-test-cuda"

@@ -42,3 +42,29 @@ endif()
 if(KILN_GPU_FLAVOUR STREQUAL "emulate")
   find_package(Boost 1.74 REQUIRED COMPONENTS context)
 endif()
+
+# Data-parallel runs (tools/dist): MPI launches and coordinates the ranks, NCCL reduces on GPUs.
+# Both are optional: without MPI kiln runs single-process and refuses a run under mpirun, saying
+# what to install. Only the C API is used (no deprecated C++ bindings).
+set(MPI_CXX_SKIP_MPICXX ON)
+find_package(MPI COMPONENTS CXX)
+set(KILN_MPI_NOTE "not found (apt-get install libopenmpi-dev openmpi-bin)")
+if(MPI_CXX_FOUND)
+  set(KILN_MPI_NOTE "MPI ${MPI_CXX_VERSION} standard, launcher ${MPIEXEC_EXECUTABLE}")
+endif()
+set(KILN_NCCL_NOTE "not used in this build")
+if(KILN_GPU_FLAVOUR STREQUAL "cuda")
+  # NCCL ships with the CUDA toolkit here; a separate install (libnccl-dev) is found the same way.
+  find_path(KILN_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  find_library(KILN_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  set(KILN_NCCL_NOTE "not found (install libnccl-dev, or NCCL beside the CUDA toolkit)")
+  if(KILN_NCCL_INCLUDE AND KILN_NCCL_LIBRARY)
+    file(STRINGS ${KILN_NCCL_INCLUDE}/nccl.h _v REGEX "#define NCCL_(MAJOR|MINOR|PATCH) ")
+    string(REGEX REPLACE ".*NCCL_MAJOR ([0-9]+).*NCCL_MINOR ([0-9]+).*NCCL_PATCH ([0-9]+).*"
+           "\\1.\\2.\\3" KILN_NCCL_VERSION "${_v}")
+    set(KILN_NCCL_NOTE "${KILN_NCCL_VERSION} (${KILN_NCCL_LIBRARY})")
+    add_library(kiln_nccl INTERFACE)
+    target_include_directories(kiln_nccl SYSTEM INTERFACE ${KILN_NCCL_INCLUDE})
+    target_link_libraries(kiln_nccl INTERFACE ${KILN_NCCL_LIBRARY})
+  endif()
+endif()

@@ -6,6 +6,7 @@
 #include "core/device.h"
 #include "core/version.h"
 #include "tools/commands.h"
+#include "tools/dist/versions.h"
 
 namespace kiln::cli {
 namespace {
@@ -29,6 +30,8 @@ int run_info() {
   for (const ComponentVersion& c : component_versions()) {
     fmt::print("{:<14}: {}\n", c.name, c.version);
   }
+  fmt::print("{:<14}: {}\n", "MPI", dist::mpi_version());
+  fmt::print("{:<14}: {}\n", "NCCL", dist::nccl_version());
   return 0;
 }
 

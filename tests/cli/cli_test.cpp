@@ -45,6 +45,18 @@ TEST(Cli, InfoReportsFlavourDevicesAndVersions) {
   }
 }
 
+TEST(Cli, InfoReportsTheCommunicationLibraries) {
+  const auto r = run_command(kKiln + " info");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // The MPI library's own version string and the standard it implements, else what to install.
+  if (KILN_TEST_HAS_MPI) {
+    EXPECT_TRUE(contains(r.output, "MPI           : ") && contains(r.output, " (MPI 3.")) << r.output;
+  } else {
+    EXPECT_TRUE(contains(r.output, "MPI           : not built with MPI (apt-get install libopenmpi-dev")) << r.output;
+  }
+  EXPECT_TRUE(contains(r.output, KILN_TEST_HAS_NCCL ? "NCCL          : 2." : "NCCL          : not built with NCCL")) << r.output;
+}
+
 TEST(Cli, UnknownCommandIsOneClearLineAndExitCode2) {
   const auto r = run_command(kKiln + " frobnicate");
   EXPECT_EQ(r.exit_code, 2) << r.output;

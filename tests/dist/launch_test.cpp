@@ -1,0 +1,70 @@
+// How a process finds out whether mpirun started it, and the communicator it then gets, without
+// starting MPI (these run as one plain process).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "tests/common/error_of.h"
+#include "tools/dist/launch.h"
+
+namespace kiln::dist {
+namespace {
+
+using kiln::testing::error_of;
+
+// An environment made of a table, in place of std::getenv.
+struct Env {
+  std::map<std::string, std::string> vars;
+  const char* operator()(const char* name) const {
+    const auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  }
+};
+
+TEST(Launch, NoLauncherVariablesMeansOneProcess) {
+  const Launch l = detect_launch(Env{{{"HOME", "/root"}}});
+  EXPECT_EQ(l.size, 1);
+  EXPECT_EQ(l.rank, 0);
+  EXPECT_TRUE(l.launcher.empty()) << l.launcher;
+}
+
+TEST(Launch, ReadsOpenMpisVariables) {
+  const Launch l = detect_launch(Env{{{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_RANK", "3"}}});
+  EXPECT_EQ(l.size, 4);
+  EXPECT_EQ(l.rank, 3);
+  EXPECT_EQ(l.launcher, "OMPI_COMM_WORLD_SIZE=4");
+}
+
+TEST(Launch, ReadsHydrasPmiVariables) {
+  const Launch l = detect_launch(Env{{{"PMI_SIZE", "2"}, {"PMI_RANK", "1"}}});
+  EXPECT_EQ(l.size, 2);
+  EXPECT_EQ(l.rank, 1);
+  EXPECT_EQ(l.launcher, "PMI_SIZE=2");
+}
+
+TEST(Launch, BadValuesNameTheVariable) {
+  EXPECT_NE(error_of([] { detect_launch(Env{{{"OMPI_COMM_WORLD_SIZE", "two"}, {"OMPI_COMM_WORLD_RANK", "0"}}}); })
+                .find("OMPI_COMM_WORLD_SIZE=two"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { detect_launch(Env{{{"PMI_SIZE", "2"}}}); }).find("PMI_RANK is not"), std::string::npos);
+  EXPECT_NE(error_of([] { detect_launch(Env{{{"PMI_SIZE", "2"}, {"PMI_RANK", "2"}}}); }).find("not below PMI_SIZE=2"),
+            std::string::npos);
+}
+
+TEST(Launch, WithoutLauncherTheCommunicatorIsTheSingleProcessOne) {
+  const auto c = make_communicator(Launch{});
+  EXPECT_EQ(c->size(), 1);
+  EXPECT_EQ(c->describe(), "single process");
+}
+
+TEST(Launch, ManyRanksWithoutMpiAreRefusedSayingWhatToInstall) {
+  if (built_with_mpi()) GTEST_SKIP() << "this kiln has MPI: a 2-rank launch would start it";
+  const std::string e = error_of([] { make_communicator(Launch{2, 1, "OMPI_COMM_WORLD_SIZE=2"}); });
+  EXPECT_NE(e.find("rank 1 of 2"), std::string::npos) << e;
+  EXPECT_NE(e.find("libopenmpi-dev openmpi-bin"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace kiln::dist

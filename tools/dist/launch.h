@@ -1,0 +1,40 @@
+// How this process was started: alone, or as one rank of an mpirun job, and the communicator
+// that goes with it.
+//
+// `kiln train CONFIG` is a single-process run; `mpirun -np N kiln train CONFIG` starts N
+// processes that find each other through MPI. The launcher's environment variables tell which
+// case this is before MPI is touched, so a single-process run never starts MPI.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tools/dist/communicator.h"
+
+namespace kiln::dist {
+
+struct Launch {
+  int size = 1;           // ranks in the job as the launcher says; 1 when no launcher is seen
+  int rank = 0;
+  std::string launcher;   // the variable that told, e.g. "OMPI_COMM_WORLD_SIZE=2"; empty when alone
+};
+
+// Reads the variables MPI launchers set: OMPI_COMM_WORLD_SIZE/RANK (Open MPI's mpirun) or
+// PMI_SIZE/PMI_RANK (MPICH's and Intel MPI's Hydra). `getenv` is std::getenv in the program and
+// a table in the tests. A value that is not a number is an error naming the variable.
+Launch detect_launch(const std::function<const char*(const char*)>& getenv);
+
+// Whether this kiln was built with MPI (CMake found it: KILN_WITH_MPI).
+bool built_with_mpi();
+
+// The communicator for `launch`: MPI when a launcher started this process, else the single-process
+// one. Without MPI in the build a job of more than one rank is refused, saying what to install.
+// MPI starts once per process, so call this once (world() does).
+std::unique_ptr<Communicator> make_communicator(const Launch& launch);
+
+// This process's communicator, made on first use from the real environment and kept until exit
+// (when MPI is finished).
+Communicator& world();
+
+}  // namespace kiln::dist
