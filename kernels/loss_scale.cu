@@ -27,27 +27,7 @@ loss_scale_update_kernel(LossScaleShape s, const float* __restrict__ sums, float
   if (threadIdx.x != 0) return;
   double total = 0.0;
   for (int i = 0; i < s.parts; ++i) total += static_cast<double>(sums[i]);
-  const double scale = state[kLossScale];
-  if (!(total - total == 0.0)) {  // NaN or inf
-    out[0] = __int_as_float(0x7fc00000);
-    out[1] = out[0];
-    state[kLossScale] = static_cast<float>(fmax(scale * s.backoff, s.min_scale));
-    state[kGoodSteps] = 0.0f;
-    state[kSkippedSteps] += 1.0f;
-    return;
-  }
-  const double norm = sqrt(total) / scale;
-  double factor = 1.0 / scale;
-  if (s.max_norm > 0.0 && norm > s.max_norm) factor *= s.max_norm / (norm + s.eps);
-  out[0] = static_cast<float>(factor);
-  out[1] = static_cast<float>(norm);
-  const float good = state[kGoodSteps] + 1.0f;
-  if (good >= static_cast<float>(s.growth_interval)) {
-    state[kLossScale] = static_cast<float>(fmin(scale * s.growth, s.max_scale));
-    state[kGoodSteps] = 0.0f;
-  } else {
-    state[kGoodSteps] = good;
-  }
+  loss_scale_step(s, total, state, out);
 }
 
 }  // namespace

@@ -25,9 +25,12 @@
 //   All in double on one thread: the same bits on every device.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "core/error.h"
+#include "core/hd.h"
 #include "kernels/shapes/precision.h"
 
 namespace kiln {
@@ -62,5 +65,32 @@ struct LossScaleShape {
     KILN_CHECK(max_norm >= 0.0 && eps >= 0.0, "loss_scale_update: max_norm={} and eps={} must be >= 0", max_norm, eps);
   }
 };
+
+// loss_scale_update's rule from the summed squares `total` (the contract above), shared by the GPU
+// kernel and the CPU twin so both do the same double arithmetic in the same order.
+KILN_HD void loss_scale_step(const LossScaleShape& s, double total, float* state, float* out) {
+  const double scale = state[kLossScale];
+  if (!(total - total == 0.0)) {  // NaN or inf
+    out[0] = out[1] = std::numeric_limits<float>::quiet_NaN();  // one bit pattern on every device
+    const double lowered = scale * s.backoff;
+    state[kLossScale] = static_cast<float>(lowered > s.min_scale ? lowered : s.min_scale);
+    state[kGoodSteps] = 0.0f;
+    state[kSkippedSteps] += 1.0f;
+    return;
+  }
+  const double norm = sqrt(total) / scale;
+  double factor = 1.0 / scale;
+  if (s.max_norm > 0.0 && norm > s.max_norm) factor *= s.max_norm / (norm + s.eps);
+  out[0] = static_cast<float>(factor);
+  out[1] = static_cast<float>(norm);
+  const float good = state[kGoodSteps] + 1.0f;
+  if (good >= static_cast<float>(s.growth_interval)) {
+    const double raised = scale * s.growth;
+    state[kLossScale] = static_cast<float>(raised < s.max_scale ? raised : s.max_scale);
+    state[kGoodSteps] = 0.0f;
+  } else {
+    state[kGoodSteps] = good;
+  }
+}
 
 }  // namespace kiln
