@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config/config.h"
@@ -205,6 +206,19 @@ inline std::string small_alexnet_config(const TempDir& dir, int epochs, const st
       "[data]\n" + data + "\n"
       "[solver]\n" + solver + "\n"
       "[train]\nepochs = " + std::to_string(epochs) + "\nbatch = 8\nseed = 4\nlog_every = 1\n" + train_extra);
+}
+
+// Trains `config` on the CPU (into dir/cpu) and on cuda:0 (into dir/cuda) and returns the train-loss
+// rows of both runs, CPU first.
+inline std::pair<std::vector<std::pair<int64_t, std::string>>, std::vector<std::pair<int64_t, std::string>>>
+cpu_and_cuda_losses(const TempDir& dir, const std::string& config) {
+  TrainOptions o;
+  o.out_dir = dir.path("cpu");
+  run_training(config, o);
+  o.out_dir = dir.path("cuda");
+  o.device = "cuda:0";
+  run_training(config, o);
+  return {train_losses(dir.path("cpu/metrics.csv")), train_losses(dir.path("cuda/metrics.csv"))};
 }
 
 }  // namespace kiln::train_test

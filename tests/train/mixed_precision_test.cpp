@@ -226,13 +226,7 @@ TEST(MixedPrecision, CudaTrainsWithTheCpuLossesInEveryPrecision) {
     const std::string config = small_alexnet_config(dir, 1, "source = \"synthetic\"\nsize = 24\nworkers = 0\n",
                                                     "type = \"sgd\"\nlr = 0.02\nmomentum = 0.9\n",
                                                     "precision = \"" + precision + "\"\n");
-    TrainOptions o;
-    o.out_dir = dir.path("cpu");
-    run_training(config, o);
-    o.out_dir = dir.path("cuda");
-    o.device = "cuda:0";
-    run_training(config, o);
-    const auto cpu = train_losses(dir.path("cpu/metrics.csv")), gpu = train_losses(dir.path("cuda/metrics.csv"));
+    const auto [cpu, gpu] = cpu_and_cuda_losses(dir, config);
     ASSERT_EQ(cpu.size(), 3u);
     ASSERT_EQ(gpu.size(), cpu.size());
     for (size_t i = 0; i < cpu.size(); ++i) {

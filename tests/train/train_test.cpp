@@ -485,13 +485,7 @@ TEST(SmallAlexNet, CudaTrainsWithTheCpuLosses) {
   if (!cuda_available(&why)) GTEST_SKIP() << "needs a CUDA device: " << why;
   TempDir dir;
   const std::string config = small_alexnet_config(dir, 2, "source = \"synthetic\"\nsize = 16\nworkers = 0\n");
-  TrainOptions o;
-  o.out_dir = dir.path("cpu");
-  run_training(config, o);
-  o.out_dir = dir.path("cuda");
-  o.device = "cuda:0";
-  run_training(config, o);
-  const auto cpu = train_losses(dir.path("cpu/metrics.csv")), gpu = train_losses(dir.path("cuda/metrics.csv"));
+  const auto [cpu, gpu] = cpu_and_cuda_losses(dir, config);
   ASSERT_EQ(cpu.size(), 4u);
   ASSERT_EQ(gpu.size(), cpu.size());
   for (size_t i = 0; i < cpu.size(); ++i) {
