@@ -30,6 +30,21 @@ class Communicator {
   virtual void broadcast(void* data, int64_t bytes) = 0;
   // Returns on each rank once every rank has called it.
   virtual void barrier() = 0;
+
+  // The non-blocking all-reduce of gradient buckets (tools/dist/gradient_buckets.h): starts
+  // data[0..n) = the sum over the ranks and returns at once. The buffer must stay untouched until
+  // wait_all() returns; every rank starts the same buckets in the same order.
+  virtual void start_allreduce_sum(float* data, int64_t n) = 0;
+  // Lets the transport advance started reductions (MPI moves data only inside its calls): called
+  // between layers of the backward pass. Never waits.
+  virtual void progress() {}
+  // Returns once every started reduction has finished.
+  virtual void wait_all() = 0;
+
+  // Ends every rank of the job at once after an error this rank cannot recover from (a collective
+  // that timed out, an exception that left the training loop): the others may be blocked in a
+  // collective this rank will never join, so returning or finishing MPI would hang them.
+  [[noreturn]] virtual void abort(int exit_code) = 0;
 };
 
 }  // namespace kiln::dist

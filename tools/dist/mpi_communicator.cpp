@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -95,5 +96,33 @@ void MpiCommunicator::broadcast(void* data, int64_t bytes) {
 }
 
 void MpiCommunicator::barrier() { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+
+void MpiCommunicator::start_allreduce_sum(float* data, int64_t n) {
+  KILN_CHECK(n >= 0, "MPI_Iallreduce on rank {}: count {} is negative", rank_, n);
+  for (int64_t done = 0; done < n; done += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, n - done));
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &request),
+          fmt::format("MPI_Iallreduce (float, {} elements)", n));
+    pending_.push_back(request);
+  }
+}
+
+void MpiCommunicator::progress() {
+  if (pending_.empty()) return;
+  int done = 0;
+  check(MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+  if (done) pending_.clear();
+}
+
+void MpiCommunicator::wait_all() {
+  check(MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  pending_.clear();
+}
+
+void MpiCommunicator::abort(int exit_code) {
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort does not return; this satisfies [[noreturn]]
+}
 
 }  // namespace kiln::dist

@@ -6,6 +6,10 @@
 // naming the rank and the call, instead of MPI's default of aborting the whole job.
 #pragma once
 
+#include <mpi.h>
+
+#include <vector>
+
 #include "tools/dist/communicator.h"
 
 namespace kiln::dist {
@@ -29,12 +33,17 @@ class MpiCommunicator final : public Communicator {
   void allreduce_sum(int64_t* data, int64_t n) override;
   void broadcast(void* data, int64_t bytes) override;
   void barrier() override;
+  void start_allreduce_sum(float* data, int64_t n) override;
+  void progress() override;
+  void wait_all() override;
+  [[noreturn]] void abort(int exit_code) override;
 
  private:
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
   bool started_mpi_ = false;
+  std::vector<MPI_Request> pending_;  // started reductions (start_allreduce_sum)
 };
 
 }  // namespace kiln::dist

@@ -18,6 +18,9 @@ class SingleProcessCommunicator final : public Communicator {
   void allreduce_sum(int64_t*, int64_t n) override { check_count(n); }
   void broadcast(void*, int64_t bytes) override { check_count(bytes); }
   void barrier() override {}
+  void start_allreduce_sum(float*, int64_t n) override { check_count(n); }
+  void wait_all() override {}
+  [[noreturn]] void abort(int exit_code) override;
 
  private:
   // A negative count is a caller's bug whatever the rank count; say so here too, as MPI would.
