@@ -468,6 +468,7 @@ void Net::backward(const Tensor* loss_scale) {
       }
     }
     if (observer_) observer_(l, Pass::Backward, false);
+    if (gradients_ready_) gradients_ready_(l);
     temps.clear();
     release_after();
   }

@@ -145,6 +145,12 @@ class Net {
   using LayerObserver = std::function<void(const Layer& layer, Pass pass, bool begin)>;
   void set_layer_observer(LayerObserver observer) { observer_ = std::move(observer); }
 
+  // Called after each layer's backward has been queued, with its parameter gradients final for
+  // this step (data-parallel training starts their all-reduce then: tools/dist/gradient_buckets.h).
+  // Not called for a layer whose backward did not run. An empty function removes it.
+  using GradientsReady = std::function<void(const Layer& layer)>;
+  void set_gradients_ready(GradientsReady hook) { gradients_ready_ = std::move(hook); }
+
  private:
   struct Node;
   struct Impl;
@@ -166,6 +172,7 @@ class Net {
   bool training_ = true;
   size_t live_bytes_ = 0, peak_bytes_ = 0;
   LayerObserver observer_;
+  GradientsReady gradients_ready_;
 };
 
 }  // namespace kiln

@@ -7,6 +7,7 @@
 #include "core/config/config.h"
 #include "tools/train/trainer.h"
 #include "tools/commands.h"
+#include "tools/dist/launch.h"
 #include "tools/model_builder.h"
 
 namespace kiln::cli {
@@ -32,6 +33,7 @@ int run_train(const TrainArgs& a) {
   o.progress_bar = isatty(STDERR_FILENO) != 0;
   o.plot = !a.no_plot;
   const TrainResult r = train(config, o, build_model);
+  if (dist::world().rank() != 0) return r.interrupted ? 130 : 0;  // rank 0 speaks for a data-parallel run
   std::string test = r.test_accuracy
                          ? fmt::format("test accuracy {:.2f}% (test loss {:.4f})", 100 * *r.test_accuracy, *r.test_loss)
                          : std::string("no test set");
@@ -53,6 +55,7 @@ struct EvalArgs {
 int run_eval(const EvalArgs& a) {
   const RunConfig config = load_config(a.config);
   const EvalResult r = evaluate_checkpoint(config, a.weights, a.device, build_model);
+  if (dist::world().rank() != 0) return 0;
   if (a.json) {
     fmt::print("{{\"loss\": {:.6f}, \"accuracy\": {:.6f}, \"samples\": {}{}}}\n", r.loss, r.accuracy, r.samples,
                r.language_model ? fmt::format(", \"perplexity\": {:.6f}", std::exp(r.loss)) : "");

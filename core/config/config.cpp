@@ -278,6 +278,7 @@ TrainSettings read_train(const toml::table& root, const std::string& path) {
   t.loss_scale = train.number("loss_scale", t.loss_scale, 1.0);
   if (t.loss_scale > 16777216.0) train.fail_at(train.get("loss_scale"), "loss_scale must be at most 2^24 = 16777216");
   t.loss_scale_growth_interval = train.integer("loss_scale_growth_interval", t.loss_scale_growth_interval, 1);
+  t.bucket_mb = train.number("bucket_mb", t.bucket_mb, 0.0, /*min_exclusive=*/true);
   train.reject_unknown();
   return t;
 }

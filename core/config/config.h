@@ -6,7 +6,7 @@
 //   [solver]    type = "sgd" | "adam" | "adamw", lr, momentum, nesterov, weight_decay, betas, eps
 //   [schedule]  type = "constant" | "step" | "multistep" | "cosine", warmup_steps, ...
 //   [train]     epochs, batch, seed, clip_grad_norm, log_every, eval_every, shuffle, precision,
-//               loss_scale, loss_scale_growth_interval
+//               loss_scale, loss_scale_growth_interval, bucket_mb
 //
 // Every error names the file, the line and the key and says what was expected:
 //   "models/lenet.toml:14: [solver] lr must be a number > 0, got "fast"".
@@ -57,6 +57,9 @@ struct TrainSettings {
   std::string precision = "fp32";
   double loss_scale = 65536.0;
   int64_t loss_scale_growth_interval = 2000;
+  // Data-parallel runs: gradients are all-reduced in buckets of about this many MiB, each started
+  // as soon as backward has produced it (tools/dist/gradient_buckets.h). 25 is PyTorch DDP's default.
+  double bucket_mb = 25.0;
 };
 
 // A value of a data-like section: numbers, strings, booleans, lists of numbers or strings.

@@ -14,11 +14,16 @@
 #include <map>
 #include <string>
 
+#include "tests/common/child_process.h"
 #include "tests/common/run_command.h"
 #include "tests/train/helpers.h"
 
 namespace kiln::train_test {
 namespace {
+
+using kiln::testing::Child;
+using kiln::testing::read_until;
+using kiln::testing::spawn;
 
 
 const std::string kKiln = KILN_BINARY;
@@ -263,45 +268,6 @@ TEST(KilnTrain, WeightsAreCheckedByNameAndShape) {
 
 // ---------------------------------------------------------------------------------------------
 // Ctrl-C: a checkpoint is saved, the exit code is 130, and --resume continues from it.
-
-struct Child {
-  pid_t pid = -1;
-  int out = -1;  // read end of its stdout + stderr
-};
-
-Child spawn(const std::vector<std::string>& args) {
-  int fds[2];
-  if (pipe(fds) != 0) return {};
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  return {pid, fds[0]};
-}
-
-// Reads from fd into `text` until `until` appears in it, EOF, or the deadline.
-bool read_until(int fd, std::string& text, const std::string& until, std::chrono::steady_clock::time_point deadline) {
-  char buf[4096];
-  while (until.empty() || !contains(text, until)) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) return until.empty();
-    text.append(buf, static_cast<size_t>(n));
-  }
-  return true;
-}
 
 TEST(KilnTrain, SigintSavesACheckpointAndResumeContinues) {
   TempDir dir;

@@ -23,6 +23,9 @@
 #include "tools/train/schedule.h"
 #include "tools/train/solver.h"
 #include "tools/train/step_stats.h"
+#include "tools/dist/bucket_transports.h"
+#include "tools/dist/gradient_buckets.h"
+#include "tools/dist/launch.h"
 
 namespace kiln {
 namespace {
@@ -30,17 +33,23 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted.store(true); }
 
-// Installs the Ctrl-C handler for the lifetime of a training run.
+// Installs the Ctrl-C handler (SIGINT, and SIGTERM: what mpirun sends its ranks when it is
+// interrupted) for the lifetime of a training run.
 class InterruptGuard {
  public:
   InterruptGuard() {
     g_interrupted.store(false);
-    previous_ = std::signal(SIGINT, on_sigint);
+    previous_int_ = std::signal(SIGINT, on_sigint);
+    previous_term_ = std::signal(SIGTERM, on_sigint);
   }
-  ~InterruptGuard() { std::signal(SIGINT, previous_); }
+  ~InterruptGuard() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
 
  private:
-  void (*previous_)(int);
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
 };
 
 using Clock = std::chrono::steady_clock;
@@ -87,13 +96,19 @@ int64_t counted_labels(const Tensor& host_labels) {
 // Loss and accuracy over `dataset` in batches of `batch` (stream data: of its streams), summed on
 // the net's device and read once at the end. Stateful layers start from zeros and get the state
 // carried between training batches back afterwards, so evaluation neither sees nor disturbs it.
-EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers) {
+//
+// Data-parallel: each rank evaluates its rows of every batch and the sums are added over the
+// ranks, so the result is the single-process one (up to summation order).
+EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers,
+                    dist::Communicator& comm) {
   data::LoaderOptions lo;
   lo.batch_size = dataset.streams() > 0 ? dataset.streams() : batch;
   lo.shuffle = false;
   lo.train = false;
   lo.workers = workers;
   lo.prefetch = 2;
+  lo.shard = comm.rank();
+  lo.shards = comm.size();
   data::DataLoader loader(std::shared_ptr<const data::Dataset>(&dataset, [](const data::Dataset*) {}), lo);
   Net& net = built.net;
   const bool was_training = net.training();
@@ -109,6 +124,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   int64_t labels = 0;
   for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
     const data::Batch b = loader.next();
+    if (b.size() == 0) continue;  // a last batch with fewer rows than ranks
     const Feeds feeds(b, net.device());
     net.forward(feeds.map());
     const int64_t counted = counted_labels(b.labels);  // the loss is a mean over them
@@ -120,9 +136,12 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   net.set_training(was_training);
   net.reset_state();
   net.set_carried_state(std::move(carried));
-  if (labels > 0) {  // per label: per image, or per token of a sequence (padding excluded)
-    r.loss = totals.epoch_loss / labels;
-    r.accuracy = totals.epoch_correct / labels;
+  double sums[] = {totals.epoch_loss, totals.epoch_correct, static_cast<double>(labels), static_cast<double>(r.samples)};
+  comm.allreduce_sum(sums, 4);
+  r.samples = static_cast<int64_t>(sums[3]);
+  if (sums[2] > 0) {  // per label: per image, or per token of a sequence (padding excluded)
+    r.loss = sums[0] / sums[2];
+    r.accuracy = sums[1] / sums[2];
   }
   return r;
 }
@@ -203,7 +222,7 @@ struct RunningSums {
 };
 
 // The command line's overrides applied to the config's [train] settings.
-TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& options) {
+TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& options, const dist::Communicator& comm) {
   TrainSettings settings = config.train;
   if (options.epochs) settings.epochs = *options.epochs;
   if (options.batch) settings.batch = *options.batch;
@@ -214,18 +233,50 @@ TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& opti
              "--precision must be fp32, tf32, bf16 or fp16, got '{}'", settings.precision);
   KILN_CHECK(settings.epochs >= 1 && settings.batch >= 1, "--epochs and --batch must be >= 1");
   KILN_CHECK(!options.steps || *options.steps >= 1, "--steps must be >= 1");
+  KILN_CHECK(settings.batch % comm.size() == 0,
+             "{}: [train] batch {} is the global batch, split evenly over the {} ranks, and does not divide by {}: "
+             "give a batch that does (e.g. {})", config.path, settings.batch, comm.size(), comm.size(),
+             (settings.batch / comm.size() + 1) * comm.size());
   return settings;
 }
 
-data::LoaderOptions training_loader_options(const TrainSettings& settings, const DataSplits& data) {
+data::LoaderOptions training_loader_options(const TrainSettings& settings, const DataSplits& data,
+                                           const dist::Communicator& comm) {
   data::LoaderOptions lo;
   lo.batch_size = settings.batch;
   lo.shuffle = settings.shuffle;
   lo.drop_last = data.train->size() > settings.batch;  // every step sees a full batch
   lo.seed = settings.seed;
   lo.workers = data.workers;
+  lo.shard = comm.rank();
+  lo.shards = comm.size();
   return lo;
 }
+
+// The device of this rank: in a run of several ranks, rank r takes cuda:(its local rank) when the
+// run is on a GPU, so the ranks of one machine share its GPUs one each.
+Device rank_device(const std::string& request, const dist::Communicator& comm) {
+  if (comm.size() == 1 || request == "cpu") return select_device(request);
+  KILN_CHECK(request == "auto" || request == "cuda",
+             "--device {}: in a run of {} ranks each rank uses cuda:(its local rank); give --device cuda, auto or cpu",
+             request, comm.size());
+  if (select_device(request).is_cpu()) return Device::cpu();  // auto, and no GPU
+  return select_device(fmt::format("cuda:{}", comm.local_rank()));
+}
+
+// Rank 0 alone logs at info level in a run of several ranks; the others say only warnings and errors.
+class QuietUnlessRankZero {
+ public:
+  explicit QuietUnlessRankZero(const dist::Communicator& comm) : previous_(log::level()) {
+    if (comm.rank() != 0 && previous_ < log::Level::Warn) log::set_level(log::Level::Warn);
+  }
+  ~QuietUnlessRankZero() { log::set_level(previous_); }
+  QuietUnlessRankZero(const QuietUnlessRankZero&) = delete;
+  QuietUnlessRankZero& operator=(const QuietUnlessRankZero&) = delete;
+
+ private:
+  log::Level previous_;
+};
 
 // One `kiln train` run: the net, its data, solver and schedule, and the loop that steps through
 // them, logs, evaluates each epoch, checkpoints and stops on Ctrl-C.
@@ -234,13 +285,15 @@ class TrainingRun {
   TrainingRun(const RunConfig& config, const TrainOptions& options, const NetBuilder& build)
       : config_(config),
         options_(options),
-        settings_(resolve_settings(config, options)),
-        device_(select_device(options.device)),
+        comm_(dist::world()),
+        quiet_(comm_),
+        settings_(resolve_settings(config, options, comm_)),
+        device_(rank_device(options.device, comm_)),
         // The model first: a mistake in [[layer]] is reported before any data file is opened.
         built_(build(config, device_)),
         eval_batch_(settings_.eval_batch > 0 ? settings_.eval_batch : settings_.batch),
         data_(make_datasets(config, settings_.batch, eval_batch_)),
-        loader_(data_.train, training_loader_options(settings_, data_)),
+        loader_(data_.train, training_loader_options(settings_, data_, comm_)),
         steps_per_epoch_(loader_.batches_per_epoch()),
         total_steps_(std::min(settings_.epochs * steps_per_epoch_, options.steps.value_or(INT64_MAX))),
         // The schedule spans the planned epochs, not --steps: --steps only stops the run early, so a
@@ -269,12 +322,13 @@ class TrainingRun {
     } else if (settings_.clip_grad_norm > 0) {
       clipper_.emplace(net, settings_.clip_grad_norm);
     }
-    std::filesystem::create_directories(out_dir_);
+    if (rank_zero()) std::filesystem::create_directories(out_dir_);
     progress_.seed = settings_.seed;
     progress_.model_hash = config.model_hash;
     progress_.vocabulary = data_.train->token_vocabulary();
     if (!options.resume.empty()) resume();
-    metrics_.emplace(out_dir_ + "/metrics.csv", !options.resume.empty());
+    if (comm_.size() > 1) start_data_parallel();
+    if (rank_zero()) metrics_.emplace(out_dir_ + "/metrics.csv", !options.resume.empty());
     result_.language_model = language_model();
   }
 
@@ -287,11 +341,11 @@ class TrainingRun {
       const double lr = step(batch);
       report_step(batch, lr, t_start);
       if (batch.last_in_epoch || progress_.step == total_steps_) end_epoch(batch.position.epoch, lr, t_start);
-      if (g_interrupted.load()) {
-        if (options_.progress_bar) fmt::print(stderr, "\n");
+      if (interrupted()) {
+        if (show_progress_bar()) fmt::print(stderr, "\n");
         read_stats();  // never checkpoint parameters a non-finite loss has reached
         save();
-        log::warn("interrupted at step {}: checkpoint saved to {} (continue with --resume {})", progress_.step,
+        if (rank_zero()) log::warn("interrupted at step {}: checkpoint saved to {} (continue with --resume {})", progress_.step,
                   checkpoint_path_, checkpoint_path_);
         result_.interrupted = true;
         break;
@@ -301,15 +355,44 @@ class TrainingRun {
     result_.seconds = train_seconds_;
     result_.images_per_second = images_per_second();
     result_.final_train_loss = last_loss_;
-    log::info("peak memory: {} activations, {} allocated on {}", format_bytes(built_.net.peak_activation_bytes()),
-              format_bytes(allocator_for(device_).stats().peak), device_.str());
-    if (options_.plot) plot_metrics(out_dir_);
+    log::info("peak memory: {} activations, {} allocated on {}{}", format_bytes(built_.net.peak_activation_bytes()),
+              format_bytes(allocator_for(device_).stats().peak), device_.str(), comm_.size() > 1 ? " (rank 0)" : "");
+    if (buckets_) {
+      log::info("gradient all-reduce: {:.2f} ms per step not hidden behind backward ({} bucket(s), {})",
+                1e3 * buckets_->seconds_waited() / std::max<int64_t>(steps_run_, 1), buckets_->buckets().size(),
+                buckets_->transport().describe());
+    }
+    if (options_.plot && rank_zero()) plot_metrics(out_dir_);
     return result_;
   }
 
  private:
   // Token data (a language model): loss is per token and perplexity = exp(loss) is reported too.
   bool language_model() const { return data_.train->input_dtype() == DType::I32; }
+  bool rank_zero() const { return comm_.rank() == 0; }
+  bool show_progress_bar() const { return options_.progress_bar && rank_zero(); }
+
+  // Ctrl-C (or SIGTERM) on any rank stops every rank after the same step: the ranks agree every
+  // step (a one-number all-reduce on the host; nothing for a single process).
+  bool interrupted() const {
+    if (comm_.size() == 1) return g_interrupted.load();
+    int64_t any = g_interrupted.load() ? 1 : 0;
+    comm_.allreduce_sum(&any, 1);
+    return any > 0;
+  }
+
+  // Every rank starts from rank 0's parameters (they are equal already, from the same seed or file;
+  // this makes it a fact) and averages its gradients with the others' in buckets.
+  void start_data_parallel() {
+    Net& net = built_.net;
+    for (const Net::ParamRef& p : net.parameters()) {
+      Tensor host = p.param->value.to(Device::cpu());
+      comm_.broadcast(host.raw_data(), static_cast<int64_t>(host.nbytes()));
+      p.param->value.copy_from(host);
+    }
+    buckets_.emplace(net, dist::make_transport(comm_, net),
+                     static_cast<int64_t>(settings_.bucket_mb * 1024 * 1024));
+  }
   double images_per_second() const { return static_cast<double>(images_) / std::max(train_seconds_, 1e-9); }
 
   void resume() {
@@ -330,9 +413,17 @@ class TrainingRun {
   }
 
   void log_start() const {
-    log::info("model {}: {} parameters on {}, precision {}; {} training samples ({}), batch {}, {} steps per epoch",
+    const std::string batch =
+        comm_.size() == 1 ? fmt::format("batch {}", settings_.batch)
+                          : fmt::format("global batch {} = {} ranks × {}", settings_.batch, comm_.size(),
+                                        settings_.batch / comm_.size());
+    log::info("model {}: {} parameters on {}, precision {}; {} training samples ({}), {}, {} steps per epoch",
               config_.name, built_.net.parameter_count(), device_.str(), settings_.precision, data_.train->size(),
-              data_.train->describe(), settings_.batch, steps_per_epoch_);
+              data_.train->describe(), batch, steps_per_epoch_);
+    if (buckets_) {
+      log::info("data-parallel: {}; gradients all-reduced in {} bucket(s) of up to {:g} MiB ({})", comm_.describe(),
+                buckets_->buckets().size(), settings_.bucket_mb, buckets_->transport().describe());
+    }
     if (const double h = data_.train->unigram_entropy(); h >= 0) {
       log::info("unigram baseline (the best loss without context): {:.4f} nats per token, perplexity {:.2f}", h,
                 std::exp(h));
@@ -352,9 +443,12 @@ class TrainingRun {
     if (batch.position.batch == 0) net.reset_state();
     const Feeds feeds(batch, device_);
     net.zero_grad();
+    // TODO-merge net.set_batch_shard(batch.first_sample, batch.global_size);
     net.forward(feeds.map());
     warn_once_about_unrelated_state();
     net.backward(scaler_ ? &scaler_->scale() : nullptr);
+    if (buckets_) buckets_->finish();
+    ++steps_run_;
     if (scaler_) scaler_->queue();
     if (clipper_) clipper_->queue();
     const double lr = schedule_.at(progress_.step);
@@ -363,11 +457,13 @@ class TrainingRun {
     const int64_t counted = counted_labels(batch.labels);
     stats_.add(net.output(built_.loss), net.output(built_.logits), feeds.y, counted, progress_.step, net.stream());
     train_seconds_ += seconds_since(t0);  // on a GPU: queueing; the wait is counted by read_stats()
-    images_ += batch.size();
+    images_ += batch.global_size;
     for (RunningSums* sums : {&window_, &epoch_}) {
       sums->samples += static_cast<double>(batch.size());
       sums->labels += static_cast<double>(counted);
     }
+    local_window_labels_ += static_cast<double>(counted);
+    local_epoch_labels_ += static_cast<double>(counted);
     return lr;
   }
 
@@ -376,7 +472,8 @@ class TrainingRun {
   // the run if a step's loss was not finite.
   void read_stats() {
     const auto t0 = Clock::now();
-    const StepStats::Totals t = stats_.read();
+    StepStats::Totals t = stats_.read();
+    if (comm_.size() > 1) t = sum_over_ranks(t);
     train_seconds_ += seconds_since(t0);
     window_.loss = t.window_loss;
     window_.correct = t.window_correct;
@@ -385,6 +482,31 @@ class TrainingRun {
     last_loss_ = t.last_loss;
     if (t.first_bad_step != 0) stop_on_non_finite(t.first_bad_loss, t.first_bad_step);
     if (scaler_) log_loss_scale();
+  }
+
+  // The ranks' sums added up (each rank's window_ and epoch_ count its own labels, so they become
+  // the global counts here too), the last loss averaged, and the first non-finite loss of any rank,
+  // so that every rank stops at the same read.
+  StepStats::Totals sum_over_ranks(const StepStats::Totals& t) {
+    const size_t ranks = static_cast<size_t>(comm_.size()), me = static_cast<size_t>(comm_.rank());
+    std::vector<double> v(7 + 2 * ranks, 0.0);
+    v[0] = t.window_loss, v[1] = t.window_correct, v[2] = t.epoch_loss, v[3] = t.epoch_correct;
+    v[4] = t.last_loss / static_cast<double>(ranks), v[5] = local_window_labels_, v[6] = local_epoch_labels_;
+    v[7 + me] = static_cast<double>(t.first_bad_step);
+    v[7 + ranks + me] = t.first_bad_loss;
+    comm_.allreduce_sum(v.data(), static_cast<int64_t>(v.size()));
+    StepStats::Totals out{.window_loss = v[0], .window_correct = v[1], .epoch_loss = v[2], .epoch_correct = v[3],
+                          .last_loss = v[4], .first_bad_step = 0, .first_bad_loss = 0};
+    window_.labels = v[5];
+    epoch_.labels = v[6];
+    for (size_t r = 0; r < ranks; ++r) {
+      const auto step = static_cast<int64_t>(v[7 + r]);
+      if (step != 0 && (out.first_bad_step == 0 || step < out.first_bad_step)) {
+        out.first_bad_step = step;
+        out.first_bad_loss = v[7 + ranks + r];
+      }
+    }
+    return out;
   }
 
   // FP16: a line whenever the loss scale moved or steps were skipped since the last one.
@@ -434,7 +556,7 @@ class TrainingRun {
     }
     const double eta =
         (total_steps_ - progress_.step) * (train_seconds_ / std::max<int64_t>(images_ / settings_.batch, 1));
-    if (options_.progress_bar) {
+    if (show_progress_bar()) {
       const int64_t in_epoch = batch.position.batch + 1;
       const int width = 24, filled = static_cast<int>(width * in_epoch / steps_per_epoch_);
       fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
@@ -443,31 +565,33 @@ class TrainingRun {
                  images_per_second(), duration_text(eta));
     }
     if (!log_now) return;
-    if (!options_.progress_bar) {
+    if (!show_progress_bar()) {
       log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
                 progress_.step, total_steps_, window_.mean_loss(), 100 * window_.accuracy(), lr, images_per_second(),
                 duration_text(eta));
     }
-    metrics_->row("train", epoch + 1, progress_.step, lr, window_.mean_loss(), window_.accuracy(), {}, {},
+    if (metrics_) metrics_->row("train", epoch + 1, progress_.step, lr, window_.mean_loss(), window_.accuracy(), {}, {},
                   images_per_second(), seconds_since(t_start));
     window_ = {};
+    local_window_labels_ = 0;
     stats_.reset_window(built_.net.stream());
   }
 
   // The epoch's training loss (language models), the test set's loss and accuracy, a metrics row
   // and a checkpoint.
   void end_epoch(int64_t epoch, double lr, Clock::time_point t_start) {
-    if (options_.progress_bar) fmt::print(stderr, "\n");
+    if (show_progress_bar()) fmt::print(stderr, "\n");
     read_stats();
     if (language_model() && epoch_.labels > 0) {
       const double mean = epoch_.mean_loss();
       log::info("epoch {}: train loss {:.4f}, perplexity {:.2f} (per token)", epoch + 1, mean, std::exp(mean));
     }
     epoch_ = {};
+    local_epoch_labels_ = 0;
     stats_.reset_epoch(built_.net.stream());
     std::optional<double> test_loss, test_acc;
     if (data_.test && options_.evaluate_each_epoch) {
-      const EvalResult e = evaluate(built_, *data_.test, eval_batch_, data_.workers);
+      const EvalResult e = evaluate(built_, *data_.test, eval_batch_, data_.workers, comm_);
       test_loss = result_.test_loss = e.loss;
       test_acc = result_.test_accuracy = e.accuracy;
       if (language_model()) {
@@ -478,13 +602,14 @@ class TrainingRun {
                   100 * e.accuracy, e.samples);
       }
     }
-    metrics_->row("epoch", epoch + 1, progress_.step, lr, last_loss_, window_.accuracy(), test_loss, test_acc,
+    if (metrics_) metrics_->row("epoch", epoch + 1, progress_.step, lr, last_loss_, window_.accuracy(), test_loss, test_acc,
                   images_per_second(), seconds_since(t_start));
     save();
   }
 
+  // Rank 0 writes (every rank holds the same parameters and solver state).
   void save() {
-    if (!options_.checkpoints) return;
+    if (!options_.checkpoints || !rank_zero()) return;
     const data::Position next = loader_.position();
     progress_.epoch = next.epoch;
     progress_.batch = next.batch;
@@ -494,6 +619,8 @@ class TrainingRun {
 
   const RunConfig& config_;
   const TrainOptions& options_;
+  dist::Communicator& comm_;  // the other ranks of a data-parallel run (size 1: a single process)
+  const QuietUnlessRankZero quiet_;
   const TrainSettings settings_;
   const Device device_;
   BuiltNet built_;
@@ -506,6 +633,10 @@ class TrainingRun {
   std::optional<Solver> solver_;    // built once the net has its parameters
   std::optional<GradientClipper> clipper_;  // [train] clip_grad_norm > 0 (not fp16: the scaler clips)
   std::optional<LossScaler> scaler_;        // [train] precision = "fp16"
+  std::optional<dist::GradientBuckets> buckets_;  // more than one rank
+  int64_t steps_run_ = 0;                         // by this process (not counting resumed ones)
+  double local_window_labels_ = 0, local_epoch_labels_ = 0;  // this rank's; window_/epoch_ hold all ranks'
+
   double logged_loss_scale_ = 0;            // the scale the last log line reported
   int64_t logged_skipped_ = 0;
   StepStats stats_{device_};        // loss and accuracy sums on the net's device
@@ -534,7 +665,7 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
   built.net.setup(input_shapes(config, *data.train, batch));
   check_logits_cover_classes(config, built, *data.train);
   load_weights(weights, built.net);
-  return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers);
+  return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers, dist::world());
 }
 
 }  // namespace kiln
