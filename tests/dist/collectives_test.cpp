@@ -90,6 +90,48 @@ TEST(Collectives, BarrierWaitsForTheSlowestRank) {
       << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
 }
 
+TEST(Collectives, StartedAllreducesSumExactlyAfterWaitAll) {
+  Communicator& c = world();
+  const int r = c.rank(), N = c.size();
+  // Three buckets of different sizes, as the gradient buckets of a backward pass.
+  std::vector<std::vector<float>> buckets{std::vector<float>(1), std::vector<float>(4099), std::vector<float>(77)};
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    for (size_t i = 0; i < buckets[b].size(); ++i) buckets[b][i] = static_cast<float>((r + 1) * (i + b)) + 0.5f;
+    c.start_allreduce_sum(buckets[b].data(), static_cast<int64_t>(buckets[b].size()));
+    c.progress();
+  }
+  c.wait_all();
+  int wrong = 0;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    for (size_t i = 0; i < buckets[b].size(); ++i) {
+      const float want = static_cast<float>((i + b) * N * (N + 1) / 2) + 0.5f * static_cast<float>(N);
+      if (buckets[b][i] != want && wrong++ < 5) {
+        ADD_FAILURE() << c.describe() << ": bucket " << b << "[" << i << "] = " << buckets[b][i] << ", want " << want;
+      }
+    }
+  }
+  EXPECT_EQ(wrong, 0) << c.describe();
+  // Nothing started: wait_all returns at once (and, under MPI, still counts as a collective on
+  // every rank, so the next one is numbered alike).
+  c.wait_all();
+  int64_t one = 1;
+  c.set_next_label("the test all-reduce after wait_all");
+  c.allreduce_sum(&one, 1);
+  EXPECT_EQ(one, N) << c.describe();
+}
+
+TEST(Collectives, ATimeoutIsSecondsAtLeastZero) {
+  Communicator& c = world();
+  c.set_timeout(120);
+  if (c.size() > 1) {
+    float x = 0;
+    EXPECT_NE(kiln::testing::error_of([&] { c.set_timeout(-1); }).find("-1"), std::string::npos);
+    c.allreduce_sum(&x, 1);  // still works with the new timeout
+    EXPECT_EQ(x, 0);
+  }
+  c.set_timeout(kDefaultCollectiveTimeout);
+}
+
 TEST(Collectives, ErrorsNameTheRankAndTheCall) {
   Communicator& c = world();
   float x = 0;
