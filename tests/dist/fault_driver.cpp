@@ -3,6 +3,7 @@
 //   hang  rank 1 sleeps far past the collective timeout; rank 0 must time out naming rank 1
 //   stop  rank 1 stops itself (SIGSTOP): the same, with a rank that cannot even be scheduled
 //   kill  rank 1 dies (SIGKILL); mpirun must notice and end the job
+//   hang0 rank 0 sleeps instead: rank 1 must time out naming rank 0
 //   ok    both ranks take part: the job ends normally (the closing barrier and the drain)
 // Errors end the job the way kiln's main does: one line naming the rank, then abort.
 #include <fmt/format.h>
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   try {
     kiln::dist::Communicator& c = kiln::dist::world();
     c.barrier();  // both ranks are up
+    if (mode == "hang0" && c.rank() == 0) std::this_thread::sleep_for(std::chrono::seconds(600));
     if (c.rank() == 1) {
       if (mode == "hang") std::this_thread::sleep_for(std::chrono::seconds(600));
       if (mode == "stop") std::raise(SIGSTOP);

@@ -166,6 +166,7 @@ void MpiCommunicator::collect_arrivals() {
 
 void MpiCommunicator::await(std::vector<MPI_Request>& requests, int64_t call, const std::string& what) {
   const auto start = std::chrono::steady_clock::now();
+  const std::chrono::duration<double> limit(waited_limit());
   Backoff backoff;
   for (;;) {
     int done = 0;
@@ -173,11 +174,17 @@ void MpiCommunicator::await(std::vector<MPI_Request>& requests, int64_t call, co
           fmt::format("{} (call #{})", what, call));
     if (done) return;
     collect_arrivals();
-    if (timeout_s_ > 0 && std::chrono::steady_clock::now() - start > std::chrono::duration<double>(timeout_s_)) {
+    if (timeout_s_ > 0 && std::chrono::steady_clock::now() - start > limit) {
       timed_out(call, what);
     }
     backoff.pause();
   }
+}
+
+double MpiCommunicator::waited_limit() const {
+  // Rank 0 is the one that can name the missing ranks: the others wait a little longer, so that
+  // normally its line is the one printed and its abort ends them.
+  return rank_ == 0 ? timeout_s_ : timeout_s_ * 1.1 + 1;
 }
 
 void MpiCommunicator::timed_out(int64_t call, const std::string& what) {
@@ -194,14 +201,17 @@ void MpiCommunicator::timed_out(int64_t call, const std::string& what) {
                          : "rank 0 or another rank did not arrive (died or hangs)";
   }
   fmt::print(stderr, "kiln: error: rank {}: {} (call #{}) waited {:g} s for the other ranks; {}: stopping all {} ranks\n",
-             rank_, what, call, timeout_s_, missing, size_);
+             rank_, what, call, waited_limit(), missing, size_);
   std::fflush(stderr);
   abort(1);
 }
 
 void MpiCommunicator::drain_arrivals() {
   if (arrivals_comm_ == MPI_COMM_NULL) return;
-  if (!pending_.empty()) wait_all();  // started reductions must end before MPI does
+  // Started reductions must end before MPI does. Not wait_all(): whether any are left differs
+  // between ranks (progress() may have seen them finish), and the call numbers must not.
+  await(pending_, calls_, "the started all-reduces (before MPI_Finalize)");
+  pending_.clear();
   set_next_label("the closing barrier (before MPI_Finalize)");
   barrier();  // every rank has sent its last arrival: the barrier's number, calls_
   const auto start = std::chrono::steady_clock::now();

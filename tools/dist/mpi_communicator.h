@@ -18,7 +18,8 @@
 // every other rank sends k to rank 0 on a private duplicate of MPI_COMM_WORLD (an MPI_Isend of 8
 // bytes; nothing waits on it), and rank 0 keeps one MPI_Irecv posted per peer, which it tests while
 // it waits. At a timeout rank 0 names the peers whose last arrival is below k; the other ranks only
-// know that someone did not arrive (with 2 ranks: rank 0). No extra round trip: a collective costs
+// know that someone did not arrive (with 2 ranks: rank 0), so they wait 10% + 1 s longer and
+// normally rank 0's line is the one printed. No extra round trip: a collective costs
 // one tiny message per rank. Before MPI_Finalize the destructor runs a closing barrier, after which
 // rank 0 receives the arrivals still in flight (it knows their last number) and cancels its
 // receives, so no message is left unmatched.
@@ -74,6 +75,8 @@ class MpiCommunicator final : public Communicator {
   void collect_arrivals();
   // Tests `requests` until all are done, or prints the timeout line and aborts the job.
   void await(std::vector<MPI_Request>& requests, int64_t call, const std::string& what);
+  // The time this rank waits in a collective: the timeout, a little more on ranks other than 0.
+  double waited_limit() const;
   [[noreturn]] void timed_out(int64_t call, const std::string& what);
   // Before MPI_Finalize: a closing barrier, then every arrival message matched or cancelled.
   void drain_arrivals();
