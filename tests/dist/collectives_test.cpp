@@ -90,6 +90,24 @@ TEST(Collectives, BarrierWaitsForTheSlowestRank) {
       << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
 }
 
+// Past 1 MiB MpiCommunicator waits for every rank in a timed barrier, then runs MPI's blocking
+// call (tools/dist/mpi_communicator.cpp, kBlockingFromBytes): the same results.
+TEST(Collectives, LargeAllreduceAndBroadcast) {
+  Communicator& c = world();
+  const int n = 300001, r = c.rank(), N = c.size();  // 1.2 MB of floats
+  std::vector<float> x(n);
+  for (int i = 0; i < n; ++i) x[i] = static_cast<float>((r + 1) * (i % 1000));
+  c.allreduce_sum(x.data(), n);
+  int wrong = 0;
+  for (int i = 0; i < n; ++i) wrong += x[i] != static_cast<float>((i % 1000) * N * (N + 1) / 2);
+  EXPECT_EQ(wrong, 0) << c.describe();
+  std::vector<unsigned char> bytes(2 << 20, static_cast<unsigned char>(r == 0 ? 0x5A : 0x00));
+  c.broadcast(bytes.data(), static_cast<int64_t>(bytes.size()));
+  wrong = 0;
+  for (const unsigned char b : bytes) wrong += b != 0x5A;
+  EXPECT_EQ(wrong, 0) << c.describe();
+}
+
 TEST(Collectives, StartedAllreducesSumExactlyAfterWaitAll) {
   Communicator& c = world();
   const int r = c.rank(), N = c.size();

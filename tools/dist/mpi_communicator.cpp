@@ -20,6 +20,14 @@ namespace {
 // MPI counts are int; a larger buffer (a big model's gradients) goes in pieces of this many elements.
 constexpr int64_t kMaxCount = INT_MAX;
 
+// From this size a blocking all-reduce or broadcast first waits for every rank in a timed
+// MPI_Ibarrier, then runs MPI's blocking call: Open MPI's blocking collectives are about twice as
+// fast as its non-blocking ones on large buffers (4.1, 2 ranks, 64 MB all-reduce: 75 ms against
+// 150 ms, polled or not). A rank past the barrier is inside the same collective with no code of
+// ours between, so it cannot hang there; one that dies there is noticed by mpirun. Below it the
+// extra barrier would cost more than it saves.
+constexpr int64_t kBlockingFromBytes = int64_t{1} << 20;
+
 int world_rank_or_minus_one() {
   int initialized = 0, finalized = 0, rank = -1;
   MPI_Initialized(&initialized);
@@ -245,17 +253,29 @@ std::string MpiCommunicator::describe() const {
   return fmt::format("MPI, rank {} of {} (local rank {})", rank_, size_, local_rank_);
 }
 
+void MpiCommunicator::await_everyone(int64_t call, const std::string& what) {
+  std::vector<MPI_Request> requests(1, MPI_REQUEST_NULL);
+  check(MPI_Ibarrier(MPI_COMM_WORLD, &requests[0]), fmt::format("MPI_Ibarrier ({})", what));
+  await(requests, call, what);
+}
+
 template <class T>
 void MpiCommunicator::allreduce(T* data, int64_t n, MPI_Datatype type, const char* type_name) {
   KILN_CHECK(n >= 0, "MPI_Allreduce on rank {}: count {} is negative", rank_, n);
   const std::string what = take_label(fmt::format("an all-reduce of {} {}", n, type_name));
   const int64_t call = arrive();
-  std::vector<MPI_Request> requests;
-  for (int64_t done = 0; done < n; done += kMaxCount) {
-    const int count = static_cast<int>(std::min(kMaxCount, n - done));
-    check(MPI_Iallreduce(MPI_IN_PLACE, data + done, count, type, MPI_SUM, MPI_COMM_WORLD, &requests.emplace_back()),
-          fmt::format("MPI_Iallreduce ({}, {} elements)", type_name, n));
+  if (n * static_cast<int64_t>(sizeof(T)) >= kBlockingFromBytes) {
+    await_everyone(call, what);
+    for (int64_t done = 0; done < n; done += kMaxCount) {
+      const int count = static_cast<int>(std::min(kMaxCount, n - done));
+      check(MPI_Allreduce(MPI_IN_PLACE, data + done, count, type, MPI_SUM, MPI_COMM_WORLD),
+            fmt::format("MPI_Allreduce ({}, {} elements)", type_name, n));
+    }
+    return;
   }
+  std::vector<MPI_Request> requests(1, MPI_REQUEST_NULL);  // below kBlockingFromBytes: one piece
+  check(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), type, MPI_SUM, MPI_COMM_WORLD, &requests[0]),
+        fmt::format("MPI_Iallreduce ({}, {} elements)", type_name, n));
   await(requests, call, what);
 }
 
@@ -268,12 +288,17 @@ void MpiCommunicator::broadcast(void* data, int64_t bytes) {
   const std::string what = take_label(fmt::format("a broadcast of {} bytes from rank 0", bytes));
   const int64_t call = arrive();
   auto* p = static_cast<char*>(data);
-  std::vector<MPI_Request> requests;
-  for (int64_t done = 0; done < bytes; done += kMaxCount) {
-    const int count = static_cast<int>(std::min(kMaxCount, bytes - done));
-    check(MPI_Ibcast(p + done, count, MPI_BYTE, 0, MPI_COMM_WORLD, &requests.emplace_back()),
-          fmt::format("MPI_Ibcast ({} bytes from rank 0)", bytes));
+  if (bytes >= kBlockingFromBytes) {
+    await_everyone(call, what);
+    for (int64_t done = 0; done < bytes; done += kMaxCount) {
+      const int count = static_cast<int>(std::min(kMaxCount, bytes - done));
+      check(MPI_Bcast(p + done, count, MPI_BYTE, 0, MPI_COMM_WORLD), fmt::format("MPI_Bcast ({} bytes from rank 0)", bytes));
+    }
+    return;
   }
+  std::vector<MPI_Request> requests(1, MPI_REQUEST_NULL);
+  check(MPI_Ibcast(p, static_cast<int>(bytes), MPI_BYTE, 0, MPI_COMM_WORLD, &requests[0]),
+        fmt::format("MPI_Ibcast ({} bytes from rank 0)", bytes));
   await(requests, call, what);
 }
 

@@ -8,7 +8,8 @@
 // Timeouts. A blocking MPI collective never returns when a rank hangs (or died without mpirun
 // noticing), so every collective here is the non-blocking call (MPI_Iallreduce, MPI_Ibcast,
 // MPI_Ibarrier) tested until done or until the timeout (set_timeout), after which the rank prints
-// one line and aborts the job. Testing spins for a few milliseconds (a quick collective costs no
+// one line and aborts the job. (A large all-reduce or broadcast waits in a timed MPI_Ibarrier, then
+// runs the faster blocking call: kBlockingFromBytes in the .cpp.) Testing spins for a few milliseconds (a quick collective costs no
 // sleep) and then sleeps up to 1 ms between tests, so waiting ranks leave the cores to the
 // slow one. Open MPI advances a large transfer only inside its calls, so a long all-reduce can
 // lose up to that millisecond per test; a fraction of a transfer that takes that long anyway.
@@ -73,6 +74,8 @@ class MpiCommunicator final : public Communicator {
   int64_t arrive();
   // Rank 0: takes in the arrivals that came; the others: forgets the sends that completed.
   void collect_arrivals();
+  // A timed MPI_Ibarrier: returns once every rank has reached collective `call` (large collectives).
+  void await_everyone(int64_t call, const std::string& what);
   // Tests `requests` until all are done, or prints the timeout line and aborts the job.
   void await(std::vector<MPI_Request>& requests, int64_t call, const std::string& what);
   // The time this rank waits in a collective: the timeout, a little more on ranks other than 0.
