@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -21,7 +22,11 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "ok";
   try {
     kiln::dist::Communicator& c = kiln::dist::world();
-    c.barrier();  // both ranks are up
+    // Both ranks are up. On a loaded machine one may start seconds after the other: the short
+    // timeout under test (KILN_COLLECTIVE_TIMEOUT) applies from the collective after this one.
+    c.set_timeout(60);
+    c.barrier();
+    c.set_timeout(kiln::dist::collective_timeout(std::getenv));
     if (mode == "hang0" && c.rank() == 0) std::this_thread::sleep_for(std::chrono::seconds(600));
     if (c.rank() == 1) {
       if (mode == "hang") std::this_thread::sleep_for(std::chrono::seconds(600));

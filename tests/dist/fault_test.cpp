@@ -43,7 +43,7 @@ TEST(Fault, AHealthyJobEndsNormally) {
 
 void expect_timeout_naming_rank_1(const Job& job) {
   EXPECT_NE(job.result.exit_code, 0) << job.result.output;
-  EXPECT_LT(job.seconds, 12) << "the job took " << job.seconds << " s:\n" << job.result.output;
+  EXPECT_LT(job.seconds, 15) << "the job took " << job.seconds << " s:\n" << job.result.output;
   const std::string line = "kiln: error: rank 0: the test all-reduce (call #2) waited 2 s for the other ranks; "
                            "rank 1 did not arrive (died or hangs): stopping all 2 ranks";
   EXPECT_NE(job.result.output.find(line), std::string::npos) << job.result.output;
@@ -60,7 +60,7 @@ TEST(Fault, AStoppedRankIsNamedAndTheJobEndsWithinTheTimeout) {
 TEST(Fault, AHungRankZeroIsNamedByTheOtherRank) {
   const Job job = run_job("hang0", 2);
   EXPECT_NE(job.result.exit_code, 0) << job.result.output;
-  EXPECT_LT(job.seconds, 12) << "the job took " << job.seconds << " s:\n" << job.result.output;
+  EXPECT_LT(job.seconds, 15) << "the job took " << job.seconds << " s:\n" << job.result.output;
   // Ranks other than 0 wait 10% + 1 s longer (rank 0 names the missing ranks when it can).
   const std::string line = "kiln: error: rank 1: the test all-reduce (call #2) waited 3.2 s for the other ranks; "
                            "rank 0 did not arrive (died or hangs): stopping all 2 ranks";
