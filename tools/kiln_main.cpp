@@ -2,12 +2,32 @@
 // non-zero exit; nothing aborts with a core dump on bad input.
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <exception>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "tools/commands.h"
+#include "tools/dist/launch.h"
+
+namespace {
+
+// One line on stderr; in a job of several ranks it names the rank and ends the whole job: the
+// other ranks may wait in a collective this one will never join, and returning would run
+// MPI_Finalize, which waits for them. world_if_made(): a single-process run never starts MPI here.
+int report_error(const char* what) {
+  kiln::dist::Communicator* world = kiln::dist::world_if_made();
+  if (world != nullptr && world->size() > 1) {
+    fmt::print(stderr, "kiln: error: rank {}: {}\n", world->rank(), what);
+    std::fflush(stderr);
+    world->abort(1);
+  }
+  fmt::print(stderr, "kiln: error: {}\n", what);
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kiln: a GPU deep learning engine (CUDA kernels, with a CPU path)", "kiln"};
@@ -39,9 +59,8 @@ int main(int argc, char** argv) {
     kiln::log::set_level(kiln::log::parse_level(log_level));
     return action ? action() : 0;
   } catch (const kiln::Error& e) {
-    fmt::print(stderr, "kiln: error: {}\n", e.what());
+    return report_error(e.what());
   } catch (const std::exception& e) {
-    fmt::print(stderr, "kiln: error: {}\n", e.what());
+    return report_error(e.what());
   }
-  return 1;
 }

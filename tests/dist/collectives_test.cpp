@@ -90,6 +90,66 @@ TEST(Collectives, BarrierWaitsForTheSlowestRank) {
       << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
 }
 
+// Past 1 MiB MpiCommunicator waits for every rank in a timed barrier, then runs MPI's blocking
+// call (tools/dist/mpi_communicator.cpp, kBlockingFromBytes): the same results.
+TEST(Collectives, LargeAllreduceAndBroadcast) {
+  Communicator& c = world();
+  const int n = 300001, r = c.rank(), N = c.size();  // 1.2 MB of floats
+  std::vector<float> x(n);
+  for (int i = 0; i < n; ++i) x[i] = static_cast<float>((r + 1) * (i % 1000));
+  c.allreduce_sum(x.data(), n);
+  int wrong = 0;
+  for (int i = 0; i < n; ++i) wrong += x[i] != static_cast<float>((i % 1000) * N * (N + 1) / 2);
+  EXPECT_EQ(wrong, 0) << c.describe();
+  std::vector<unsigned char> bytes(2 << 20, static_cast<unsigned char>(r == 0 ? 0x5A : 0x00));
+  c.broadcast(bytes.data(), static_cast<int64_t>(bytes.size()));
+  wrong = 0;
+  for (const unsigned char b : bytes) wrong += b != 0x5A;
+  EXPECT_EQ(wrong, 0) << c.describe();
+}
+
+TEST(Collectives, StartedAllreducesSumExactlyAfterWaitAll) {
+  Communicator& c = world();
+  const int r = c.rank(), N = c.size();
+  // Three buckets of different sizes, as the gradient buckets of a backward pass.
+  std::vector<std::vector<float>> buckets{std::vector<float>(1), std::vector<float>(4099), std::vector<float>(77)};
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    for (size_t i = 0; i < buckets[b].size(); ++i) buckets[b][i] = static_cast<float>((r + 1) * (i + b)) + 0.5f;
+    c.start_allreduce_sum(buckets[b].data(), static_cast<int64_t>(buckets[b].size()));
+    c.progress();
+  }
+  c.wait_all();
+  int wrong = 0;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    for (size_t i = 0; i < buckets[b].size(); ++i) {
+      const float want = static_cast<float>((i + b) * N * (N + 1) / 2) + 0.5f * static_cast<float>(N);
+      if (buckets[b][i] != want && wrong++ < 5) {
+        ADD_FAILURE() << c.describe() << ": bucket " << b << "[" << i << "] = " << buckets[b][i] << ", want " << want;
+      }
+    }
+  }
+  EXPECT_EQ(wrong, 0) << c.describe();
+  // Nothing started: wait_all returns at once (and, under MPI, still counts as a collective on
+  // every rank, so the next one is numbered alike).
+  c.wait_all();
+  int64_t one = 1;
+  c.set_next_label("the test all-reduce after wait_all");
+  c.allreduce_sum(&one, 1);
+  EXPECT_EQ(one, N) << c.describe();
+}
+
+TEST(Collectives, ATimeoutIsSecondsAtLeastZero) {
+  Communicator& c = world();
+  c.set_timeout(120);
+  if (c.size() > 1) {
+    float x = 0;
+    EXPECT_NE(kiln::testing::error_of([&] { c.set_timeout(-1); }).find("-1"), std::string::npos);
+    c.allreduce_sum(&x, 1);  // still works with the new timeout
+    EXPECT_EQ(x, 0);
+  }
+  c.set_timeout(kDefaultCollectiveTimeout);
+}
+
 TEST(Collectives, ErrorsNameTheRankAndTheCall) {
   Communicator& c = world();
   float x = 0;

@@ -66,5 +66,38 @@ TEST(Launch, ManyRanksWithoutMpiAreRefusedSayingWhatToInstall) {
   EXPECT_NE(e.find("libopenmpi-dev openmpi-bin"), std::string::npos) << e;
 }
 
+TEST(CollectiveTimeout, DefaultsWhenUnsetAndReadsSeconds) {
+  EXPECT_EQ(collective_timeout(Env{}), kDefaultCollectiveTimeout);
+  EXPECT_GE(kDefaultCollectiveTimeout, 60) << "a slow first step must not trip it";
+  EXPECT_EQ(collective_timeout(Env{{{"KILN_COLLECTIVE_TIMEOUT", "30"}}}), 30.0);
+  EXPECT_EQ(collective_timeout(Env{{{"KILN_COLLECTIVE_TIMEOUT", "2.5"}}}), 2.5);
+  EXPECT_EQ(collective_timeout(Env{{{"KILN_COLLECTIVE_TIMEOUT", "0"}}}), 0.0);  // wait forever
+}
+
+TEST(CollectiveTimeout, ABadValueIsAnErrorNamingTheVariable) {
+  for (const char* bad : {"", "abc", "-1", "10s", "inf", "nan", " 5"}) {
+    const std::string e = error_of([&] { collective_timeout(Env{{{"KILN_COLLECTIVE_TIMEOUT", bad}}}); });
+    EXPECT_NE(e.find(std::string("KILN_COLLECTIVE_TIMEOUT=") + bad), std::string::npos) << "'" << bad << "': " << e;
+    EXPECT_NE(e.find(">= 0"), std::string::npos) << e;
+  }
+}
+
+TEST(CollectiveTimeout, TheSingleProcessCommunicatorIgnoresIt) {
+  const auto c = make_communicator(Launch{});
+  c->set_timeout(1);
+  c->set_next_label("the test all-reduce");
+  float x = 2;
+  c->allreduce_sum(&x, 1);
+  EXPECT_EQ(x, 2);
+}
+
+TEST(Launch, WorldIfMadeIsNullUntilWorldIsMade) {
+  // Each test runs in its own process under CTest; run together, an earlier test may have made it.
+  Communicator* before = world_if_made();
+  Communicator& w = world();
+  EXPECT_TRUE(before == nullptr || before == &w);
+  EXPECT_EQ(world_if_made(), &w);
+}
+
 }  // namespace
 }  // namespace kiln::dist

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace kiln::dist {
 
@@ -45,6 +46,28 @@ class Communicator {
   // that timed out, an exception that left the training loop): the others may be blocked in a
   // collective this rank will never join, so returning or finishing MPI would hang them.
   [[noreturn]] virtual void abort(int exit_code) = 0;
+
+  // How long a blocking collective (and wait_all) waits for the other ranks before this rank
+  // gives up: it prints one line naming the rank(s) that did not arrive and aborts the job. A rank
+  // that died or hangs would otherwise hold every other rank in the collective forever. 0 waits
+  // forever. MpiCommunicator starts at kDefaultCollectiveTimeout or KILN_COLLECTIVE_TIMEOUT
+  // (tools/dist/launch.h); one process has no one to wait for and ignores it.
+  virtual void set_timeout(double seconds) { (void)seconds; }
+
+  // Names the next blocking collective in that timeout's message ("the loss all-reduce"), so the
+  // line says what the job was doing, not only which MPI call. Used once, then forgotten.
+  void set_next_label(std::string what) { next_label_ = std::move(what); }
+
+ protected:
+  // The label set for this collective, or `fallback` when none was.
+  std::string take_label(std::string fallback) {
+    std::string out = next_label_.empty() ? std::move(fallback) : std::move(next_label_);
+    next_label_.clear();
+    return out;
+  }
+
+ private:
+  std::string next_label_;
 };
 
 }  // namespace kiln::dist

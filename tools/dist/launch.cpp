@@ -1,6 +1,8 @@
 #include "tools/dist/launch.h"
 
+#include <atomic>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 
@@ -68,9 +70,37 @@ std::unique_ptr<Communicator> make_communicator(const Launch& launch) {
 #endif
 }
 
+namespace {
+
+std::atomic<Communicator*> g_world{nullptr};
+
+// Publishes the communicator to world_if_made() while it lives.
+struct World {
+  std::unique_ptr<Communicator> communicator;
+  explicit World(std::unique_ptr<Communicator> c) : communicator(std::move(c)) { g_world.store(communicator.get()); }
+  ~World() { g_world.store(nullptr); }
+};
+
+}  // namespace
+
 Communicator& world() {
-  static const std::unique_ptr<Communicator> communicator = make_communicator(detect_launch(std::getenv));
-  return *communicator;
+  static const World w(make_communicator(detect_launch(std::getenv)));
+  return *w.communicator;
+}
+
+Communicator* world_if_made() { return g_world.load(); }
+
+double collective_timeout(const std::function<const char*(const char*)>& getenv) {
+  const char* name = "KILN_COLLECTIVE_TIMEOUT";
+  const char* value = getenv(name);
+  if (value == nullptr) return kDefaultCollectiveTimeout;
+  double out = -1;
+  const char* end = value + std::char_traits<char>::length(value);
+  const auto [last, ec] = std::from_chars(value, end, out);
+  KILN_CHECK(ec == std::errc() && last == end && std::isfinite(out) && out >= 0,
+             "{}={} in the environment: expected a number of seconds >= 0 (0: collectives wait forever)",
+             name, value);
+  return out;
 }
 
 }  // namespace kiln::dist

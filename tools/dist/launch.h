@@ -37,4 +37,18 @@ std::unique_ptr<Communicator> make_communicator(const Launch& launch);
 // (when MPI is finished).
 Communicator& world();
 
+// world() if it was already made, else nullptr: an error handler asks whether this is a job of
+// several ranks (which must be aborted, not returned from) without starting MPI to find out.
+Communicator* world_if_made();
+
+// A collective waits this long for the other ranks by default: generous, because a first step on a
+// slow machine (allocation, data loading, a cold GPU) must not trip it; a dead rank is rare and
+// waiting a few minutes for it costs little.
+inline constexpr double kDefaultCollectiveTimeout = 300;
+
+// The collective timeout in seconds from KILN_COLLECTIVE_TIMEOUT (0: wait forever), or
+// kDefaultCollectiveTimeout when it is not set. A value that is not a number >= 0 is an error
+// naming the variable.
+double collective_timeout(const std::function<const char*(const char*)>& getenv);
+
 }  // namespace kiln::dist
