@@ -62,6 +62,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
   KILN_CHECK(options_.workers >= 0 && options_.workers <= 256, "DataLoader: {} workers (0 to 256)",
              options_.workers);
   KILN_CHECK(options_.prefetch >= 1, "DataLoader: prefetch {} must be at least 1", options_.prefetch);
+  KILN_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
+             "DataLoader: shard {} of {} (0 <= shard < shards)", options_.shard, options_.shards);
   const int64_t n = dataset_->size();
   KILN_CHECK(n > 0, "DataLoader: {} has no samples", dataset_->describe());
   if (const int64_t streams = dataset_->streams(); streams > 0) {
@@ -156,8 +158,11 @@ Batch DataLoader::load(Position position) const {
              "DataLoader: position (epoch {}, batch {}) is out of range ({} batches per epoch)",
              position.epoch, position.batch, batches_per_epoch_);
   const std::shared_ptr<const EpochOrder> order = cached_order(position.epoch);
-  const int64_t begin = order->begins[static_cast<size_t>(position.batch)];
-  const int64_t n = order->begins[static_cast<size_t>(position.batch) + 1] - begin;
+  const int64_t global_begin = order->begins[static_cast<size_t>(position.batch)];
+  const int64_t global_n = order->begins[static_cast<size_t>(position.batch) + 1] - global_begin;
+  const int64_t first = global_n * options_.shard / options_.shards;
+  const int64_t begin = global_begin + first;
+  const int64_t n = global_n * (options_.shard + 1) / options_.shards - first;
 
   const Shape sample = dataset_->sample_shape();
   const int64_t per = sample.numel();
@@ -175,6 +180,8 @@ Batch DataLoader::load(Position position) const {
   Batch b;
   b.position = position;
   b.last_in_epoch = position.batch + 1 == batches_per_epoch_;
+  b.first_sample = first;
+  b.global_size = global_n;
   b.x = Tensor::empty(xs, Device::cpu(), tokens ? DType::I32 : DType::F32);
   float* x = tokens ? nullptr : b.x.data<float>();
   int32_t* ids = tokens ? b.x.data<int32_t>() : nullptr;

@@ -30,6 +30,11 @@
 // to (epoch + 1, 0) after the last batch of an epoch. Save position() with a checkpoint and
 // seek() to it on resume: the resumed run sees exactly the batches the uninterrupted one would.
 //
+// Shards (data-parallel training). With shards = R, every rank draws the same batches (same seed,
+// same order) and rank r keeps rows [r*n/R, (r+1)*n/R) of each n-row batch, so the R shards of a
+// batch are exactly the rows a single process would see, whatever R. A planned token batch is
+// trimmed to the longest sample of the shard.
+//
 // Threads. With workers > 0, that many threads build batches in order, at most `prefetch` ahead
 // of the consumer (a bounded queue); next() waits for the one it needs. A worker's exception
 // (a corrupt JPEG) is rethrown by next() when its batch is due, and the position stays on that
@@ -58,6 +63,10 @@ struct LoaderOptions {
   bool train = true;  // random augmentation; false for evaluation (centre crops, no flips)
   int workers = 0;    // threads building batches ahead; 0: built in next() on the calling thread
   int prefetch = 4;   // batches built ahead of the consumer (with workers > 0), >= 1
+  // Data-parallel training: this process is rank `shard` of `shards` and builds only its rows of
+  // every batch (see "Shards" above). batch_size stays the global batch.
+  int shard = 0;
+  int shards = 1;
 };
 
 struct Position {
@@ -72,6 +81,10 @@ struct Batch {
   Tensor targets;  // (N, T) float32 for regression; undefined for classification
   Position position;
   bool last_in_epoch = false;
+  // The rows of the whole (global) batch this one holds: [first_sample, first_sample + size())
+  // of global_size (first_sample = 0, global_size = size() without shards).
+  int64_t first_sample = 0;
+  int64_t global_size = 0;
   int64_t size() const { return x.defined() ? x.dim(0) : 0; }
 };
 

@@ -135,6 +135,40 @@ TEST(Loader, ResumeFromASavedPosition) {
   EXPECT_THAT(error_of([&] { direct.seek(Position{0, 7}); }), HasSubstr("7 batches per epoch"));
 }
 
+// Data-parallel shards: the R ranks' rows of every batch, concatenated in rank order, are the
+// single-process batch byte for byte (a partial last batch of 10 = 4 + 4 + 2 split unevenly).
+TEST(Loader, ShardsOfABatchConcatenateToTheWholeBatch) {
+  for (const int shards : {2, 3}) {
+    DataLoader whole(synthetic(10), LoaderOptions{.batch_size = 4, .seed = 5});
+    std::vector<std::unique_ptr<DataLoader>> parts;
+    for (int r = 0; r < shards; ++r) {
+      parts.push_back(std::make_unique<DataLoader>(
+          synthetic(10), LoaderOptions{.batch_size = 4, .seed = 5, .workers = r % 2, .shard = r, .shards = shards}));
+    }
+    for (int step = 0; step < 2 * whole.batches_per_epoch(); ++step) {
+      const Batch all = whole.next();
+      std::vector<uint8_t> x, y;
+      int64_t rows = 0;
+      for (int r = 0; r < shards; ++r) {
+        const Batch b = parts[static_cast<size_t>(r)]->next();
+        EXPECT_EQ(b.position, all.position);
+        EXPECT_EQ(b.first_sample, rows) << "shard " << r << " of " << shards;
+        EXPECT_EQ(b.global_size, all.size());
+        rows += b.size();
+        const auto* bx = static_cast<const uint8_t*>(b.x.raw_data());
+        const auto* by = static_cast<const uint8_t*>(b.labels.raw_data());
+        x.insert(x.end(), bx, bx + b.x.nbytes());
+        y.insert(y.end(), by, by + b.labels.nbytes());
+      }
+      EXPECT_EQ(rows, all.size());
+      std::vector<uint8_t> joined = x;
+      joined.insert(joined.end(), y.begin(), y.end());
+      EXPECT_EQ(joined, bytes_of(all)) << "step " << step << ", " << shards << " shards";
+    }
+  }
+  EXPECT_THROW(DataLoader(synthetic(10), LoaderOptions{.shard = 2, .shards = 2}), Error);
+}
+
 TEST(Loader, SeekWhileWorkersAreBlockedAndDestroyMidStream) {
   auto ds = synthetic(100, {16});
   DataLoader loader(ds, LoaderOptions{.batch_size = 3, .workers = 3, .prefetch = 2});
