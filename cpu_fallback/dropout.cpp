@@ -1,5 +1,5 @@
 // CPU dropout: the Philox mask of kernels/shapes/dropout.h recomputed per element (no mask buffer),
-// in fixed slices on kiln's CPU workers.
+// in fixed slices on kiln's CPU workers. Element i reads the word of global index first + i.
 #include "kernels/dropout.h"
 
 #include "cpu_fallback/parallel.h"
@@ -12,7 +12,7 @@ void dropout_forward(const DropoutShape& s, const float* x, float* y, const Stre
   const float scale = s.scale();
   detail::for_slices(s.count, detail::kParallelMin / 4, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i)
-      y[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? x[i] * scale : 0.0f;
+      y[i] = dropout_keep(s.seed, s.offset, s.first + static_cast<uint64_t>(i), threshold) ? x[i] * scale : 0.0f;
   });
 }
 
@@ -26,7 +26,7 @@ void dropout_mask(const DropoutShape& s, uint8_t* mask, const Stream&) {
   const uint32_t threshold = s.threshold();
   detail::for_slices(s.count, detail::kParallelMin / 4, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i)
-      mask[i] = dropout_keep(s.seed, s.offset, static_cast<uint64_t>(i), threshold) ? 1 : 0;
+      mask[i] = dropout_keep(s.seed, s.offset, s.first + static_cast<uint64_t>(i), threshold) ? 1 : 0;
   });
 }
 

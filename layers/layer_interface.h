@@ -119,6 +119,16 @@ class Layer {
   virtual std::map<std::string, uint64_t> rng_state() const { return {}; }
   virtual void set_rng_state(const std::map<std::string, uint64_t>& /*state*/) {}
 
+  // Data-parallel sharding: this process computes samples [first_sample, first_sample + N) of a
+  // global batch of global_samples (0: not sharded, the local batch is the whole batch). Layers
+  // that draw random numbers per sample (Dropout) key them by the global sample index, so the
+  // result does not depend on how the batch is split over processes. A layer that cannot honour
+  // it throws (a time-major recurrent layer). N, the local sample count, is the leading dimension
+  // of the net's first input: Net::forward gives it to set_local_samples before the layers run, while
+  // the net is sharded. Both calls are no-ops for layers that draw nothing.
+  virtual void set_batch_shard(int64_t /*first_sample*/, int64_t /*global_samples*/) {}
+  virtual void set_local_samples(int64_t /*samples*/) {}
+
   // State carried from one forward to the next: a stateful recurrent layer's final h and c, which
   // become the next forward's initial states (truncated back-propagation through time: values
   // flow on, gradients stop at the chunk boundary). reset_state() forgets it, so the next forward

@@ -83,6 +83,7 @@ Layer& Net::add(std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
   n.layer->set_training(training_);
   impl_->index[name] = static_cast<int>(impl_->nodes.size());
   n.layer->set_precision(precision_);
+  if (shard_global_ > 0) n.layer->set_batch_shard(shard_first_, shard_global_);
   impl_->nodes.push_back(std::move(n));
   impl_->last_layer = name;
   impl_->resolved = false;
@@ -338,6 +339,18 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
     shapes[n.name] = t.shape();
   }
   if (!setup_done_ || shapes != im.setup_shapes) setup(shapes);
+  if (shard_global_ > 0) {
+    // Sharded: the first declared input's dim 0 is this process's sample count N.
+    const std::string& data = im.nodes[static_cast<size_t>(im.input_nodes.front())].name;
+    const Shape& shape = shapes.at(data);
+    KILN_CHECK(shape.rank() >= 1, "forward: sharded batch, but input '{}' has no sample dimension", data);
+    const int64_t samples = shape[0];
+    KILN_CHECK(shard_first_ + samples <= shard_global_,
+               "forward: samples [{}, {}) exceed the global batch of {} (set_batch_shard)", shard_first_,
+               shard_first_ + samples, shard_global_);
+    for (Node& n : im.nodes)
+      if (n.layer) n.layer->set_local_samples(samples);
+  }
 
   for (Node& n : im.nodes) {
     n.value = Tensor();
@@ -558,6 +571,17 @@ void Net::set_rng_state(const std::map<std::string, uint64_t>& state) {
     per_layer[key.substr(0, dot)][key.substr(dot + 1)] = v;
   }
   for (const auto& [name, s] : per_layer) layer(name).set_rng_state(s);
+}
+
+void Net::set_batch_shard(int64_t first_sample, int64_t global_samples) {
+  KILN_CHECK(global_samples >= 0 && first_sample >= 0 && (global_samples > 0 || first_sample == 0) &&
+                 first_sample < std::max<int64_t>(global_samples, 1),
+             "set_batch_shard: first sample {} of a global batch of {} (0: not sharded, first must be 0)",
+             first_sample, global_samples);
+  shard_first_ = first_sample;
+  shard_global_ = global_samples;
+  for (Node& n : impl_->nodes)
+    if (n.layer) n.layer->set_batch_shard(first_sample, global_samples);
 }
 
 void Net::reset_state() {

@@ -124,6 +124,14 @@ class Net {
   std::map<std::string, uint64_t> rng_state() const;
   void set_rng_state(const std::map<std::string, uint64_t>& state);
 
+  // Data-parallel training: this process computes samples [first_sample, first_sample + N) of a
+  // global batch of global_samples, N being the leading dimension of the first declared input
+  // (the data: sample-major, (N, ...)). Forwarded to every layer (Layer::set_batch_shard, also to layers added later),
+  // so dropout masks are keyed by the global sample index and equal those of one process running
+  // the whole batch. global_samples = 0 (the default) means not sharded: the local batch is the
+  // whole batch.
+  void set_batch_shard(int64_t first_sample, int64_t global_samples);
+
   // State carried between forwards by stateful layers (layers/layer_interface.h), named
   // "<layer>.<key>": reset_state() makes every layer start its next forward from zeros;
   // carried_state() / set_carried_state() are for checkpoints and evaluation (tensors on another
@@ -171,6 +179,7 @@ class Net {
   bool setup_done_ = false;
   bool training_ = true;
   size_t live_bytes_ = 0, peak_bytes_ = 0;
+  int64_t shard_first_ = 0, shard_global_ = 0;  // set_batch_shard
   LayerObserver observer_;
   GradientsReady gradients_ready_;
 };

@@ -357,6 +357,12 @@ void Recurrent::release_saved() {
   start_c_ = Tensor();
 }
 
+void Recurrent::set_batch_shard(int64_t, int64_t global_samples) {
+  if (global_samples > 0 && !opt_.batch_first)
+    layer_error(*this, "batch_first = false (time-major (T, N, .)) cannot be sharded by sample: data-parallel "
+                       "training splits dim 0 and keys dropout by it; use batch_first = true");
+}
+
 void Recurrent::reset_state() {
   if (!opt_.stateful) return;
   hn_ = Tensor();

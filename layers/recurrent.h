@@ -80,6 +80,10 @@ class Recurrent : public Layer {
   void release_saved() override;
   std::string describe() const override;
   void reset_state() override;
+  // Refuses a sharded batch when time-major (batch_first = false): its (T, N, .) tensors put the
+  // sample index in dim 1, which the data-parallel split (rows of dim 0) and Dropout's global
+  // sample keying do not follow.
+  void set_batch_shard(int64_t first_sample, int64_t global_samples) override;
   std::map<std::string, const Tensor*> carried_state() const override;
   void set_carried_state(const std::string& key, Tensor value) override;
   const RecurrentOptions& options() const { return opt_; }

@@ -1,7 +1,8 @@
 // Op-table rows for dropout (kernels/dropout.cu) against its cpu_fallback twin. Bit-exact (the
 // Philox mask rule is shared, and one multiply). It also runs in place and at an address that is
 // not 16-byte aligned (the kernels' scalar path). The forward rows with separate buffers name their
-// gradient (dropout_backward).
+// gradient (dropout_backward). Sharded rows (first != 0: one rank's slice of a global draw) cover
+// first % 4 == 0 (the float4 path), first % 4 != 0 (partial first block), and ragged tails.
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -15,16 +16,19 @@ namespace kiln::optable {
 namespace {
 
 void add_dropout(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, int64_t count, float p, uint64_t seed, uint64_t offset,
-                 Placement where, bool bench) {
+                 Placement where, bool bench, uint64_t first = 0, int64_t global_count = 0) {
   DropoutShape s;
   s.count = count;
   s.p = p;
   s.seed = seed;
   s.offset = offset;
+  s.first = first;
+  s.global_count = global_count;
   const int64_t off = where == Placement::Unaligned ? 1 : 0;
   const int64_t numel = count + off;
   const Role out_role = output_role(where);
-  const std::string name = fmt::format("n{}_p{:g}_seed{}_off{}{}", count, p, seed, offset, placement_name(where));
+  const std::string shard = global_count ? fmt::format("_first{}_of{}", first, global_count) : std::string();
+  const std::string name = fmt::format("n{}_p{:g}_seed{}_off{}{}{}", count, p, seed, offset, shard, placement_name(where));
 
   for (int backward = 0; backward < 2; ++backward) {
     OpCase f;
@@ -94,6 +98,18 @@ void add_dropout_cases(std::vector<OpCase>& cases, Sizes sizes) {
     add_dropout(cases, sizes, 1001, 0.9f, uint64_t{1} << 40, (uint64_t{1} << 32) - 3, Placement::Separate, false);
     add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::InPlace, false);
     add_dropout(cases, sizes, 1027, 0.5f, 9, 1, Placement::Unaligned, false);
+    // Sharded slices: (count, first, global).
+    struct Slice {
+      int64_t count;
+      uint64_t first;
+      int64_t global;
+    };
+    for (const Slice& c : {Slice{13, 8, 64}, Slice{13, 5, 64}, Slice{1, 7, 8}, Slice{2, 1, 3}, Slice{1001, 3, 3000},
+                           Slice{4099, 4100, 8199}, Slice{4098, 4101, 8199}})
+      add_dropout(cases, sizes, c.count, 0.5f, 42, 5, Placement::Separate, false, c.first, c.global);
+    add_dropout(cases, sizes, 1027, 0.3f, 9, 1, Placement::InPlace, false, 6, 2053);
+    add_dropout(cases, sizes, 1027, 0.3f, 9, 1, Placement::Unaligned, false, 2, 2049);
+    add_dropout(cases, sizes, 1026, 0.3f, 9, 1, Placement::InPlace, false, 1020, 2046);
   } else {
     add_dropout(cases, sizes, int64_t{128} * 4096, 0.5f, 42, 0, Placement::InPlace, true);  // fc6/fc7 outputs
     add_dropout(cases, sizes, int64_t{128} * 9216, 0.5f, 42, 0, Placement::Separate, true);

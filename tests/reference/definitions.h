@@ -314,10 +314,11 @@ void lrn_backward(const LrnShape& sh, const In* x, const In* dy, T* dx) {
 
 // ---- dropout ----------------------------------------------------------------------------------
 
-// The mask rule, restated: keep iff the Philox word >= floor(p * 2^32).
+// The mask rule, restated: keep element i iff the Philox word of global index first + i is
+// >= floor(p * 2^32).
 inline bool dropout_kept(const DropoutShape& sh, int64_t i) {
   const uint64_t threshold = static_cast<uint64_t>(std::floor(static_cast<double>(sh.p) * 4294967296.0));
-  return static_cast<uint64_t>(philox_u32(sh.seed, sh.offset, static_cast<uint64_t>(i))) >= threshold;
+  return static_cast<uint64_t>(philox_u32(sh.seed, sh.offset, sh.first + static_cast<uint64_t>(i))) >= threshold;
 }
 
 // ---- optimisers (PyTorch's formulas in double) ------------------------------------------------
