@@ -126,6 +126,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
     const data::Batch b = loader.next();
     if (b.size() == 0) continue;  // a last batch with fewer rows than ranks
     const Feeds feeds(b, net.device());
+    net.set_batch_shard(b.first_sample, b.global_size);
     net.forward(feeds.map());
     const int64_t counted = counted_labels(b.labels);  // the loss is a mean over them
     stats.add(net.output(built.loss), net.output(built.logits), feeds.y, counted, i + 1, net.stream());
@@ -443,7 +444,7 @@ class TrainingRun {
     if (batch.position.batch == 0) net.reset_state();
     const Feeds feeds(batch, device_);
     net.zero_grad();
-    // TODO-merge net.set_batch_shard(batch.first_sample, batch.global_size);
+    net.set_batch_shard(batch.first_sample, batch.global_size);
     net.forward(feeds.map());
     warn_once_about_unrelated_state();
     net.backward(scaler_ ? &scaler_->scale() : nullptr);
