@@ -18,6 +18,13 @@
 // the loader draws batches in order without shuffling, and Net::reset_state() zeroes the state of
 // stateful layers at the start of every epoch and before and after every evaluation, but not
 // when a run resumes mid-epoch (the state is then the one the checkpoint restored, if any).
+//
+// Data-parallel (`mpirun -np N kiln train`, tools/dist/launch.h world()): [train] batch is the
+// global batch, each rank trains on its rows of it (DataLoader shards, dropout keyed by the global
+// sample index) on cuda:(local rank) or the CPU, gradients are averaged in buckets overlapped with
+// backward (tools/dist/gradient_buckets.h), and the loss sums, the evaluation and Ctrl-C are agreed
+// over the ranks; rank 0 alone logs, writes metrics and checkpoints. N ranks compute what one
+// process computes, up to summation order.
 #pragma once
 
 #include <cstdint>
