@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -170,11 +171,13 @@ std::vector<int> parse_rank_list(const std::string& text) {
 
 int run_bench_ranks(const RanksRequest& request) {
   // Every row is checked before any runs: a batch that does not divide is refused up front.
+  int64_t every = 1;  // the least common multiple of the rank counts
+  for (int r : request.ranks) every = std::lcm(every, int64_t{r});
   for (int r : request.ranks) {
     KILN_CHECK(request.global_batch % r == 0,
                "kiln bench train --ranks: the batch {} is the global batch, split evenly over the ranks, and does not "
                "divide by {}: give a --batch that every rank count of --ranks divides (e.g. {})",
-               request.global_batch, r, (request.global_batch / r + 1) * r);
+               request.global_batch, r, (request.global_batch / every + 1) * every);
   }
   const std::string mpirun = find_mpirun();
   KILN_CHECK(!mpirun.empty(),
@@ -251,22 +254,23 @@ int run_bench_ranks(const RanksRequest& request) {
                           : "CPU threads per rank = cores / ranks");
   fmt::print("gradients: {} parameters, {} bytes per all-reduce\n\n", first.value("parameters", int64_t{0}),
              first.value("gradient_bytes", int64_t{0}));
-  fmt::print("{:>5} {:>12} {:>9} {:>8} {:>11} {:>8} {:>22} {:>20}\n", "ranks", "global batch", "per rank",
-             "threads", "images/s", "speedup", "all-reduce exposed ms", "full all-reduce ms");
+  fmt::print("{:>5} {:>12} {:>9} {:>8} {:>11} {:>8} {:>22} {:>26}\n", "ranks", "global batch", "per rank",
+             "threads", "images/s", "speedup", "all-reduce exposed ms", "full all-reduce ms (min)");
   const double base = number(first, "train_images_per_s");
   for (const Row& row : rows) {
     const nlohmann::json& j = row.json;
     const double ips = number(j, "train_images_per_s");
     const double exposed = number(j, "allreduce_exposed_ms_per_step"), full = number(j, "allreduce_full_ms");
-    fmt::print("{:>5} {:>12} {:>9} {:>8} {:>11.1f} {:>7.2f}x {:>22} {:>20}\n", row.ranks,
+    const double full_min = number(j, "allreduce_full_min_ms");
+    fmt::print("{:>5} {:>12} {:>9} {:>8} {:>11.1f} {:>7.2f}x {:>22} {:>26}\n", row.ranks,
                j.value("batch", int64_t{0}), j.value("batch_per_rank", j.value("batch", int64_t{0})),
                row.threads > 0 ? std::to_string(row.threads) : std::string("env"), ips, ips / base,
                exposed >= 0 ? fmt::format("{:.3f}", exposed) : std::string("-"),
-               full >= 0 ? fmt::format("{:.3f}", full) : std::string("-"));
+               full >= 0 ? fmt::format("{:.3f} ({:.3f})", full, full_min) : std::string("-"));
   }
-  fmt::print("\nall-reduce exposed: per step, the gradient all-reduce time backward did not hide "
-             "(GradientBuckets::finish's wait);\nfull all-reduce: one blocking all-reduce of every gradient, "
-             "the most the overlap could hide.\n");
+  fmt::print("\nall-reduce exposed: per step, the time GradientBuckets::finish waited after backward (the "
+             "all-reduce backward did not hide,\n  and any wait for a slower rank); full all-reduce: one blocking "
+             "all-reduce of every gradient, mean of 5 (fastest),\n  the most the overlap could hide.\n");
   return 0;
 }
 
