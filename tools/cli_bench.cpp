@@ -24,6 +24,33 @@
 // uniform in [0, num_embeddings) of shape (N, T...) and N·T labels uniform in [0, classes), as the
 // text source feeds them; throughput is then also reported in tokens/s = N·T per step / time
 // (sequences/s is the images/s figure; JSON: train_tokens_per_s, forward_tokens_per_s).
+//
+// Data parallel (issue 14), under mpirun:
+//
+//   mpirun -np 2 kiln bench train models/lenet_fashion.toml --device cpu --batch 64 [--bucket-mb 25]
+//
+// --batch is the global batch, split evenly over the ranks (one that does not divide is refused);
+// each rank trains on its own synthetic shard (seed + rank; Net::set_batch_shard keys dropout by
+// global sample index), and after each backward GradientBuckets::finish() averages the gradients
+// as `kiln train` does (buckets of --bucket-mb, default the config's [train] bucket_mb, started
+// during backward; tools/dist/gradient_buckets.h). Rank 0 alone prints. images/s are global
+// (global batch × steps / rank 0's time). Also reported per step: the all-reduce time backward did
+// not hide (GradientBuckets::seconds_waited() over the timed steps of (1), which includes waiting
+// for a slower rank), and, after the three measurements, one blocking all-reduce of a buffer of
+// every gradient (Communicator::allreduce_sum, mean and fastest of 5 after a barrier each): the
+// most the overlap could hide. The per-layer table is rank 0's, with rows for finish() and for the
+// time between layers (the bucket hooks). JSON: ranks (1 in a single process), batch (global),
+// batch_per_rank, gradient_bytes, allreduce_exposed_ms_per_step, allreduce_full_ms,
+// allreduce_full_min_ms, allreduce_observed_ms, buckets, transport.
+//
+// Scaling, measured (tools/bench_ranks.h):
+//
+//   kiln bench train models/lenet_fashion.toml --device cpu --ranks 1,2 --batch 64
+//
+// runs `mpirun -np R <this kiln> bench train CONFIG <the same options> --json` for each R of the
+// list (the mpirun CMake found, else the one on PATH), CPU threads per rank = cores / R unless
+// OMP_NUM_THREADS is set, and prints one row per R: global batch, images/s, speedup over the first
+// row, exposed and full all-reduce ms, under a line naming the CPU model and its cores.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -373,6 +400,11 @@ void print_table(const RunConfig& config, const BenchArgs& a, const Net& net, in
   if (ranks.parallel()) {
     fmt::print("  {:<14} {:<20} {:<20} {:10} {:10.3f} {:6.1f}%\n", "(all-reduce)", "buckets finish()", "", "",
                1e3 * r.allreduce_observed_s / n, 100 * r.allreduce_observed_s / total);
+    // What no row holds: mostly the bucket hook between layers (packing a bucket, starting its
+    // all-reduce, MPI progress), which on the CPU runs on the same cores as backward.
+    const double between = r.observed_s - fsum - bsum - r.zero_s - r.update_s - r.allreduce_observed_s;
+    fmt::print("  {:<14} {:<20} {:<20} {:10} {:10.3f} {:6.1f}%\n", "(between)", "bucket hooks etc.", "", "",
+               1e3 * between / n, 100 * between / total);
   }
   fmt::print("  {:<14} {:<20} {:<20} {:10} {:10.3f} {:6.1f}%\n", "(update)", config.solver.type, "", "",
              1e3 * r.update_s / n, 100 * r.update_s / total);
