@@ -97,7 +97,7 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of(with("lr = 1e-3", "lr = -1")), "bad.toml:28: [solver] lr must be a number > 0, got -1");
   EXPECT_EQ(error_of(with("batch = 16", "batch = 0")), "bad.toml:37: [train] batch must be an integer >= 1, got 0");
   EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nepoch = 3")),
-            "bad.toml:37: [train] unknown key 'epoch' (known: batch, clip_grad_norm, epochs, eval_batch, log_every, "
+            "bad.toml:37: [train] unknown key 'epoch' (known: batch, bucket_mb, clip_grad_norm, epochs, eval_batch, log_every, "
             "loss_scale, loss_scale_growth_interval, precision, seed, shuffle)");
   EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nprecision = \"fp8\"")),
             "bad.toml:37: [train] precision must be one of fp32, tf32, bf16, fp16, got \"fp8\"");
@@ -105,6 +105,8 @@ TEST(Config, ErrorsNameFileLineAndKey) {
             "bad.toml:37: [train] loss_scale must be a number >= 1, got 0.5");
   EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nloss_scale = 1e9")),
             "bad.toml:37: [train] loss_scale must be at most 2^24 = 16777216");
+  EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nbucket_mb = 0")),
+            "bad.toml:37: [train] bucket_mb must be a number > 0, got 0");
   EXPECT_EQ(error_of(with("type = \"adamw\"", "type = \"rmsprop\"")),
             "bad.toml:27: [solver] type must be one of sgd, adam, adamw, got \"rmsprop\"");
   EXPECT_EQ(error_of(with("[train]", "[training]")),

@@ -144,6 +144,15 @@ TEST(DataParallel, LstmLanguageModelTwoRanksMatchOneProcess) {
   expect_two_ranks_match_one(dir, config, 12, 2e-5);
 }
 
+// Two ranks on two (emulated) GPUs: each rank on cuda:(local rank), its gradients staged through
+// the host to MPI from a side stream ordered by events (the cuda build uses NCCL instead).
+TEST(DataParallel, TwoEmulatedGpusMatchOneCpuProcess) {
+  SKIP_WITHOUT_MPI();
+  if (std::string(KILN_FLAVOUR) != "emulate") GTEST_SKIP() << "needs the emulate build (two emulated GPUs)";
+  TempDir dir;
+  expect_two_ranks_match_one(dir, resume_config(dir), 8, 1e-4, "cuda", "KILN_EMU_DEVICES=2");
+}
+
 // A 2-rank run stopped after 5 steps and resumed (by 2 ranks) ends where the uninterrupted one does,
 // bit for bit: the same ranks add in the same order.
 TEST(DataParallel, ResumedTwoRankRunMatchesTheUninterruptedOne) {
