@@ -12,7 +12,10 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/common/child_process.h"
 #include "tests/common/run_command.h"
@@ -330,6 +333,62 @@ TEST(KilnBench, TokenModelReportsTokensPerSecond) {
   ASSERT_EQ(table.exit_code, 0) << table.output;
   EXPECT_TRUE(contains(table.output, "tokens/s")) << table.output;
   EXPECT_TRUE(contains(table.output, "sequences/s of 32")) << table.output;
+}
+
+// `kiln bench train --ranks 1,2` (issue 14: scaling is measured): the command runs itself under
+// mpirun once per rank count and prints one table row each; a 2-rank run's JSON has the global
+// batch split over the ranks and the all-reduce times. Bad lists and batches are refused up front.
+TEST(KilnBench, RanksRunsEachRankCountUnderMpirunAndPrintsTheScalingTable) {
+  const std::string mpiexec = KILN_MPIEXEC;
+  if (mpiexec.empty()) {
+    GTEST_SKIP() << "this kiln was built without MPI: --ranks needs Open MPI (apt-get install libopenmpi-dev "
+                    "openmpi-bin, then rebuild)";
+  }
+  TempDir dir;
+  const std::string config = write_config(dir, "tiny.toml", tiny_cnn_config());
+  const std::string bench = "bench train " + config + " --device cpu --batch 8 --iters 2 --warmup 1";
+  const auto table = kiln(bench + " --ranks 1,2");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_TRUE(contains(table.output, "machine: ")) << table.output;
+  EXPECT_TRUE(contains(table.output, " cores (")) << table.output;
+  // The rows: ranks, global batch, per rank, ...
+  std::vector<std::pair<int, int>> rows;
+  std::istringstream lines(table.output);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    int ranks = 0, global = 0, per_rank = 0;
+    if (fields >> ranks >> global >> per_rank && global == 8) rows.emplace_back(ranks, per_rank);
+  }
+  ASSERT_EQ(rows.size(), 2u) << table.output;
+  EXPECT_EQ(rows[0], std::make_pair(1, 8)) << table.output;
+  EXPECT_EQ(rows[1], std::make_pair(2, 4)) << table.output;
+
+  // One 2-rank run as the table's rows run (as root Open MPI must be told twice that it may).
+  const std::string mpirun = "/usr/bin/env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + mpiexec +
+                             " -np 2 --oversubscribe --bind-to none " + kKiln + " ";
+  const auto two = run_command(mpirun + bench + " --json");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_EQ(json_number(two.output, "ranks"), 2.0) << two.output;
+  EXPECT_EQ(json_number(two.output, "batch"), 8.0) << two.output;
+  EXPECT_EQ(json_number(two.output, "batch_per_rank"), 4.0) << two.output;
+  EXPECT_GT(json_number(two.output, "allreduce_full_ms"), 0.0) << two.output;
+  EXPECT_GE(json_number(two.output, "allreduce_exposed_ms_per_step"), 0.0) << two.output;
+  EXPECT_GT(json_number(two.output, "gradient_bytes"), 0.0) << two.output;
+  EXPECT_GT(json_number(two.output, "train_images_per_s"), 0.0) << two.output;
+  EXPECT_EQ(two.output.find("\"config\""), two.output.rfind("\"config\"")) << "rank 0 alone prints: " << two.output;
+
+  // A single process says "ranks": 1 and nothing about an all-reduce.
+  const auto one = kiln(bench + " --json");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(json_number(one.output, "ranks"), 1.0) << one.output;
+  EXPECT_FALSE(contains(one.output, "allreduce_full_ms")) << one.output;
+
+  expect_refused(kiln(bench + " --ranks 1,x"), {"--ranks takes a comma-separated list", "'1,x'"});
+  expect_refused(kiln(bench + " --ranks 0"), {"--ranks takes"});
+  expect_refused(kiln(bench + " --ranks 1,3"), {"batch 8", "does not divide by 3"});
+  const auto odd = run_command(mpirun + "bench train " + config + " --device cpu --batch 7 --iters 1");
+  EXPECT_NE(odd.exit_code, 0) << odd.output;
+  EXPECT_TRUE(contains(odd.output, "the batch 7 is the global batch, split evenly over the 2 ranks")) << odd.output;
 }
 
 // --precision: the run says its precision, bf16 trains; a wrong value is one clear line and exit 1+.
