@@ -412,17 +412,6 @@ void print_table(const RunConfig& config, const BenchArgs& a, const Net& net, in
   fmt::print("  observed step {:.3f} ms (unobserved {:.3f} ms)\n", 1e3 * r.observed_s / n, 1e3 * r.train_s / n);
 }
 
-// This rank's device: under mpirun on a GPU, rank r takes cuda:(its local rank), as `kiln train`
-// does (tools/train/trainer.cpp), so the ranks of one machine share its GPUs one each.
-Device bench_device(const std::string& request, const dist::Communicator& comm) {
-  if (comm.size() == 1 || request == "cpu") return select_device(request);
-  KILN_CHECK(request == "auto" || request == "cuda",
-             "--device {}: in a run of {} ranks each rank uses cuda:(its local rank); give --device cuda, auto or cpu",
-             request, comm.size());
-  if (select_device(request).is_cpu()) return Device::cpu();
-  return select_device(fmt::format("cuda:{}", comm.local_rank()));
-}
-
 // --ranks: this command runs itself under mpirun once per rank count (tools/bench_ranks.h).
 int run_bench_ranks_driver(const BenchArgs& a, const RunConfig& config) {
   KILN_CHECK(dist::world().size() == 1,
@@ -456,7 +445,7 @@ int run_bench_train(const BenchArgs& a) {
              "by {}: give a --batch that does (e.g. {})",
              ranks.global_batch, size, size, (ranks.global_batch / size + 1) * size);
   ranks.local_batch = ranks.global_batch / size;
-  const Device device = bench_device(a.device, ranks.comm);
+  const Device device = dist::rank_device(a.device, ranks.comm);
 
   BuiltNet built = build_model(config, device);
   // Each rank its own synthetic samples (seed + rank); the weights from the same seed everywhere.

@@ -1,6 +1,6 @@
 // The ways a gradient bucket travels between the ranks (tools/dist/gradient_buckets.h):
-//   host MPI     the CPU path: the bucket's gradients packed into one host buffer, a non-blocking
-//                MPI all-reduce on it, unpacked and divided by the rank count in finish()
+//   host MPI     the CPU path: a non-blocking MPI all-reduce on each gradient in place, divided by
+//                the rank count in finish()
 //   staged MPI   a GPU without NCCL (and the emulator): the same, the gradients copied to the host
 //                on a side stream once an event says backward has queued them, and back after
 //   NCCL         a GPU with NCCL (the cuda build): ncclAllReduce with ncclAvg on the gradients in
@@ -20,9 +20,5 @@ namespace kiln::dist {
 // NCCL for a CUDA net when this build has it (one device per rank: the net's), else MPI through
 // the host; host MPI for a CPU net. `comm` and `net` must outlive the transport.
 std::unique_ptr<BucketTransport> make_transport(Communicator& comm, Net& net);
-
-// The MPI transports, chosen by make_transport; exposed for the tests (staged MPI is what an
-// emulated GPU gets).
-std::unique_ptr<BucketTransport> make_host_mpi_transport(Communicator& comm, Net& net);
 
 }  // namespace kiln::dist

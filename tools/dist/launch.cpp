@@ -103,4 +103,13 @@ double collective_timeout(const std::function<const char*(const char*)>& getenv)
   return out;
 }
 
+Device rank_device(const std::string& request, const Communicator& comm) {
+  if (comm.size() == 1 || request == "cpu") return select_device(request);
+  KILN_CHECK(request == "auto" || request == "cuda",
+             "--device {}: in a run of {} ranks each rank uses cuda:(its local rank); give --device cuda, auto or cpu",
+             request, comm.size());
+  if (select_device(request).is_cpu()) return Device::cpu();  // auto, and no GPU
+  return select_device(fmt::format("cuda:{}", comm.local_rank()));
+}
+
 }  // namespace kiln::dist

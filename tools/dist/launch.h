@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "core/device.h"
 #include "tools/dist/communicator.h"
 
 namespace kiln::dist {
@@ -32,6 +33,11 @@ bool built_with_mpi();
 // one. Without MPI in the build a job of more than one rank is refused, saying what to install.
 // MPI starts once per process, so call this once (world() does).
 std::unique_ptr<Communicator> make_communicator(const Launch& launch);
+
+// The device of this rank: select_device(request) alone; in a run of several ranks rank r takes
+// cuda:(its local rank) for "cuda" and "auto" (the CPU when auto finds no GPU), so the ranks of one
+// machine take its GPUs one each; an explicit cuda:N is refused there.
+Device rank_device(const std::string& request, const Communicator& comm);
 
 // This process's communicator, made on first use from the real environment and kept until exit
 // (when MPI is finished).

@@ -254,17 +254,6 @@ data::LoaderOptions training_loader_options(const TrainSettings& settings, const
   return lo;
 }
 
-// The device of this rank: in a run of several ranks, rank r takes cuda:(its local rank) when the
-// run is on a GPU, so the ranks of one machine share its GPUs one each.
-Device rank_device(const std::string& request, const dist::Communicator& comm) {
-  if (comm.size() == 1 || request == "cpu") return select_device(request);
-  KILN_CHECK(request == "auto" || request == "cuda",
-             "--device {}: in a run of {} ranks each rank uses cuda:(its local rank); give --device cuda, auto or cpu",
-             request, comm.size());
-  if (select_device(request).is_cpu()) return Device::cpu();  // auto, and no GPU
-  return select_device(fmt::format("cuda:{}", comm.local_rank()));
-}
-
 // Rank 0 alone logs at info level in a run of several ranks; the others say only warnings and errors.
 class QuietUnlessRankZero {
  public:
@@ -289,7 +278,7 @@ class TrainingRun {
         comm_(dist::world()),
         quiet_(comm_),
         settings_(resolve_settings(config, options, comm_)),
-        device_(rank_device(options.device, comm_)),
+        device_(dist::rank_device(options.device, comm_)),
         // The model first: a mistake in [[layer]] is reported before any data file is opened.
         built_(build(config, device_)),
         eval_batch_(settings_.eval_batch > 0 ? settings_.eval_batch : settings_.batch),
