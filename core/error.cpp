@@ -5,17 +5,17 @@
 
 namespace kiln {
 
-std::string short_location(const std::source_location& where) {
+std::string short_location(const SourceLocation& where) {
   // The build maps the source tree's prefix away (-fmacro-prefix-map), so paths are already
   // relative to the repository: "core/tensor.cpp".
   return fmt::format("{}:{}", where.file_name(), where.line());
 }
 
-Error::Error(const std::string& message, std::source_location where)
+Error::Error(const std::string& message, SourceLocation where)
     : std::runtime_error(fmt::format("{} [{}]", message, short_location(where))),
       message_(message),
       location_(short_location(where)) {}
 
-void fail(const std::string& message, std::source_location where) { throw Error(message, where); }
+void fail(const std::string& message, SourceLocation where) { throw Error(message, where); }
 
 }  // namespace kiln

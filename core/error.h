@@ -5,18 +5,51 @@
 // sees: "<message> [core/tensor.cpp:42]".
 #pragma once
 
-#include <source_location>
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <version>
+
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 namespace kiln {
+
+// Where a check failed: std::source_location, or where the standard library cannot provide it
+// (clang 14 with libstdc++, the fuzz build: clang < 15 lacks __builtin_source_location) the same
+// interface from the builtins every compiler here has.
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+class SourceLocation {
+ public:
+  static constexpr SourceLocation current(const char* file = __builtin_FILE(), int line = __builtin_LINE(),
+                                          const char* function = __builtin_FUNCTION()) noexcept {
+    SourceLocation where;
+    where.file_ = file;
+    where.line_ = static_cast<uint_least32_t>(line);
+    where.function_ = function;
+    return where;
+  }
+  constexpr const char* file_name() const noexcept { return file_; }
+  constexpr uint_least32_t line() const noexcept { return line_; }
+  constexpr uint_least32_t column() const noexcept { return 0; }
+  constexpr const char* function_name() const noexcept { return function_; }
+
+ private:
+  const char* file_ = "";
+  uint_least32_t line_ = 0;
+  const char* function_ = "";
+};
+#endif
 
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message,
-                 std::source_location where = std::source_location::current());
+                 SourceLocation where = SourceLocation::current());
 
   // The message without the location suffix.
   const std::string& message() const noexcept { return message_; }
@@ -30,10 +63,10 @@ class Error : public std::runtime_error {
 
 // Throws kiln::Error with the given message; the location is the caller's.
 [[noreturn]] void fail(const std::string& message,
-                       std::source_location where = std::source_location::current());
+                       SourceLocation where = SourceLocation::current());
 
 // "core/tensor.cpp:42" from a source_location.
-std::string short_location(const std::source_location& where);
+std::string short_location(const SourceLocation& where);
 
 // Formats a check's message: each "{}" takes the next argument (printed with operator<<), "{{"
 // and "}}" are literal braces. Deliberately tiny and free of fmt, because error.h reaches code
