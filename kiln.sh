@@ -18,7 +18,8 @@ PACKAGES=(build-essential cmake ninja-build git pkg-config
           libcli11-dev libfmt-dev libboost-context-dev libtomlplusplus-dev nlohmann-json3-dev
           zlib1g-dev libjpeg62-turbo-dev dataset-fashion-mnist fortunes
           libopenmpi-dev openmpi-bin  # data-parallel runs: mpirun launches the ranks (tools/dist)
-          python3-matplotlib)  # kiln train draws metrics.png with it (tools/plot_metrics.py)
+          python3-matplotlib  # kiln train draws metrics.png with it (tools/plot_metrics.py)
+          clang-14 libclang-rt-14-dev)  # the fuzz targets: clang with libFuzzer (tests/fuzz)
 
 say() { printf '\n== %s\n' "$*"; }
 now() { date +%s; }
@@ -164,7 +165,18 @@ cmd_test() {
   t0=$(now)
   run_ctest "$ROOT/build-test-access" -R 'AccessCount' || status=$?
   echo "tests build-test-access: $(elapsed "$t0")"
-  echo "kiln.sh test: total $(elapsed "$start") for the three flavours, the two sanitizer builds and the counting build"
+  # 6. Fuzzing (tests/fuzz/README.md): the parsers of configs, data files and checkpoints under
+  #    libFuzzer, with ASan + UBSan (clang 14, KILN_FUZZ=ON builds only their libraries), each
+  #    target for KILN_FUZZ_SECONDS (20) from its seed corpus, 1 GiB memory limit, 5 s per input.
+  #    Any finding (crash, sanitizer report, escaping exception, leak, timeout, memory) fails.
+  local fuzz_seconds="${KILN_FUZZ_SECONDS:-20}"
+  say "fuzzing (clang-14, libFuzzer + ASan + UBSan, ${fuzz_seconds}s per target)"
+  configure_and_build build-test-fuzz off -DKILN_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 \
+    -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_WERROR=ON -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF -- fuzz_all
+  t0=$(now)
+  "$ROOT/tests/fuzz/run_fuzzers.sh" "$ROOT/build-test-fuzz" "$fuzz_seconds" || status=$?
+  echo "fuzz build-test-fuzz: $(elapsed "$t0")"
+  echo "kiln.sh test: total $(elapsed "$start") for the three flavours, the two sanitizer builds, the counting build and the fuzzers"
   echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
   return "$status"
 }
