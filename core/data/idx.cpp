@@ -54,8 +54,10 @@ IdxArray read_idx(const std::string& path) {
   for (int d = 0; d < ndim; ++d) {
     const uint32_t dim = big_endian_u32(b.data() + 4 + 4 * d);
     a.dims.push_back(dim);
+    // Checked before multiplying: 2^40 * 2^24 would wrap to 0 and pass with no data at all.
+    KILN_CHECK(dim == 0 || count <= (uint64_t{1} << 40) / dim,
+               "{}: IDX dimensions are implausibly large (dimension {} is {})", path, d, dim);
     count *= dim;
-    KILN_CHECK(count <= (uint64_t{1} << 40), "{}: IDX dimensions are implausibly large", path);
   }
   const uint64_t have = b.size() - header;
   KILN_CHECK(have >= count, "{} is truncated: the header promises {} bytes of data but {} are there",

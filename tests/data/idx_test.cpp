@@ -91,6 +91,15 @@ TEST(Idx, TruncatedRawFile) {
   EXPECT_THAT(error_of([&] { IdxDataset(dir.path("header"), f.labels); }), HasSubstr("truncated"));
 }
 
+// Found by the fuzz target's consistency check (tests/fuzz/corpus/idx/crash-dims-overflow.idx):
+// 2^20 * 2^20 * 2^24 wrapped to 0 in 64 bits, so a 16-byte header with no data was accepted.
+TEST(Idx, DimensionProductThatWouldWrapIsRefused) {
+  TempDir dir;
+  write_file(dir.path("wrap"), idx_bytes({1u << 20, 1u << 20, 1u << 24}, {}));
+  const std::string msg = error_of([&] { read_idx(dir.path("wrap")); });
+  EXPECT_THAT(msg, HasSubstr("wrap: IDX dimensions are implausibly large (dimension 2 is 16777216)"));
+}
+
 TEST(Idx, TrailingBytes) {
   TempDir dir;
   const IdxFiles f = write_idx_pair(dir, 5, 4, 4, false);
