@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -157,9 +158,15 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (!e["shape"].is_array() || e["shape"].size() > static_cast<size_t>(Shape::kMaxRank)) {
       bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
     }
+    uint64_t count = 1;
     for (const auto& d : e["shape"]) {
       if (!d.is_number_unsigned()) bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
-      shape.push_back(d.get<int64_t>());
+      const auto dim = d.get<uint64_t>();
+      if (dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(count, dim, &count) ||
+          count > static_cast<uint64_t>(INT64_MAX)) {
+        bad(fmt::format("tensor '{}' has shape {}, more elements than fit in 64 bits", name, e["shape"].dump()));
+      }
+      shape.push_back(static_cast<int64_t>(dim));
     }
     const auto& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
@@ -169,9 +176,14 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (begin > end || end > data_size) {
       bad(fmt::format("tensor '{}' spans bytes [{}, {}) but the data has {} bytes (truncated?)", name, begin, end, data_size));
     }
-    if (end - begin != static_cast<uint64_t>(shape.numel()) * element) {
+    // Compared without multiplying: a shape of 2^62 F32 elements needs 2^64 bytes, which wraps to 0.
+    const auto elements = static_cast<uint64_t>(shape.numel());
+    if ((end - begin) % element != 0 || (end - begin) / element != elements) {
       bad(fmt::format("tensor '{}' of shape {} and dtype {} needs {} bytes, its offsets give {}", name, shape.str(),
-                      e["dtype"].get<std::string>(), shape.numel() * element, end - begin));
+                      e["dtype"].get<std::string>(),
+                      elements > UINT64_MAX / element ? std::string("more than 2^64")
+                                                      : std::to_string(elements * element),
+                      end - begin));
     }
     spans.push_back({begin, end, name});
     file.tensors[name].shape = shape;

@@ -41,7 +41,14 @@ void on_message(j_common_ptr cinfo, int level) {
   if (cinfo->err->msg_code == JWRN_JPEG_EOF) on_error(cinfo);
 }
 
-bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out, char* message) {
+// The most pixels a JPEG may decode to (after DCT scaling): 2^27, 384 MiB as RGB. A header is
+// read before anything is allocated, so a small file that claims 65500x65500 is refused, not
+// decoded into gigabytes (issue 18; found by tests/fuzz/fuzz_jpeg).
+constexpr uint64_t kMaxJpegPixels = uint64_t{1} << 27;
+
+// false: libjpeg's error is in `message`; *claimed_pixels != 0: the image is over kMaxJpegPixels.
+bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out, char* message,
+                uint64_t* claimed_pixels) {
   jpeg_decompress_struct cinfo;
   ErrorManager err;
   cinfo.err = jpeg_std_error(&err.pub);
@@ -62,6 +69,15 @@ bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out
     while (denom > 1 && short_side / denom < static_cast<unsigned>(min_short_side)) denom /= 2;
     cinfo.scale_num = 1;
     cinfo.scale_denom = denom;
+  }
+  jpeg_calc_output_dimensions(&cinfo);
+  const uint64_t pixels = uint64_t{cinfo.output_width} * cinfo.output_height;
+  if (pixels > kMaxJpegPixels) {
+    out.width = static_cast<int>(cinfo.output_width);
+    out.height = static_cast<int>(cinfo.output_height);
+    *claimed_pixels = pixels;
+    jpeg_destroy_decompress(&cinfo);
+    return false;
   }
   jpeg_start_decompress(&cinfo);
   out.width = static_cast<int>(cinfo.output_width);
@@ -84,8 +100,12 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& what, int
   KILN_CHECK(size > 0, "{} is not a readable JPEG: the file is empty", what);
   Image image;
   char message[JMSG_LENGTH_MAX] = {0};
-  if (!decode_raw(data, size, min_short_side, image, message))
+  uint64_t claimed_pixels = 0;
+  if (!decode_raw(data, size, min_short_side, image, message, &claimed_pixels)) {
+    KILN_CHECK(claimed_pixels == 0, "{}: the JPEG header claims {}x{} pixels, more than kiln decodes (at most {} pixels)", what,
+               image.width, image.height, kMaxJpegPixels);
     fail(format_message("{} is not a readable JPEG: {}", what, message));
+  }
   KILN_CHECK(image.channels == 3 && image.width > 0 && image.height > 0,
              "{}: decoded to an unexpected {}x{}x{} image", what, image.width, image.height, image.channels);
   return image;

@@ -162,6 +162,25 @@ TEST(ImageFolder, MixedSizesWithoutCropAreRefusedPerFile) {
               HasSubstr("a1.jpg: this image gives a 30x40 sample"));
 }
 
+// tests/fuzz/corpus/jpeg/crash-huge-header (found by tests/fuzz/fuzz_jpeg): a 344-byte JPEG whose
+// header claims 55813x21255 made the decoder allocate 3.5 GB. Here: a real 8x8 JPEG with its frame
+// header patched to 60000x60000; refused from the header, naming the file, before any allocation.
+TEST(Jpeg, HugeHeaderIsRefusedBeforeDecoding) {
+  TempDir dir;
+  write_jpeg(dir.path("small.jpg"), solid(8, 8, 10, 20, 30));
+  std::vector<uint8_t> bytes = read_file(dir.path("small.jpg"));
+  const uint8_t marker[] = {0xFF, 0xC0};  // start of frame (baseline)
+  const auto sof = std::search(bytes.begin(), bytes.end(), std::begin(marker), std::end(marker));
+  ASSERT_NE(sof, bytes.end());
+  const size_t at = static_cast<size_t>(sof - bytes.begin());  // FF C0, length (2), precision (1), H, W
+  for (size_t i : {at + 5, at + 7}) {
+    bytes[i] = 0xEA;  // 60000 = 0xEA60
+    bytes[i + 1] = 0x60;
+  }
+  const std::string msg = error_of([&] { decode_jpeg(bytes.data(), bytes.size(), "huge.jpg"); });
+  EXPECT_THAT(msg, HasSubstr("huge.jpg: the JPEG header claims 60000x60000 pixels, more than kiln decodes"));
+}
+
 TEST(Jpeg, ResizeShorterSide) {
   const Image im = solid(40, 30, 10, 20, 30);
   const Image r = resize_shorter_side(im, 15);
