@@ -5,6 +5,7 @@
 #   ./kiln.sh demo     train the default model (LeNet on Fashion-MNIST) on the best device present
 #   ./kiln.sh test     build what the tests need and run the whole suite through CTest
 #   ./kiln.sh build [auto|cuda|emulate|off]   configure and build one flavour into build-<flavour>
+#   ./kiln.sh fuzz     only the fuzzing stage of `test` (libFuzzer targets, KILN_FUZZ_SECONDS each)
 #   ./kiln.sh deps     only install the dependencies
 set -euo pipefail
 
@@ -165,20 +166,33 @@ cmd_test() {
   t0=$(now)
   run_ctest "$ROOT/build-test-access" -R 'AccessCount' || status=$?
   echo "tests build-test-access: $(elapsed "$t0")"
-  # 6. Fuzzing (tests/fuzz/README.md): the parsers of configs, data files and checkpoints under
-  #    libFuzzer, with ASan + UBSan (clang 14, KILN_FUZZ=ON builds only their libraries), each
-  #    target for KILN_FUZZ_SECONDS (20) from its seed corpus, 1 GiB memory limit, 5 s per input.
-  #    Any finding (crash, sanitizer report, escaping exception, leak, timeout, memory) fails.
-  local fuzz_seconds="${KILN_FUZZ_SECONDS:-20}"
-  say "fuzzing (clang-14, libFuzzer + ASan + UBSan, ${fuzz_seconds}s per target)"
-  configure_and_build build-test-fuzz off -DKILN_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 \
-    -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_WERROR=ON -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF -- fuzz_all
-  t0=$(now)
-  "$ROOT/tests/fuzz/run_fuzzers.sh" "$ROOT/build-test-fuzz" "$fuzz_seconds" || status=$?
-  echo "fuzz build-test-fuzz: $(elapsed "$t0")"
+  # 6. Fuzzing: the parsers under libFuzzer (fuzz_stage below).
+  fuzz_stage || status=$?
   echo "kiln.sh test: total $(elapsed "$start") for the three flavours, the two sanitizer builds, the counting build and the fuzzers"
   echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
   return "$status"
+}
+
+# The fuzzing stage of `kiln.sh test` (tests/fuzz/README.md), alone as `kiln.sh fuzz`: the parsers
+# of configs, data files and checkpoints under libFuzzer with ASan + UBSan (clang 14; KILN_FUZZ=ON
+# builds only their libraries), each target for KILN_FUZZ_SECONDS (20) from its seed corpus, 1 GiB
+# memory limit, 5 s per input. Any finding (crash, sanitizer report, escaping exception, leak,
+# timeout, memory) fails it.
+fuzz_stage() {
+  local seconds="${KILN_FUZZ_SECONDS:-20}" t0
+  say "fuzzing (clang-14, libFuzzer + ASan + UBSan, ${seconds}s per target)"
+  configure_and_build build-test-fuzz off -DKILN_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 \
+    -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_WERROR=ON -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF -- fuzz_all
+  t0=$(now)
+  local status=0
+  "$ROOT/tests/fuzz/run_fuzzers.sh" "$ROOT/build-test-fuzz" "$seconds" || status=$?
+  echo "fuzz build-test-fuzz: $(elapsed "$t0")"
+  return "$status"
+}
+
+cmd_fuzz() {
+  install_deps
+  fuzz_stage
 }
 
 cmd_build() {
@@ -190,6 +204,7 @@ cmd_build() {
 case "${1:-}" in
   demo) cmd_demo ;;
   test) cmd_test ;;
+  fuzz) cmd_fuzz ;;
   build) shift; cmd_build "$@" ;;
   deps) install_deps ;;
   *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
