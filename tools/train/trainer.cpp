@@ -149,12 +149,16 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
 }
 
 // metrics.csv, a row at a time, each flushed. A write that fails (a full disk, a quota, an I/O
-// error) is not ignored: the first failure is kept (error()) and nothing more is written; the run
-// saves its checkpoint and stops with it (Trainer::stop_on_metrics_error).
+// error) is not ignored: the file is cut back to its last whole row (a resumed run appends to it),
+// the first failure is kept (error()) and nothing more is written; the run saves its checkpoint
+// and stops with it (Trainer::stop_on_metrics_error).
 class Metrics {
  public:
   Metrics(const std::string& path, bool append) : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
     if (!out_) fail(fmt::format("cannot write the metrics file '{}': {}", path, std::strerror(errno)));
+    std::error_code ec;
+    if (append && std::filesystem::is_regular_file(path, ec)) whole_ = std::filesystem::file_size(path, ec);
+    if (ec) whole_ = 0;
     if (!append) write("kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,images_per_second,seconds\n");
     if (!error_.empty()) fail(error_);  // nothing trained yet: stop now
   }
@@ -173,16 +177,21 @@ class Metrics {
     errno = 0;
     out_ << text;
     out_.flush();
-    if (!out_) {
-      const int e = errno;
-      error_ = fmt::format("cannot write the metrics file '{}': {}", path_,
-                           e != 0 ? std::strerror(e) : "the write failed");
+    if (out_) {
+      whole_ += text.size();
+      return;
     }
+    const int e = errno;
+    error_ = fmt::format("cannot write the metrics file '{}': {}", path_, e != 0 ? std::strerror(e) : "the write failed");
+    out_.close();
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path_, ec)) std::filesystem::resize_file(path_, whole_, ec);
   }
 
   std::string path_;
   std::ofstream out_;
   std::string error_;
+  uintmax_t whole_ = 0;  // bytes of whole rows in the file
 };
 
 // Quotes a path for /bin/sh.
