@@ -125,8 +125,10 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   const auto give_up = [&](const std::string& what, int error) {
     ::unlink(tmp.c_str());
     ::close(fd);
-    fail(fmt::format("cannot {} '{}': {} (the new file was '{}', now removed; '{}' is as it was before)", what, path,
-                     std::strerror(error), tmp, path));
+    std::error_code ec;
+    const bool old = std::filesystem::exists(target, ec);
+    fail(fmt::format("cannot {} '{}': {} (the new file was '{}', now removed; {})", what, path, std::strerror(error), tmp,
+                     old ? fmt::format("'{}' is as it was before", path) : fmt::format("there is no '{}'", path)));
   };
   try {
     write_all(fd, length, 8);

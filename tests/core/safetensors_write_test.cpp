@@ -151,18 +151,24 @@ TEST(SafetensorsWrite, KilledWritersNeverLeaveABrokenFileOrPilesOfTemporaries) {
   for (int i = 0; i < 30; ++i) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      for (int n = 0;; ++n) {
-        if (n % 2 == 0) {
-          write_safetensors(path, {{"t", &b}}, {{"which", "b"}});
-        } else {
-          write_safetensors(path, {{"t", &a}}, {{"which", "a"}});
+    if (pid == 0) {  // never returns into the test framework
+      try {
+        for (int n = 0;; ++n) {
+          if (n % 2 == 0) {
+            write_safetensors(path, {{"t", &b}}, {{"which", "b"}});
+          } else {
+            write_safetensors(path, {{"t", &a}}, {{"which", "a"}});
+          }
         }
+      } catch (...) {
+        _exit(1);
       }
     }
     std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 30000)(rng)));
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status)) << "the writer failed before the kill (exit " << WEXITSTATUS(status) << ")";
     const auto temporaries = names_starting(dir.str(), "w.safetensors.tmp");
     EXPECT_LE(temporaries.size(), 1u) << "after kill " << i;
     temporaries_seen += static_cast<int>(temporaries.size());
