@@ -702,7 +702,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
 
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device_name,
                                const NetBuilder& build) {
-  const Device device = select_device(device_name);
+  const Device device = dist::rank_device(device_name, dist::world());
   BuiltNet built = build(config, device);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
   const DataSplits data = make_datasets(config, config.train.batch, batch);
