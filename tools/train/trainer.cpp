@@ -567,22 +567,29 @@ class TrainingRun {
 
   // metrics.csv could not be written (a full disk): the training so far is kept in a checkpoint
   // when there is room for one (the last good one stays otherwise), and the run stops naming both.
+  // Data-parallel, only rank 0 gets here, so nothing collective may run (read_stats() is): the
+  // last checkpoint stands.
   [[noreturn]] void stop_on_metrics_error() {
     if (show_progress_bar()) fmt::print(stderr, "\n");
-    std::string kept;
-    try {
-      if (saved_at_step_ != progress_.step) {
-        read_stats();
+    std::string why_not;
+    if (options_.checkpoints && comm_.size() == 1 && saved_at_step_ != progress_.step) {
+      try {
+        read_stats();  // never checkpoint parameters a non-finite loss has reached
         save();
+      } catch (const Error& e) {
+        why_not = fmt::format("the checkpoint could not be saved either ({}); ", e.message());
       }
-      kept = !options_.checkpoints ? std::string("no checkpoint is written (checkpoints are off)")
-                                   : fmt::format("the checkpoint of step {} is saved: continue with --resume {} once "
-                                                 "there is room", progress_.step, checkpoint_path_);
-    } catch (const Error& e) {
-      kept = fmt::format("the checkpoint could not be saved either ({}); {}", e.message(),
-                         result_.checkpoint.empty() ? std::string("no checkpoint was written yet")
-                                                    : fmt::format("the last good checkpoint is {} (step {})",
-                                                                  result_.checkpoint, saved_at_step_));
+    }
+    std::string kept;
+    if (!options_.checkpoints) {
+      kept = "no checkpoint is written (checkpoints are off)";
+    } else if (saved_at_step_ == progress_.step) {
+      kept = fmt::format("the checkpoint of step {} is saved: continue with --resume {} once there is room",
+                         progress_.step, checkpoint_path_);
+    } else if (saved_at_step_ >= 0) {
+      kept = fmt::format("{}the last good checkpoint is {} (step {})", why_not, checkpoint_path_, saved_at_step_);
+    } else {
+      kept = fmt::format("{}no checkpoint was written yet", why_not);
     }
     fail(fmt::format("{}: training stopped at step {}; {}", metrics_->error(), progress_.step, kept));
   }
