@@ -1,4 +1,4 @@
-// safetensors files that lie: inputs found by the fuzz target (tests/fuzz/corpus/safetensors/crash-*)
+// safetensors files that lie (tests/fuzz/corpus/safetensors/crash-*, replayed by fuzz_safetensors)
 // must be a kiln::Error naming the file and the problem.
 #include <gtest/gtest.h>
 
@@ -32,7 +32,8 @@ std::string error_of_read(const std::string& path) {
   return "no error";
 }
 
-// tests/fuzz/corpus/safetensors/crash-byte-count-wraps: 2^62 F32 elements need 2^64 bytes, which
+// tests/fuzz/corpus/safetensors/crash-byte-count-wraps (seen by reading the code while writing the
+// fuzz target; its consistency check reports it): 2^62 F32 elements need 2^64 bytes, which
 // wrapped to 0 in 64 bits, so empty offsets [0, 0] were accepted and the entry held no values.
 TEST(SafetensorsRead, ByteCountThatWouldWrapIsRefused) {
   testing::TempDir dir;

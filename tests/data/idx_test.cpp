@@ -91,7 +91,8 @@ TEST(Idx, TruncatedRawFile) {
   EXPECT_THAT(error_of([&] { IdxDataset(dir.path("header"), f.labels); }), HasSubstr("truncated"));
 }
 
-// Found by the fuzz target's consistency check (tests/fuzz/corpus/idx/crash-dims-overflow.idx):
+// Found while writing tests/fuzz/fuzz_idx (by reading read_idx; the target's consistency check
+// reports it: tests/fuzz/corpus/idx/crash-dims-overflow.idx):
 // 2^20 * 2^20 * 2^24 wrapped to 0 in 64 bits, so a 16-byte header with no data was accepted.
 TEST(Idx, DimensionProductThatWouldWrapIsRefused) {
   TempDir dir;
