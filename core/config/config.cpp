@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/files.h"
 
 namespace kiln {
 namespace {
@@ -323,6 +324,7 @@ RunConfig parse_config(const std::string& text, const std::string& path) {
 }
 
 RunConfig load_config(const std::string& path) {
+  require_regular_file(path, "config file");  // a FIFO would block, a device never end
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(fmt::format("cannot open config file '{}'", path));
   std::ostringstream text;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "core/data/io.h"
 #include "core/error.h"
@@ -41,7 +42,10 @@ void on_message(j_common_ptr cinfo, int level) {
   if (cinfo->err->msg_code == JWRN_JPEG_EOF) on_error(cinfo);
 }
 
-bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out, char* message) {
+// False with `message` set on a libjpeg error; false with message empty when the header claims
+// more than max_pixels pixels (out.width and out.height are then the header's).
+bool decode_raw(const uint8_t* data, size_t size, int min_short_side, int64_t max_pixels, Image& out,
+                char* message) {
   jpeg_decompress_struct cinfo;
   ErrorManager err;
   cinfo.err = jpeg_std_error(&err.pub);
@@ -55,6 +59,12 @@ bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
+  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > static_cast<uint64_t>(max_pixels)) {
+    out.width = static_cast<int>(cinfo.image_width);
+    out.height = static_cast<int>(cinfo.image_height);
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   cinfo.out_color_space = JCS_RGB;
   if (min_short_side > 0) {
     const unsigned short_side = std::min(cinfo.image_width, cinfo.image_height);
@@ -67,7 +77,12 @@ bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out
   out.width = static_cast<int>(cinfo.output_width);
   out.height = static_cast<int>(cinfo.output_height);
   out.channels = cinfo.output_components;
-  out.pixels.resize(static_cast<size_t>(out.width) * out.height * out.channels);
+  try {
+    out.pixels.resize(static_cast<size_t>(out.width) * out.height * out.channels);
+  } catch (...) {  // std::bad_alloc: decode_jpeg names the file
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
   const size_t stride = static_cast<size_t>(out.width) * out.channels;
   while (cinfo.output_scanline < cinfo.output_height) {
     JSAMPROW row = out.pixels.data() + cinfo.output_scanline * stride;
@@ -80,20 +95,33 @@ bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out
 
 }  // namespace
 
-Image decode_jpeg(const uint8_t* data, size_t size, const std::string& what, int min_short_side) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& what, int min_short_side,
+                  int64_t max_pixels) {
   KILN_CHECK(size > 0, "{} is not a readable JPEG: the file is empty", what);
   Image image;
   char message[JMSG_LENGTH_MAX] = {0};
-  if (!decode_raw(data, size, min_short_side, image, message))
-    fail(format_message("{} is not a readable JPEG: {}", what, message));
+  bool decoded = false;
+  try {
+    decoded = decode_raw(data, size, min_short_side, max_pixels, image, message);
+  } catch (const std::bad_alloc&) {
+    rethrow_out_of_memory(format_message("decoding {} ({}x{}x{} pixels)", what, image.width, image.height,
+                                         image.channels));
+  }
+  if (!decoded && message[0] == 0) {
+    fail(format_message("{}: the JPEG header claims {}x{} = {} pixels, more than the {} allowed "
+                        "([data] max_image_pixels)",
+                        what, image.width, image.height, static_cast<int64_t>(image.width) * image.height,
+                        max_pixels));
+  }
+  if (!decoded) fail(format_message("{} is not a readable JPEG: {}", what, message));
   KILN_CHECK(image.channels == 3 && image.width > 0 && image.height > 0,
              "{}: decoded to an unexpected {}x{}x{} image", what, image.width, image.height, image.channels);
   return image;
 }
 
-Image read_jpeg(const std::string& path, int min_short_side) {
+Image read_jpeg(const std::string& path, int min_short_side, int64_t max_pixels) {
   const std::vector<uint8_t> bytes = read_file(path);
-  return decode_jpeg(bytes.data(), bytes.size(), path, min_short_side);
+  return decode_jpeg(bytes.data(), bytes.size(), path, min_short_side, max_pixels);
 }
 
 namespace {
@@ -206,17 +234,24 @@ Image resize(const Image& in, int width, int height) {
   return out;
 }
 
-Image resize_shorter_side(const Image& in, int short_side) {
+Image resize_shorter_side(const Image& in, int short_side, int64_t max_pixels, const std::string& what) {
   KILN_CHECK(short_side > 0, "resize: shorter side {} must be positive", short_side);
-  int w, h;
+  double w, h;  // in double: a long thin image must not overflow int before the check
   if (in.width <= in.height) {
     w = short_side;
-    h = static_cast<int>(std::lround(static_cast<double>(in.height) * short_side / in.width));
+    h = std::round(static_cast<double>(in.height) * short_side / in.width);
   } else {
     h = short_side;
-    w = static_cast<int>(std::lround(static_cast<double>(in.width) * short_side / in.height));
+    w = std::round(static_cast<double>(in.width) * short_side / in.height);
   }
-  return resize(in, std::max(w, 1), std::max(h, 1));
+  w = std::max(w, 1.0);
+  h = std::max(h, 1.0);
+  KILN_CHECK(w * h <= static_cast<double>(max_pixels),
+             "{}: resize = {} makes this {}x{} image {}x{} = {} pixels, more than the {} allowed ([data] "
+             "max_image_pixels)",
+             what, short_side, in.width, in.height, static_cast<int64_t>(w), static_cast<int64_t>(h),
+             static_cast<int64_t>(w * h), max_pixels);
+  return resize(in, static_cast<int>(w), static_cast<int>(h));
 }
 
 }  // namespace kiln::data

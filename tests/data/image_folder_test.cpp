@@ -162,6 +162,20 @@ TEST(ImageFolder, MixedSizesWithoutCropAreRefusedPerFile) {
               HasSubstr("a1.jpg: this image gives a 30x40 sample"));
 }
 
+// Issue 18: a header claiming a huge image, or a resize making one, is refused before the memory
+// is taken.
+TEST(Jpeg, PixelLimitIsCheckedBeforeDecodingAndResizing) {
+  TempDir dir;
+  write_jpeg(dir.path("small.jpg"), solid(8, 6, 1, 2, 3));
+  EXPECT_EQ(read_jpeg(dir.path("small.jpg"), 0, 48).width, 8);
+  EXPECT_THAT(error_of([&] { read_jpeg(dir.path("small.jpg"), 0, 47); }),
+              HasSubstr("small.jpg: the JPEG header claims 8x6 = 48 pixels, more than the 47 allowed"));
+  // A 1x1000 strip resized to a shorter side of 1000: 1000x1000000, refused without the work.
+  const Image strip = solid(1, 1000, 0, 0, 0);
+  EXPECT_THAT(error_of([&] { resize_shorter_side(strip, 1000, kDefaultMaxImagePixels, "strip.jpg"); }),
+              HasSubstr("strip.jpg: resize = 1000 makes this 1x1000 image 1000x1000000"));
+}
+
 TEST(Jpeg, ResizeShorterSide) {
   const Image im = solid(40, 30, 10, 20, 30);
   const Image r = resize_shorter_side(im, 15);

@@ -117,9 +117,11 @@ void open_folder(const SourceContext& c, DataSplits& d) {
   const RunConfig& config = c.config;
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
-  reject_unknown(t, "folder", {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std"});
+  reject_unknown(t, "folder", {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std", "max_image_pixels"});
   data::ImageFolderOptions o;
   o.resize = static_cast<int>(r.integer("resize", 0));
+  o.max_image_pixels = r.integer("max_image_pixels", data::kDefaultMaxImagePixels);
+  if (o.max_image_pixels <= 0) r.fail_key("max_image_pixels", "must be positive");
   o.augment = augment(r);
   o.normalize = normalize(r);
   d.train = std::make_shared<data::ImageFolderDataset>(r.required_string("train_dir"), o);
