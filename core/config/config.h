@@ -99,7 +99,9 @@ class TableReader {
   explicit TableReader(const ConfigTable& table) : table_(table) {}
   std::string string(const std::string& key, const std::string& fallback = {}) const;
   std::string required_string(const std::string& key) const;
-  int64_t integer(const std::string& key, int64_t fallback) const;
+  // An integer in [min, max] (64-bit; the caller narrows only after this check).
+  int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) const;
+  // A finite number: NaN and infinities are errors.
   double number(const std::string& key, double fallback) const;
   bool boolean(const std::string& key, bool fallback) const;
   std::vector<double> numbers(const std::string& key) const;  // a number or a list of numbers

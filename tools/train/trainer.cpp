@@ -241,6 +241,17 @@ TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& opti
   return settings;
 }
 
+// epochs × steps per epoch, refused when it does not fit in 64 bits (it would wrap to 0 or less).
+int64_t planned_steps(const RunConfig& config, const TrainSettings& settings, int64_t steps_per_epoch) {
+  int64_t steps = 0;
+  if (__builtin_mul_overflow(settings.epochs, steps_per_epoch, &steps)) {
+    fail(fmt::format("{}: [train] epochs = {} (or --epochs) times {} steps per epoch overflows the step count: "
+                     "use fewer epochs (at most {})", config.path, settings.epochs, steps_per_epoch,
+                     INT64_MAX / std::max<int64_t>(steps_per_epoch, 1)));
+  }
+  return steps;
+}
+
 data::LoaderOptions training_loader_options(const TrainSettings& settings, const DataSplits& data,
                                            const dist::Communicator& comm) {
   data::LoaderOptions lo;
@@ -285,10 +296,10 @@ class TrainingRun {
         data_(make_datasets(config, settings_.batch, eval_batch_)),
         loader_(data_.train, training_loader_options(settings_, data_, comm_)),
         steps_per_epoch_(loader_.batches_per_epoch()),
-        total_steps_(std::min(settings_.epochs * steps_per_epoch_, options.steps.value_or(INT64_MAX))),
+        total_steps_(std::min(planned_steps(config, settings_, steps_per_epoch_), options.steps.value_or(INT64_MAX))),
         // The schedule spans the planned epochs, not --steps: --steps only stops the run early, so a
         // run stopped at step k and resumed follows the same learning-rate curve as the uninterrupted one.
-        schedule_(config.schedule, config.solver.lr, steps_per_epoch_, settings_.epochs * steps_per_epoch_),
+        schedule_(config.schedule, config.solver.lr, steps_per_epoch_, planned_steps(config, settings_, steps_per_epoch_)),
         out_dir_(options.out_dir.empty() ? "out/" + (config.name.empty() ? "run" : config.name) : options.out_dir),
         checkpoint_path_(out_dir_ + "/checkpoint.safetensors") {
     KILN_CHECK(data_.train->task() == data::Task::Classification,
@@ -312,7 +323,7 @@ class TrainingRun {
     } else if (settings_.clip_grad_norm > 0) {
       clipper_.emplace(net, settings_.clip_grad_norm);
     }
-    if (rank_zero()) std::filesystem::create_directories(out_dir_);
+    if (rank_zero()) make_out_dir();
     progress_.seed = settings_.seed;
     progress_.model_hash = config.model_hash;
     progress_.vocabulary = data_.train->token_vocabulary();
@@ -385,6 +396,17 @@ class TrainingRun {
   }
   double images_per_second() const { return static_cast<double>(images_) / std::max(train_seconds_, 1e-9); }
 
+  // The output folder (--out, default out/<name>); a path that cannot be a folder is named with the reason.
+  void make_out_dir() const {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir_, ec);
+    if (ec || !std::filesystem::is_directory(out_dir_)) {
+      fail(fmt::format("cannot create the output folder '{}' (--out{}): {}", out_dir_,
+                       options_.out_dir.empty() ? ", default out/<model name>" : "",
+                       ec ? ec.message() : "a file of that name is in the way"));
+    }
+  }
+
   void resume() {
     const std::string& path = options_.resume;
     progress_ = load_checkpoint(path, built_.net, *solver_, config_.model_hash,
@@ -397,6 +419,12 @@ class TrainingRun {
                "mean other tokens", path, progress_.vocabulary.tokens.size(), progress_.vocabulary.kind,
                vocabulary.tokens.size(), vocabulary.kind);
     progress_.vocabulary = vocabulary;
+    KILN_CHECK(progress_.batch < steps_per_epoch_,
+               "'{}': metadata 'batch' = {} is past the end of this run's epochs of {} batches: the checkpoint was "
+               "written with other data or another batch size", path, progress_.batch, steps_per_epoch_);
+    KILN_CHECK(progress_.epoch <= INT64_MAX / steps_per_epoch_ - 1,
+               "'{}': metadata 'epoch' = {} is impossibly large (a damaged or hand-edited checkpoint)", path,
+               progress_.epoch);
     loader_.seek({progress_.epoch, progress_.batch});
     log::info("resuming from {} at step {} (epoch {}, batch {})", path, progress_.step, progress_.epoch + 1,
               progress_.batch);
