@@ -69,7 +69,7 @@ struct Conv2dShape {
     KILN_CHECK(padded_h <= INT32_MAX && padded_w <= INT32_MAX, "conv2d: the padded input {}x{} (H, W = {}, {}, "
                "padding {}, {}) is larger than 2^31 - 1", padded_h, padded_w, h, w, pad_h, pad_w);
     KILN_CHECK(padded_h >= span_h && padded_w >= span_w,
-               "conv2d: kernel {}x{} (dilation {}x{}) spans {}x{}, more than the padded input {}x{} (H, W = {}, {}, "
+               "conv2d: kernel {}x{} (dilation {}x{}) spans {}x{}: larger than the padded input {}x{} (H, W = {}, {}, "
                "padding {}, {})",
                r, s, dilation_h, dilation_w, span_h, span_w, padded_h, padded_w, h, w, pad_h, pad_w);
   }

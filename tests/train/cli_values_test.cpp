@@ -228,9 +228,12 @@ TEST(KilnValues, ALayerAfterTheLossIsAConfigError) {
 
 TEST(KilnValues, AHugeDilationNamesTheLayer) {
   TempDir dir;
-  const std::string path =
-      write_config(dir, "dilation.toml", replaced(tiny_cnn_config(), "pad = 1\n", "pad = 1\ndilation = 1073741824\n"));
-  expect_refused(kiln(train_args(path, dir.path("o"))), {"layer 'conv1' (Conv2d)", "dilation 1073741824x1073741824"});
+  const std::string text = replaced(tiny_cnn_config(), "pad = 1\n", "pad = 1\ndilation = 1073741824\n");
+  const std::string path = write_config(dir, "dilation.toml", text);
+  // It wrapped to "shape dimension 2 is negative: -2147483638 (in (8, 4))".
+  expect_refused(kiln(train_args(path, dir.path("o"))),
+                 {fmt::format("{}:{}: layer 'conv1' (Conv2d)", path, line_of(text, "[[layer]]\ntype = \"Conv2d\"")),
+                  "dilation 1073741824x1073741824", "larger than the padded input 10x10"});
 }
 
 TEST(KilnValues, AnOutFolderThatCannotBeMadeIsNamed) {

@@ -241,6 +241,20 @@ TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& opti
   return settings;
 }
 
+// net.setup, with a layer's error ("layer 'conv1' (Conv2d): ...") placed at its [[layer]] line.
+void setup_naming_the_line(const RunConfig& config, Net& net, const std::map<std::string, Shape>& shapes) {
+  try {
+    net.setup(shapes);
+  } catch (const Error& e) {
+    for (size_t i = 0; i < config.layers.size() && i < config.layer_lines.size(); ++i) {
+      if (e.message().starts_with("layer '" + config.layers[i].name + "'")) {
+        fail(fmt::format("{}:{}: {}", config.path, config.layer_lines[i], e.message()));
+      }
+    }
+    throw;
+  }
+}
+
 // epochs × steps per epoch, refused when it does not fit in 64 bits (it would wrap to 0 or less).
 int64_t planned_steps(const RunConfig& config, const TrainSettings& settings, int64_t steps_per_epoch) {
   int64_t steps = 0;
@@ -309,7 +323,7 @@ class TrainingRun {
                 "(no shuffling)", config.path);
     }
     Net& net = built_.net;
-    net.setup(input_shapes(config, *data_.train, settings_.batch));
+    setup_naming_the_line(config, net, input_shapes(config, *data_.train, settings_.batch));
     check_logits_cover_classes(config, built_, *data_.train);
     net.init_parameters(settings_.seed);
     if (!options.weights.empty()) load_weights(options.weights, net);
@@ -680,7 +694,7 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
   BuiltNet built = build(config, device);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
   const DataSplits data = make_datasets(config, config.train.batch, batch);
-  built.net.setup(input_shapes(config, *data.train, batch));
+  setup_naming_the_line(config, built.net, input_shapes(config, *data.train, batch));
   check_logits_cover_classes(config, built, *data.train);
   load_weights(weights, built.net);
   return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers, dist::world());
