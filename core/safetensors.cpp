@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -29,13 +32,66 @@ const char* file_dtype(DType d) {
   }
 }
 
-void write_all(int fd, const void* data, size_t bytes, const std::string& path) {
+// A failed write(2): its errno, for the caller's message.
+struct WriteError {
+  int error;
+};
+
+void write_all(int fd, const void* data, size_t bytes) {
   const char* p = static_cast<const char*>(data);
   while (bytes > 0) {
     const ssize_t n = ::write(fd, p, bytes);
-    if (n < 0) fail(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw WriteError{errno};
     p += n;
     bytes -= static_cast<size_t>(n);
+  }
+}
+
+// A write goes to "<path>.tmp.<pid>", which its writer holds under an exclusive flock() from just
+// after creating it until it is renamed over <path> or removed. A process killed mid-write (kill -9,
+// OOM killer, power loss) leaves its temp behind, but the kernel drops the lock with the process, so
+// the next write to the same <path> finds every unlocked "<path>.tmp.<digits>" stale and removes it:
+// at most one leftover per destination, none after a write completes. A live writer's temp is never
+// touched (it is locked), so two processes may still write the same destination at once. Temps of
+// other destinations, and files that are not regular or not named exactly so, are left alone.
+void remove_stale_temps(const std::filesystem::path& target) {
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || !name.starts_with(prefix)) continue;
+    if (!std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    const std::string stale = it->path().string();
+    const int fd = ::open(stale.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    // Locked: a writer is alive. Unlocked: remove it if the name still names the file we locked (a
+    // writer that finished in between has renamed it away).
+    struct stat held {}, named {};
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &held) == 0 && S_ISREG(held.st_mode) &&
+        ::lstat(stale.c_str(), &named) == 0 && held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+      ::unlink(stale.c_str());
+    }
+    ::close(fd);
+  }
+}
+
+// Creates (or truncates) `tmp` and locks it (see remove_stale_temps). A cleaner that removed it
+// between the open and the lock leaves us an unlinked file (no links): then start over. Where the
+// file system has no flock(), the write goes on unlocked (its leftovers are then never removed).
+int open_locked_temp(const std::string& tmp) {
+  for (int attempt = 0;; ++attempt) {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail(fmt::format("cannot create '{}': {}", tmp, std::strerror(errno)));
+    if (::flock(fd, LOCK_EX) != 0) return fd;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_nlink > 0) return fd;
+    ::close(fd);
+    if (attempt == 100) fail(fmt::format("cannot create '{}': it keeps being removed", tmp));
   }
 }
 
@@ -63,33 +119,42 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(n >> (8 * i));
 
   const std::filesystem::path target(path);
+  remove_stale_temps(target);
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail(fmt::format("cannot create '{}': {}", tmp, std::strerror(errno)));
+  const int fd = open_locked_temp(tmp);
+  // On failure the temp is removed (while still locked) and `path` is as it was.
+  const auto give_up = [&](const std::string& what, int error) {
+    ::unlink(tmp.c_str());
+    ::close(fd);
+    std::error_code ec;
+    const bool old = std::filesystem::exists(target, ec);
+    fail(fmt::format("cannot {} '{}': {} (the new file was '{}', now removed; {})", what, path, std::strerror(error), tmp,
+                     old ? fmt::format("'{}' is as it was before", path) : fmt::format("there is no '{}'", path)));
+  };
   try {
-    write_all(fd, length, 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
+    write_all(fd, length, 8);
+    write_all(fd, text.data(), text.size());
     for (const NamedTensor& t : tensors) {
       if (t.tensor->dtype() == DType::F32) {
         const std::vector<float> values = t.tensor->to_host();
-        write_all(fd, values.data(), values.size() * 4, tmp);
+        write_all(fd, values.data(), values.size() * 4);
       } else {  // 16-bit: the bytes as they are
         std::vector<uint16_t> bits(static_cast<size_t>(t.tensor->numel()));
         copy_bytes(bits.data(), Device::cpu(), t.tensor->raw_data(), t.tensor->device(), t.tensor->nbytes());
-        write_all(fd, bits.data(), bits.size() * 2, tmp);
+        write_all(fd, bits.data(), bits.size() * 2);
       }
     }
-    if (::fsync(fd) != 0) fail(fmt::format("cannot flush '{}': {}", tmp, std::strerror(errno)));
+  } catch (const WriteError& e) {
+    give_up("write", e.error);
   } catch (...) {
+    ::unlink(tmp.c_str());
     ::close(fd);
-    std::remove(tmp.c_str());
     throw;
   }
+  if (::fsync(fd) != 0) give_up("flush", errno);
+  // Renamed while still locked, so no cleaner can take it for a leftover; then unlocked.
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) give_up("rename into place", errno);
   ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(fmt::format("cannot rename '{}' to '{}': {}", tmp, path, std::strerror(errno)));
-  }
   // Make the rename itself durable.
   const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
   if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {

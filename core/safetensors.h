@@ -3,9 +3,10 @@
 // then the raw little-endian data. kiln reads and writes F32, BF16 and F16 tensors (BF16/F16 as the
 // bits of kiln::bf16 / kiln::f16, core/half.h, which are safetensors' own).
 //
-// Writing is atomic: a temporary file in the same folder, fsync, rename; a crash leaves the old
-// file intact. Reading validates everything (sizes, offsets, overlaps, dtypes, JSON) before a
-// single value is used, and names the file and the problem.
+// Writing is atomic: a temporary file in the same folder ("<path>.tmp.<pid>", locked while written),
+// fsync, rename; a crash leaves the old file intact, and the next write to <path> removes the
+// temporaries that killed writers left. Reading validates everything (sizes, offsets, overlaps,
+// dtypes, JSON) before a single value is used, and names the file and the problem.
 #pragma once
 
 #include <cstdint>

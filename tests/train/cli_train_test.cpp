@@ -6,12 +6,17 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
+#include <random>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -415,6 +420,223 @@ TEST(KilnTrain, PrecisionFlagTrainsAndBenchReportsTheActivationMemory) {
   EXPECT_GT(held["fp32"], 0);
   EXPECT_LT(held["bf16"], 0.75 * held["fp32"]);
   EXPECT_EQ(held["fp16"], held["bf16"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals, full disks and kill -9: nothing lost, nothing leaked (issue 18, class 6).
+
+// `kiln ARGS...` spawned, its output read until it exits (or `seconds` pass: then SIGKILL).
+struct Finished {
+  bool in_time = false;
+  int status = 0;
+  std::string output;
+  bool exited(int code) const { return in_time && WIFEXITED(status) && WEXITSTATUS(status) == code; }
+};
+Finished run_to_end(const std::vector<std::string>& args, int seconds) {
+  Finished f;
+  Child c = spawn(args);
+  if (c.pid <= 0) return f;
+  f.in_time = read_until(c.out, f.output, "", std::chrono::steady_clock::now() + std::chrono::seconds(seconds));
+  if (!f.in_time) kill(c.pid, SIGKILL);
+  waitpid(c.pid, &f.status, 0);
+  close(c.out);
+  return f;
+}
+
+// The names in `dir` that hold ".tmp." (a checkpoint write's temporaries).
+std::vector<std::string> temporaries_in(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (contains(e.path().filename().string(), ".tmp.")) out.push_back(e.path().filename().string());
+  }
+  return out;
+}
+
+// A tmpfs of `bytes` mounted on `dir` while the object lives: a disk that fills up. Mounting needs
+// root (or CAP_SYS_ADMIN); ok() is false otherwise and why() says so.
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& dir, int64_t bytes) : dir_(dir) {
+    std::filesystem::create_directories(dir);
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, fmt::format("size={}", bytes).c_str()) == 0) {
+      mounted_ = true;
+    } else {
+      why_ = fmt::format("cannot mount a {}-byte tmpfs to fill (needs root or CAP_SYS_ADMIN): {}", bytes,
+                         std::strerror(errno));
+    }
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool ok() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::string dir_, why_;
+  bool mounted_ = false;
+};
+
+// SIGTERM (what schedulers, `docker stop` and mpirun send) is Ctrl-C: the current step finishes, a
+// checkpoint is saved, the exit code is 130.
+TEST(KilnTrain, SigtermSavesACheckpointLikeSigint) {
+  TempDir dir;
+  const std::string config = write_config(
+      dir, "long.toml",
+      tiny_cnn_config("source = \"synthetic\"\nsize = 64\n", "type = \"sgd\"\nlr = 0.01\n",
+                      "epochs = 100000\nbatch = 8\nseed = 3\nlog_every = 1\n"));
+  const std::string out = dir.path("out");
+  Child c = spawn({kKiln, "train", config, "--device", "cpu", "--out", out, "--no-plot"});
+  ASSERT_GT(c.pid, 0);
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const bool started = read_until(c.out, text, "step 3/", deadline);
+  if (started) kill(c.pid, SIGTERM);
+  const bool finished = read_until(c.out, text, "", deadline);
+  if (!finished) kill(c.pid, SIGKILL);
+  int status = 0;
+  waitpid(c.pid, &status, 0);
+  close(c.out);
+  ASSERT_TRUE(started) << "no progress line within 30 s:\n" << text;
+  ASSERT_TRUE(finished) << "kiln did not stop within 30 s of SIGTERM:\n" << text;
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n" << text;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << text;
+  EXPECT_TRUE(contains(text, "checkpoint saved to " + out + "/checkpoint.safetensors")) << text;
+  const SafetensorsFile f = read_safetensors(out + "/checkpoint.safetensors");
+  EXPECT_GE(std::stoll(f.metadata.at("step")), 3);
+  EXPECT_TRUE(temporaries_in(out).empty());
+}
+
+// metrics.csv on a disk that fills up mid-run (the checkpoint's folder has room): the run stops
+// with exit 1 and one line naming metrics.csv and the cause, after saving a checkpoint of the step
+// it reached, which loads.
+TEST(KilnTrain, AFullDiskUnderMetricsStopsTheRunAfterSavingACheckpoint) {
+  TempDir dir;
+  SmallDisk disk(dir.path("small"), 4096);
+  if (!disk.ok()) GTEST_SKIP() << disk.why();
+  const std::string config = write_config(
+      dir, "long.toml",
+      tiny_cnn_config("source = \"synthetic\"\nsize = 64\n", "type = \"sgd\"\nlr = 0.01\n",
+                      "epochs = 100000\nbatch = 8\nseed = 3\nlog_every = 1\n"));
+  const std::string out = dir.path("out");
+  std::filesystem::create_directories(out);
+  std::filesystem::create_symlink(dir.path("small/metrics.csv"), out + "/metrics.csv");
+  const Finished r = run_to_end({kKiln, "train", config, "--device", "cpu", "--out", out, "--no-plot"}, 60);
+  ASSERT_TRUE(r.in_time) << "kiln went on for 60 s with metrics.csv on a full disk:\n" << r.output;
+  ASSERT_TRUE(r.exited(1)) << r.output;
+  const std::string line = last_line(r.output);
+  EXPECT_TRUE(line.starts_with("kiln: error: cannot write the metrics file '" + out + "/metrics.csv': No space left "
+                               "on device: training stopped at step "))
+      << line;
+  EXPECT_TRUE(contains(line, "is saved: continue with --resume " + out + "/checkpoint.safetensors")) << line;
+  EXPECT_EQ(count_of(r.output, "kiln: error:"), 1) << r.output;
+  const SafetensorsFile f = read_safetensors(out + "/checkpoint.safetensors");
+  EXPECT_TRUE(contains(line, "the checkpoint of step " + f.metadata.at("step") + " is saved")) << line;
+  EXPECT_TRUE(temporaries_in(out).empty());
+  // Cut back to whole rows (a resumed run appends to it).
+  const std::string csv = read_file(dir.path("small/metrics.csv"));
+  ASSERT_TRUE(csv.ends_with("\n")) << csv;
+  const std::string last = last_line(csv);
+  EXPECT_EQ(std::count(last.begin(), last.end(), ','), 9) << last;
+}
+
+// metrics.csv that cannot take even its header (/dev/full): refused before training starts.
+TEST(KilnTrain, MetricsThatCannotBeWrittenAreRefusedBeforeTraining) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full here";
+  TempDir dir;
+  const std::string config = write_config(dir, "tiny.toml", tiny_cnn_config());
+  const std::string out = dir.path("out");
+  std::filesystem::create_directories(out);
+  std::filesystem::create_symlink("/dev/full", out + "/metrics.csv");
+  expect_refused(kiln(train_args(config, out, "--steps 4")),
+                 {"cannot write the metrics file '" + out + "/metrics.csv'", "No space left on device"});
+}
+
+// The whole output folder on a disk that fills up: whichever write fails first (metrics.csv or the
+// checkpoint) ends the run with exit 1 and one line naming the file and the cause; no temporaries
+// are left and the checkpoint on the disk, if any, loads.
+TEST(KilnTrain, AFullDiskUnderTheOutputFolderIsOneErrorAndNoLeftovers) {
+  TempDir dir;
+  const std::string out = dir.path("out");
+  SmallDisk disk(out, 32 * 1024);
+  if (!disk.ok()) GTEST_SKIP() << disk.why();
+  const std::string config = write_config(
+      dir, "long.toml",
+      tiny_cnn_config("source = \"synthetic\"\nsize = 16\n", "type = \"sgd\"\nlr = 0.01\nmomentum = 0.9\n",
+                      "epochs = 100000\nbatch = 8\nseed = 3\nlog_every = 1\n", "[1, 16, 16]"));
+  const Finished r = run_to_end({kKiln, "train", config, "--device", "cpu", "--out", out, "--no-plot"}, 60);
+  ASSERT_TRUE(r.in_time) << "kiln went on for 60 s on a full disk:\n" << r.output;
+  ASSERT_TRUE(r.exited(1)) << r.output;
+  const std::string line = last_line(r.output);
+  EXPECT_TRUE(line.starts_with("kiln: error: cannot write ")) << line;
+  EXPECT_TRUE(contains(line, "metrics.csv") || contains(line, "checkpoint.safetensors")) << line;
+  EXPECT_TRUE(contains(line, "No space left on device")) << line;
+  EXPECT_EQ(count_of(r.output, "kiln: error:"), 1) << r.output;
+  EXPECT_TRUE(temporaries_in(out).empty()) << temporaries_in(out).front();
+  if (std::filesystem::exists(out + "/checkpoint.safetensors")) {
+    EXPECT_GE(std::stoll(read_safetensors(out + "/checkpoint.safetensors").metadata.at("step")), 1);
+  }
+}
+
+// Durability: `kiln train` writing a 4 MB checkpoint every step is killed with SIGKILL at random
+// moments and resumed, 30 times. The checkpoint loads after every kill, at most one temporary is
+// ever left (the killed write's), and the next run's first write removes it: none at the end.
+TEST(KilnTrain, KillNineDuringCheckpointWritesNeverLosesTheCheckpointOrLeaksTemporaries) {
+  TempDir dir;
+  const std::string config = write_config(
+      dir, "mlp.toml",
+      "[model]\nname = \"mlp\"\ninput = [1, 32, 32]\nclasses = 4\n\n"
+      "[[layer]]\ntype = \"Flatten\"\nname = \"flatten\"\n\n"
+      "[[layer]]\ntype = \"Linear\"\nname = \"fc1\"\nout_features = 512\n\n"
+      "[[layer]]\ntype = \"ReLU\"\nname = \"relu\"\n\n"
+      "[[layer]]\ntype = \"Linear\"\nname = \"fc2\"\nout_features = 4\n\n"
+      "[[layer]]\ntype = \"SoftmaxCrossEntropy\"\nname = \"loss\"\n\n"
+      "[data]\nsource = \"synthetic\"\nsize = 8\ntest_size = 8\n\n"
+      "[solver]\ntype = \"sgd\"\nlr = 0.01\nmomentum = 0.9\n\n"
+      "[train]\nepochs = 1000000\nbatch = 8\nseed = 3\nlog_every = 1\n");
+  const std::string out = dir.path("out"), ckpt = out + "/checkpoint.safetensors";
+  std::mt19937 rng(18);
+  const auto t0 = std::chrono::steady_clock::now();
+  int kills = 0, left_behind = 0, max_left = 0;
+  int64_t last_step = 0;
+  for (; kills < 30 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(40); ++kills) {
+    std::vector<std::string> args{kKiln, "train", config, "--device", "cpu", "--out", out, "--no-plot"};
+    if (std::filesystem::exists(ckpt)) args.insert(args.end(), {"--resume", ckpt});
+    Child c = spawn(args);
+    ASSERT_GT(c.pid, 0);
+    std::string text;
+    // Wait for the first step (so the kill lands among steps and checkpoint writes, not in start-
+    // up), then a random 0-300 ms more, reading the output all along (a full pipe would stall it).
+    const bool stepping = read_until(c.out, text, "images/s", std::chrono::steady_clock::now() + std::chrono::seconds(20));
+    const int delay_ms = std::uniform_int_distribution<int>(0, 300)(rng);
+    read_until(c.out, text, "kiln: error:", std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms));
+    kill(c.pid, SIGKILL);
+    int status = 0;
+    waitpid(c.pid, &status, 0);
+    close(c.out);
+    ASSERT_TRUE(stepping) << "run " << kills << ": no step within 20 s:\n" << text;
+    ASSERT_FALSE(contains(text, "kiln: error:")) << "run " << kills << ":\n" << text;
+    const std::vector<std::string> temporaries = temporaries_in(out);
+    left_behind += temporaries.empty() ? 0 : 1;
+    max_left = std::max(max_left, static_cast<int>(temporaries.size()));
+    EXPECT_LE(temporaries.size(), 1u) << "after kill " << kills;
+    if (std::filesystem::exists(ckpt)) {
+      const int64_t step = std::stoll(read_safetensors(ckpt).metadata.at("step"));  // throws if torn
+      EXPECT_GE(step, last_step) << "after kill " << kills;
+      last_step = step;
+    }
+  }
+  EXPECT_GE(kills, 10) << "too few kills in 40 s";
+  ASSERT_TRUE(std::filesystem::exists(ckpt));
+  // One more run that finishes: it resumes, writes, and leaves no temporary.
+  const auto r = kiln(train_args(config, out, fmt::format("--resume {} --steps {}", ckpt, last_step + 2)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, fmt::format("resuming from {} at step {}", ckpt, last_step))) << r.output;
+  EXPECT_TRUE(temporaries_in(out).empty()) << temporaries_in(out).front();
+  const auto e = kiln(fmt::format("eval {} --weights {} --device cpu", config, ckpt));
+  EXPECT_EQ(e.exit_code, 0) << e.output;
+  std::printf("[ info ] %d kills in %.1f s: %d left a temporary behind (at most %d at once), reached step %lld\n",
+              kills, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), left_behind, max_left,
+              static_cast<long long>(last_step));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -147,22 +148,50 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   return r;
 }
 
+// metrics.csv, a row at a time, each flushed. A write that fails (a full disk, a quota, an I/O
+// error) is not ignored: the file is cut back to its last whole row (a resumed run appends to it),
+// the first failure is kept (error()) and nothing more is written; the run saves its checkpoint
+// and stops with it (Trainer::stop_on_metrics_error).
 class Metrics {
  public:
-  Metrics(const std::string& path, bool append) : out_(path, append ? std::ios::app : std::ios::trunc) {
-    if (!out_) fail(fmt::format("cannot write metrics file '{}'", path));
-    if (!append) out_ << "kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,images_per_second,seconds\n";
+  Metrics(const std::string& path, bool append) : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
+    if (!out_) fail(fmt::format("cannot write the metrics file '{}': {}", path, std::strerror(errno)));
+    std::error_code ec;
+    if (append && std::filesystem::is_regular_file(path, ec)) whole_ = std::filesystem::file_size(path, ec);
+    if (ec) whole_ = 0;
+    if (!append) write("kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,images_per_second,seconds\n");
+    if (!error_.empty()) fail(error_);  // nothing trained yet: stop now
   }
   void row(const char* kind, int64_t epoch, int64_t step, double lr, double loss, double acc,
            std::optional<double> test_loss, std::optional<double> test_acc, double ips, double seconds) {
-    out_ << fmt::format("{},{},{},{:.6g},{:.6f},{:.6f},{},{},{:.1f},{:.2f}\n", kind, epoch, step, lr, loss, acc,
-                        test_loss ? fmt::format("{:.6f}", *test_loss) : "", test_acc ? fmt::format("{:.6f}", *test_acc) : "",
-                        ips, seconds);
-    out_.flush();
+    write(fmt::format("{},{},{},{:.6g},{:.6f},{:.6f},{},{},{:.1f},{:.2f}\n", kind, epoch, step, lr, loss, acc,
+                      test_loss ? fmt::format("{:.6f}", *test_loss) : "", test_acc ? fmt::format("{:.6f}", *test_acc) : "",
+                      ips, seconds));
   }
+  // "cannot write the metrics file '...': No space left on device" after a failed write; else "".
+  const std::string& error() const { return error_; }
 
  private:
+  void write(const std::string& text) {
+    if (!error_.empty()) return;
+    errno = 0;
+    out_ << text;
+    out_.flush();
+    if (out_) {
+      whole_ += text.size();
+      return;
+    }
+    const int e = errno;
+    error_ = fmt::format("cannot write the metrics file '{}': {}", path_, e != 0 ? std::strerror(e) : "the write failed");
+    out_.close();
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path_, ec)) std::filesystem::resize_file(path_, whole_, ec);
+  }
+
+  std::string path_;
   std::ofstream out_;
+  std::string error_;
+  uintmax_t whole_ = 0;  // bytes of whole rows in the file
 };
 
 // Quotes a path for /bin/sh.
@@ -356,6 +385,7 @@ class TrainingRun {
       const double lr = step(batch);
       report_step(batch, lr, t_start);
       if (batch.last_in_epoch || progress_.step == total_steps_) end_epoch(batch.position.epoch, lr, t_start);
+      if (metrics_ && !metrics_->error().empty()) stop_on_metrics_error();
       if (interrupted()) {
         if (show_progress_bar()) fmt::print(stderr, "\n");
         read_stats();  // never checkpoint parameters a non-finite loss has reached
@@ -577,6 +607,35 @@ class TrainingRun {
                      schedule_.at(index)));
   }
 
+  // metrics.csv could not be written (a full disk): the training so far is kept in a checkpoint
+  // when there is room for one (the last good one stays otherwise), and the run stops naming both.
+  // Data-parallel, only rank 0 gets here, so nothing collective may run (read_stats() is): the
+  // last checkpoint stands.
+  [[noreturn]] void stop_on_metrics_error() {
+    if (show_progress_bar()) fmt::print(stderr, "\n");
+    std::string why_not;
+    if (options_.checkpoints && comm_.size() == 1 && saved_at_step_ != progress_.step) {
+      try {
+        read_stats();  // never checkpoint parameters a non-finite loss has reached
+        save();
+      } catch (const Error& e) {
+        why_not = fmt::format("the checkpoint could not be saved either ({}); ", e.message());
+      }
+    }
+    std::string kept;
+    if (!options_.checkpoints) {
+      kept = "no checkpoint is written (checkpoints are off)";
+    } else if (saved_at_step_ == progress_.step) {
+      kept = fmt::format("the checkpoint of step {} is saved: continue with --resume {} once there is room",
+                         progress_.step, checkpoint_path_);
+    } else if (saved_at_step_ >= 0) {
+      kept = fmt::format("{}the last good checkpoint is {} (step {})", why_not, checkpoint_path_, saved_at_step_);
+    } else {
+      kept = fmt::format("{}no checkpoint was written yet", why_not);
+    }
+    fail(fmt::format("{}: training stopped at step {}; {}", metrics_->error(), progress_.step, kept));
+  }
+
   // The progress bar after every step; a log line and a metrics row every log_every steps, which
   // read the device's sums (the bar shows the loss and accuracy of the last window read).
   void report_step(const data::Batch& batch, double lr, Clock::time_point t_start) {
@@ -647,6 +706,7 @@ class TrainingRun {
     progress_.batch = next.batch;
     save_checkpoint(checkpoint_path_, built_.net, *solver_, progress_, scaler_ ? &scaler_->state_tensor() : nullptr);
     result_.checkpoint = checkpoint_path_;
+    saved_at_step_ = progress_.step;
   }
 
   const RunConfig& config_;
@@ -672,6 +732,7 @@ class TrainingRun {
   double logged_loss_scale_ = 0;            // the scale the last log line reported
   int64_t logged_skipped_ = 0;
   StepStats stats_{device_};        // loss and accuracy sums on the net's device
+  int64_t saved_at_step_ = -1;      // of the last checkpoint this run wrote
   std::optional<Metrics> metrics_;  // opened (appended to when resuming) once resuming succeeded
   TrainProgress progress_;
   TrainResult result_;
@@ -690,7 +751,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
 
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device_name,
                                const NetBuilder& build) {
-  const Device device = select_device(device_name);
+  const Device device = dist::rank_device(device_name, dist::world());
   BuiltNet built = build(config, device);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
   const DataSplits data = make_datasets(config, config.train.batch, batch);
