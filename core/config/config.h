@@ -11,6 +11,8 @@
 // Every error names the file, the line and the key and says what was expected:
 //   "models/lenet.toml:14: [solver] lr must be a number > 0, got "fast"".
 // Unknown keys are errors too (with the known ones listed), so typos never pass silently.
+// Numbers are range-checked as they are read, in 64-bit arithmetic: NaN and infinities are refused,
+// and an integer kiln keeps in an int must be at most 2^31 - 1 (nothing wraps when narrowed).
 #pragma once
 
 #include <cstdint>
