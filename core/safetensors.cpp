@@ -20,6 +20,7 @@ namespace kiln {
 namespace {
 
 constexpr uint64_t kMaxHeader = 100u << 20;  // as the reference implementation: 100 MB
+constexpr uint64_t kMaxElements = uint64_t{1} << 60;  // so that elements × 4 bytes fits in 64 bits
 
 // safetensors' name of a dtype kiln stores ("" for one it does not).
 const char* file_dtype(DType d) {
@@ -184,7 +185,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
   try {
     header = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    bad(fmt::format("the header is not JSON ({})", e.what()));
+    bad(fmt::format("its header is not valid JSON (damaged or not a safetensors file); the JSON parser says: {}",
+                    e.what()));
   }
   if (!header.is_object()) bad("the header is not a JSON object");
   const uint64_t data_size = size - 8 - n;
@@ -222,9 +224,19 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (!e["shape"].is_array() || e["shape"].size() > static_cast<size_t>(Shape::kMaxRank)) {
       bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
     }
+    // Each dimension a non-negative integer, and their product (in 64 bits) at most 2^60 elements:
+    // nothing wraps to a negative or small size.
+    uint64_t elements = 1;
     for (const auto& d : e["shape"]) {
-      if (!d.is_number_unsigned()) bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
-      shape.push_back(d.get<int64_t>());
+      if (!d.is_number_unsigned()) {
+        bad(fmt::format("tensor '{}' has a bad shape {}: dimensions must be integers >= 0", name, e["shape"].dump()));
+      }
+      const uint64_t dim = d.get<uint64_t>();
+      if (dim > kMaxElements || (dim > 0 && elements > kMaxElements / dim)) {
+        bad(fmt::format("tensor '{}' has an impossible shape {}: more than 2^60 elements", name, e["shape"].dump()));
+      }
+      elements *= dim;
+      shape.push_back(static_cast<int64_t>(dim));
     }
     const auto& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <system_error>
 
 #include "core/allocator.h"
 #include "core/error.h"
@@ -279,7 +280,16 @@ void DataLoader::start_workers() {
     produce_ = consume_;
     ready_.clear();
   }
-  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < options_.workers; ++i) {
+    try {
+      threads_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {
+      // The system refused a thread (ulimit -u, memory): stop those started, say what failed.
+      stop_workers();
+      fail(fmt::format("the data loader could not start worker thread {} of {} ({}): set fewer [data] workers "
+                       "(0 loads batches on the training thread)", i + 1, options_.workers, e.code().message()));
+    }
+  }
 }
 
 void DataLoader::stop_workers() {

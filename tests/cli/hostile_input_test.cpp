@@ -132,8 +132,8 @@ TEST(HostileInput, ALayerTooLargeForMemoryIsNamedNotACrash) {
 TEST(HostileInput, HugeSyntheticSizeIsNamedNotABareBadAlloc) {
   TempDir dir;
   const std::string config =
-      write_config(dir, "huge_size.toml", cnn_config("source = \"synthetic\"\nsize = 100000000000\nworkers = 0\n"));
-  expect_one_clear_error(kiln_bounded(train(config, dir, "--steps 1")), {"synthetic", "100000000000 samples", "out of"});
+      write_config(dir, "huge_size.toml", cnn_config("source = \"synthetic\"\nsize = 2000000000\nworkers = 0\n"));
+  expect_one_clear_error(kiln_bounded(train(config, dir, "--steps 1")), {"synthetic", "2000000000 samples", "out of"});
 }
 
 TEST(HostileInput, HugeBatchIsNamedNotABareBadAlloc) {
