@@ -1,5 +1,7 @@
 #include "core/safetensors.h"
 
+#include "core/files.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
@@ -164,6 +166,7 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
+  require_regular_file(path, "checkpoint");  // a FIFO would block the open
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
   in.seekg(0, std::ios::end);

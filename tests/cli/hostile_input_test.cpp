@@ -207,6 +207,8 @@ TEST(HostileInput, AFifoIsRefusedWithoutBlocking) {
   const std::string config = write_config(dir, "fifo.toml", text);
   expect_one_clear_error(kiln_bounded(train(config, dir)), {fifo, "FIFO", "not a regular file"});
   expect_one_clear_error(kiln_bounded(train(fifo, dir)), {"config file " + fifo, "FIFO"});
+  const std::string synthetic = write_config(dir, "synthetic.toml", cnn_config("source = \"synthetic\"\nsize = 8\n"));
+  expect_one_clear_error(kiln_bounded(train(synthetic, dir, "--weights " + fifo)), {"checkpoint " + fifo, "FIFO"});
 }
 
 TEST(HostileInput, AHugeResizeIsRefusedUpFront) {
