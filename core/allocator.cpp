@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
+#include <new>
 
 #include "core/error.h"
 
@@ -82,7 +83,14 @@ class CudaMemory final : public RawMemory {
   }
   void wait_event(void* event) override { KILN_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event))); }
   // Events are reused: creating one per cross-stream free would cost a driver call each time.
-  void release_event(void* event) override { spare_events_.push_back(static_cast<cudaEvent_t>(event)); }
+  // Out of host memory for the spare list, the event is destroyed instead: a free must not throw.
+  void release_event(void* event) override {
+    try {
+      spare_events_.push_back(static_cast<cudaEvent_t>(event));
+    } catch (const std::bad_alloc&) {
+      cudaEventDestroy(static_cast<cudaEvent_t>(event));
+    }
+  }
 
  private:
   Device device_;
@@ -137,7 +145,13 @@ void* CachingAllocator::allocate(size_t bytes, const Stream& stream) {
   } else {
     ptr = allocate_raw_locked(bytes, cls);
   }
-  live_.emplace(ptr, Block{cls, stream.native(), {}});
+  try {
+    live_.emplace(ptr, Block{cls, stream.native(), {}});
+  } catch (const std::bad_alloc&) {  // no host memory left to track the block: give it back
+    cache_locked(stream.native(), cls, ptr);
+    throw OutOfMemory(fmt::format("out of host memory while allocating {} ({} bytes) on {}", format_bytes(bytes),
+                                  bytes, raw_->device().str()));
+  }
   stats_.in_use += cls;
   if (stats_.in_use > stats_.peak) stats_.peak = stats_.in_use;
   return ptr;
@@ -163,7 +177,7 @@ void* CachingAllocator::allocate_raw_locked(size_t bytes, size_t cls) {
   if (ptr == nullptr) {
     std::string note = raw_->capacity_note();
     if (limit_ != kNoLimit) note += (note.empty() ? "" : "; ") + fmt::format("kiln's limit is {}", format_bytes(limit_));
-    fail(fmt::format("out of memory on {}: asked for {} ({} bytes), {} already in use by kiln (peak {}){}{}",
+    throw OutOfMemory(fmt::format("out of memory on {}: asked for {} ({} bytes), {} already in use by kiln (peak {}){}{}",
                      raw_->device().str(), format_bytes(bytes), bytes, format_bytes(stats_.in_use),
                      format_bytes(stats_.peak), note.empty() ? "" : "; ", note));
   }
@@ -191,16 +205,53 @@ void CachingAllocator::deallocate(void* ptr) {
   Block block = std::move(it->second);
   live_.erase(it);
   stats_.in_use -= block.cls;
+  if (block.other_streams.empty()) {
+    cache_locked(block.stream, block.cls, ptr);
+    return;
+  }
+  // Nothing below may escape: deallocate runs in destructors, often while an out-of-memory error
+  // unwinds, when the host may have no memory left for a free list or an event.
   std::vector<void*> events;
-  for (void* stream : block.other_streams) {
-    if (void* event = raw_->record_event(stream)) events.push_back(event);
+  try {
+    pending_.reserve(pending_.size() + 1);  // the push_back below cannot throw then
+    events.reserve(block.other_streams.size());
+    for (void* stream : block.other_streams) {
+      if (void* event = raw_->record_event(stream)) events.push_back(event);
+    }
+  } catch (...) {
+    // The backend's release waits for the device (cudaFree synchronises), so the block goes back
+    // to it rather than to a free list, without events.
+    for (void* event : events) {
+      try {
+        raw_->release_event(event);
+      } catch (...) {  // an event lost, not the process
+      }
+    }
+    release_raw_locked(ptr);
+    return;
   }
   if (events.empty()) {
-    stats_.cached += block.cls;
-    free_[{block.stream, block.cls}].push_back(ptr);
+    cache_locked(block.stream, block.cls, ptr);
   } else {
     stats_.pending += block.cls;
     pending_.push_back({ptr, std::move(block), std::move(events)});
+  }
+}
+
+void CachingAllocator::cache_locked(void* stream, size_t cls, void* ptr) noexcept {
+  try {
+    free_[{stream, cls}].push_back(ptr);
+    stats_.cached += cls;
+  } catch (...) {  // no host memory for the free list: the block goes back to the backend
+    release_raw_locked(ptr);
+  }
+}
+
+void CachingAllocator::release_raw_locked(void* ptr) noexcept {
+  try {
+    raw_->release(ptr);
+  } catch (...) {
+    // The backend failed to take it back (a broken device): the block is lost, not the process.
   }
 }
 
@@ -214,8 +265,7 @@ void CachingAllocator::collect_completed_locked() {
     });
     if (!p.events.empty()) return false;
     stats_.pending -= p.block.cls;
-    stats_.cached += p.block.cls;
-    free_[{p.block.stream, p.block.cls}].push_back(p.ptr);
+    cache_locked(p.block.stream, p.block.cls, p.ptr);
     return true;
   };
   std::erase_if(pending_, done);

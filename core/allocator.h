@@ -3,7 +3,7 @@
 // Freed blocks go back to a free list of their size class (4 classes per power of two, at least
 // 256 bytes, so a request wastes at most 25%) and are handed out again without a trip to
 // cudaMalloc/malloc, which on a GPU synchronises the device. When the backend runs out, the cache
-// is released and the request retried once; if it still fails, kiln::Error says how much was asked
+// is released and the request retried once; if it still fails, kiln::OutOfMemory says how much was asked
 // and how much is in use. A byte limit can be set per device (useful for testing and for sharing
 // a GPU).
 //
@@ -84,6 +84,9 @@ class CachingAllocator {
   // wait for that work. `ptr` is a block from allocate().
   void record_stream(void* ptr, const Stream& stream);
   // Returns a block from allocate() to the cache (see the stream rule above). nullptr is ignored.
+  // Never throws for a block of this allocator, even out of host memory (it runs in destructors):
+  // a block whose free list cannot grow goes back to the backend instead. A pointer that is not a
+  // live block (a bug) is a kiln::Error.
   void deallocate(void* ptr);
   // Gives every cached block back to the backend (blocks still waiting for events stay).
   void empty_cache();
@@ -115,6 +118,9 @@ class CachingAllocator {
   void collect_completed_locked();
   void wait_pending_locked();
   void release_cached_locked();
+  // The block joins its free list, or goes back to the backend if the list cannot grow.
+  void cache_locked(void* stream, size_t cls, void* ptr) noexcept;
+  void release_raw_locked(void* ptr) noexcept;
   std::unique_ptr<RawMemory> raw_;
   mutable std::mutex mutex_;
   std::map<FreeKey, std::vector<void*>> free_;  // (stream, size class) -> cached blocks

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <new>
 
 namespace kiln {
 
@@ -17,5 +18,15 @@ Error::Error(const std::string& message, SourceLocation where)
       location_(short_location(where)) {}
 
 void fail(const std::string& message, SourceLocation where) { throw Error(message, where); }
+
+void rethrow_out_of_memory(const std::string& context, SourceLocation where) {
+  try {
+    throw;
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory(fmt::format("{}: {}", context, e.message()), where);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(fmt::format("{}: out of host memory", context), where);
+  }
+}
 
 }  // namespace kiln

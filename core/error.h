@@ -61,6 +61,21 @@ class Error : public std::runtime_error {
   std::string location_;
 };
 
+// An allocation that did not fit: host or device memory, or kiln's limit (core/allocator.h). An
+// Error like any other; code that knows what was being allocated (a layer's tensors, a batch, a
+// file's bytes) catches it, or a std::bad_alloc, and rethrows it with that context
+// (rethrow_out_of_memory), so that the user reads one line naming the layer or file.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
+// Inside a catch block of an OutOfMemory or a std::bad_alloc: throws OutOfMemory whose message is
+// "<context>: <the failure>" ("reading data.bin (1.2 GiB): out of host memory"). Any other
+// exception is rethrown unchanged.
+[[noreturn]] void rethrow_out_of_memory(const std::string& context,
+                                        SourceLocation where = SourceLocation::current());
+
 // Throws kiln::Error with the given message; the location is the caller's.
 [[noreturn]] void fail(const std::string& message,
                        SourceLocation where = SourceLocation::current());

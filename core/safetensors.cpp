@@ -1,5 +1,7 @@
 #include "core/safetensors.h"
 
+#include "core/files.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
@@ -7,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,7 @@ namespace kiln {
 namespace {
 
 constexpr uint64_t kMaxHeader = 100u << 20;  // as the reference implementation: 100 MB
+constexpr uint64_t kMaxElements = uint64_t{1} << 60;  // so that elements × 4 bytes fits in 64 bits
 
 // safetensors' name of a dtype kiln stores ("" for one it does not).
 const char* file_dtype(DType d) {
@@ -164,6 +166,7 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
+  require_regular_file(path, "checkpoint");  // a FIFO would block the open
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
   in.seekg(0, std::ios::end);
@@ -185,7 +188,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
   try {
     header = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    bad(fmt::format("the header is not JSON ({})", e.what()));
+    bad(fmt::format("its header is not valid JSON (damaged or not a safetensors file); the JSON parser says: {}",
+                    e.what()));
   }
   if (!header.is_object()) bad("the header is not a JSON object");
   const uint64_t data_size = size - 8 - n;
@@ -223,14 +227,18 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (!e["shape"].is_array() || e["shape"].size() > static_cast<size_t>(Shape::kMaxRank)) {
       bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
     }
-    uint64_t count = 1;
+    // Each dimension a non-negative integer, and their product (in 64 bits) at most 2^60 elements:
+    // nothing wraps to a negative or small size.
+    uint64_t elements = 1;
     for (const auto& d : e["shape"]) {
-      if (!d.is_number_unsigned()) bad(fmt::format("tensor '{}' has a bad shape {}", name, e["shape"].dump()));
-      const auto dim = d.get<uint64_t>();
-      if (dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(count, dim, &count) ||
-          count > static_cast<uint64_t>(INT64_MAX)) {
-        bad(fmt::format("tensor '{}' has shape {}, more elements than fit in 64 bits", name, e["shape"].dump()));
+      if (!d.is_number_unsigned()) {
+        bad(fmt::format("tensor '{}' has a bad shape {}: dimensions must be integers >= 0", name, e["shape"].dump()));
       }
+      const uint64_t dim = d.get<uint64_t>();
+      if (dim > kMaxElements || (dim > 0 && elements > kMaxElements / dim)) {
+        bad(fmt::format("tensor '{}' has an impossible shape {}: more than 2^60 elements", name, e["shape"].dump()));
+      }
+      elements *= dim;
       shape.push_back(static_cast<int64_t>(dim));
     }
     const auto& off = e["data_offsets"];
@@ -241,14 +249,9 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (begin > end || end > data_size) {
       bad(fmt::format("tensor '{}' spans bytes [{}, {}) but the data has {} bytes (truncated?)", name, begin, end, data_size));
     }
-    // Compared without multiplying: a shape of 2^62 F32 elements needs 2^64 bytes, which wraps to 0.
-    const auto elements = static_cast<uint64_t>(shape.numel());
-    if ((end - begin) % element != 0 || (end - begin) / element != elements) {
+    if (end - begin != static_cast<uint64_t>(shape.numel()) * element) {
       bad(fmt::format("tensor '{}' of shape {} and dtype {} needs {} bytes, its offsets give {}", name, shape.str(),
-                      e["dtype"].get<std::string>(),
-                      elements > UINT64_MAX / element ? std::string("more than 2^64")
-                                                      : std::to_string(elements * element),
-                      end - begin));
+                      e["dtype"].get<std::string>(), shape.numel() * element, end - begin));
     }
     spans.push_back({begin, end, name});
     file.tensors[name].shape = shape;

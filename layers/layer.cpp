@@ -69,7 +69,10 @@ std::pair<int, int> SpecReader::get_pair(const std::string& key, std::pair<int, 
 double SpecReader::get_double(const std::string& key, double fallback) {
   const Value* v = find(key);
   if (!v) return fallback;
-  if (const auto* d = std::get_if<double>(v)) return *d;
+  if (const auto* d = std::get_if<double>(v)) {
+    if (!std::isfinite(*d)) bad(key, "a finite number");  // NaN and infinities are never a setting
+    return *d;
+  }
   if (const auto* i = std::get_if<int64_t>(v)) return static_cast<double>(*i);
   bad(key, "a number");
 }

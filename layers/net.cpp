@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <new>
 #include <set>
 
 #include "core/error.h"
@@ -12,6 +13,16 @@
 #include "layers/tensor_ops.h"
 
 namespace kiln {
+namespace {
+
+// Inside a catch block of an allocation failure (kiln::OutOfMemory, std::bad_alloc) in a layer's
+// setup, forward or backward: rethrows it naming the layer, so that the user reads which layer
+// asked for the memory and for what output shape.
+[[noreturn]] void rethrow_naming_layer(const Layer& layer, const char* pass, const Shape& output) {
+  rethrow_out_of_memory(fmt::format("layer '{}' ({}), {} (output {})", layer.name(), layer.type(), pass, output.str()));
+}
+
+}  // namespace
 
 // One named tensor of the graph: a net input (layer == nullptr) or a layer's output.
 struct Net::Node {
@@ -186,7 +197,13 @@ void Net::setup(const std::map<std::string, Shape>& input_shapes) {
     }
     n.shape = n.layer->output_shape(shapes, dtypes);
     n.dtype = DType::F32;
-    n.layer->setup(shapes, device_);
+    try {
+      n.layer->setup(shapes, device_);
+    } catch (const OutOfMemory&) {
+      rethrow_naming_layer(*n.layer, "allocating its parameters", n.shape);
+    } catch (const std::bad_alloc&) {
+      rethrow_naming_layer(*n.layer, "allocating its parameters", n.shape);
+    }
   }
   // Which tensors carry gradients and which layers run backward.
   for (Node& n : im.nodes) {
@@ -365,37 +382,47 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
   }
   account();
   const DType stored = graph::activation_dtype(precision_);
-  for (int li : im.order) {
-    Node& n = im.nodes[static_cast<size_t>(li)];
-    std::vector<const Tensor*> ins;
-    for (int j : n.inputs) ins.push_back(&im.nodes[static_cast<size_t>(j)].value);
-    if (observer_) observer_(*n.layer, Pass::Forward, true);
-    n.value = n.layer->forward(ins, stream_);
-    if (observer_) observer_(*n.layer, Pass::Forward, false);
-    KILN_CHECK(n.value.shape() == n.shape, "layer '{}' ({}): forward produced {} but shape inference said {}",
-               n.name, n.layer->type(), n.value.shape().str(), n.shape.str());
-    if (!training_ || !n.runs_backward) n.layer->release_saved();
-    if (stored != DType::F32 && n.value.dtype() == DType::F32 && !n.layer->is_loss()) {
-      // Mixed precision: the activation holds 16-bit values from the start (its forward readers
-      // see what a 16-bit tensor holds). A view of an input (Flatten) holds rounded values already
-      // if that input is an activation; a view of a net input (the caller's data) is rounded as a copy.
-      bool view = false, view_of_net_input = false;
-      for (int j : n.inputs) {
-        const Node& in = im.nodes[static_cast<size_t>(j)];
-        if (!in.value.shares_memory_with(n.value)) continue;
-        view = true;
-        view_of_net_input = view_of_net_input || !in.layer;
+  const Node* current = nullptr;  // the layer an allocation failure is reported for
+  try {
+    for (int li : im.order) {
+      Node& n = im.nodes[static_cast<size_t>(li)];
+      current = &n;
+      std::vector<const Tensor*> ins;
+      for (int j : n.inputs) ins.push_back(&im.nodes[static_cast<size_t>(j)].value);
+      if (observer_) observer_(*n.layer, Pass::Forward, true);
+      n.value = n.layer->forward(ins, stream_);
+      if (observer_) observer_(*n.layer, Pass::Forward, false);
+      KILN_CHECK(n.value.shape() == n.shape, "layer '{}' ({}): forward produced {} but shape inference said {}",
+                 n.name, n.layer->type(), n.value.shape().str(), n.shape.str());
+      if (!training_ || !n.runs_backward) n.layer->release_saved();
+      if (stored != DType::F32 && n.value.dtype() == DType::F32 && !n.layer->is_loss()) {
+        // Mixed precision: the activation holds 16-bit values from the start (its forward readers
+        // see what a 16-bit tensor holds). A view of an input (Flatten) holds rounded values already
+        // if that input is an activation; a view of a net input (the caller's data) is rounded as a copy.
+        bool view = false, view_of_net_input = false;
+        for (int j : n.inputs) {
+          const Node& in = im.nodes[static_cast<size_t>(j)];
+          if (!in.value.shares_memory_with(n.value)) continue;
+          view = true;
+          view_of_net_input = view_of_net_input || !in.layer;
+        }
+        if (view_of_net_input) n.value = round_copy(n.value);
+        else if (!view) graph::round_in_place(n.value, precision_, stream_);
       }
-      if (view_of_net_input) n.value = round_copy(n.value);
-      else if (!view) graph::round_in_place(n.value, precision_, stream_);
+      account();
+      for (int j : n.inputs) {
+        Node& in = im.nodes[static_cast<size_t>(j)];
+        if (--in.forward_left > 0) continue;
+        if (in.backward_left == 0) release(j);
+        else narrow(j);
+      }
     }
-    account();
-    for (int j : n.inputs) {
-      Node& in = im.nodes[static_cast<size_t>(j)];
-      if (--in.forward_left > 0) continue;
-      if (in.backward_left == 0) release(j);
-      else narrow(j);
-    }
+  } catch (const OutOfMemory&) {
+    if (current == nullptr) throw;
+    rethrow_naming_layer(*current->layer, "forward", current->shape);
+  } catch (const std::bad_alloc&) {
+    if (current == nullptr) throw;
+    rethrow_naming_layer(*current->layer, "forward", current->shape);
   }
   account();
   im.forward_done = true;
@@ -411,79 +438,89 @@ void Net::backward(const Tensor* loss_scale) {
   for (int li : im.order) any_loss = any_loss || im.nodes[static_cast<size_t>(li)].layer->is_loss();
   KILN_CHECK(any_loss, "backward: the net has no loss layer (SoftmaxCrossEntropy, MSELoss)");
 
-  for (auto it = im.order.rbegin(); it != im.order.rend(); ++it) {
-    const int li = *it;
-    Node& n = im.nodes[static_cast<size_t>(li)];
-    if (!n.runs_backward) continue;
-    Layer& l = *n.layer;
-    BackwardArgs args{.stream = stream_};
-    // Releases what no later backward reads: this layer's saved state, its output gradient, and
-    // the activations whose last reader this layer was.
-    auto release_after = [&] {
-      n.grad = Tensor();
-      l.release_saved();
-      if (l.backward_needs_output() && --n.backward_left == 0 && n.forward_left == 0) release(li);
-      for (size_t s = 0; s < n.inputs.size(); ++s) {
-        if (!l.backward_needs_input(static_cast<int>(s))) continue;
-        Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
-        if (--in.backward_left == 0) release(n.inputs[s]);
-      }
-      account();
-    };
-    if (l.is_loss()) {
-      args.loss_scale = l.loss_weight();
-    } else if (n.grad.defined()) {
-      args.grad_output = &n.grad;
-    } else {
-      release_after();  // nothing downstream produced a gradient
-      continue;
-    }
-    std::vector<Tensor> wide(n.inputs.size() + 1);  // FP32 copies of 16-bit activations
-    size_t temp_bytes = 0;
-    if (l.backward_needs_output()) args.output = widened(n.value, wide.back(), temp_bytes);
-    std::vector<Tensor> temps(n.inputs.size());
-    std::vector<bool> targeted(im.nodes.size(), false);
-    for (size_t s = 0; s < n.inputs.size(); ++s) {
-      Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
-      args.inputs.push_back(l.backward_needs_input(static_cast<int>(s)) ? widened(in.value, wide[s], temp_bytes)
-                                                                          : nullptr);
-      if (!(in.needs_grad && l.input_differentiable(static_cast<int>(s)))) {
-        args.grad_inputs.push_back(nullptr);
+  const Node* current = nullptr;  // the layer an allocation failure is reported for
+  try {
+    for (auto it = im.order.rbegin(); it != im.order.rend(); ++it) {
+      const int li = *it;
+      Node& n = im.nodes[static_cast<size_t>(li)];
+      current = &n;
+      if (!n.runs_backward) continue;
+      Layer& l = *n.layer;
+      BackwardArgs args{.stream = stream_};
+      // Releases what no later backward reads: this layer's saved state, its output gradient, and
+      // the activations whose last reader this layer was.
+      auto release_after = [&] {
+        n.grad = Tensor();
+        l.release_saved();
+        if (l.backward_needs_output() && --n.backward_left == 0 && n.forward_left == 0) release(li);
+        for (size_t s = 0; s < n.inputs.size(); ++s) {
+          if (!l.backward_needs_input(static_cast<int>(s))) continue;
+          Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
+          if (--in.backward_left == 0) release(n.inputs[s]);
+        }
+        account();
+      };
+      if (l.is_loss()) {
+        args.loss_scale = l.loss_weight();
+      } else if (n.grad.defined()) {
+        args.grad_output = &n.grad;
+      } else {
+        release_after();  // nothing downstream produced a gradient
         continue;
       }
-      if (!in.grad.defined() && !targeted[static_cast<size_t>(n.inputs[s])]) {
-        in.grad = Tensor::empty(in.shape, device_);
-        targeted[static_cast<size_t>(n.inputs[s])] = true;
-        args.grad_inputs.push_back(&in.grad);
-      } else {
-        temps[s] = Tensor::empty(in.shape, device_);
-        temp_bytes += temps[s].nbytes();
-        args.grad_inputs.push_back(&temps[s]);
+      std::vector<Tensor> wide(n.inputs.size() + 1);  // FP32 copies of 16-bit activations
+      size_t temp_bytes = 0;
+      if (l.backward_needs_output()) args.output = widened(n.value, wide.back(), temp_bytes);
+      std::vector<Tensor> temps(n.inputs.size());
+      std::vector<bool> targeted(im.nodes.size(), false);
+      for (size_t s = 0; s < n.inputs.size(); ++s) {
+        Node& in = im.nodes[static_cast<size_t>(n.inputs[s])];
+        args.inputs.push_back(l.backward_needs_input(static_cast<int>(s)) ? widened(in.value, wide[s], temp_bytes)
+                                                                            : nullptr);
+        if (!(in.needs_grad && l.input_differentiable(static_cast<int>(s)))) {
+          args.grad_inputs.push_back(nullptr);
+          continue;
+        }
+        if (!in.grad.defined() && !targeted[static_cast<size_t>(n.inputs[s])]) {
+          in.grad = Tensor::empty(in.shape, device_);
+          targeted[static_cast<size_t>(n.inputs[s])] = true;
+          args.grad_inputs.push_back(&in.grad);
+        } else {
+          temps[s] = Tensor::empty(in.shape, device_);
+          temp_bytes += temps[s].nbytes();
+          args.grad_inputs.push_back(&temps[s]);
+        }
       }
-    }
-    account();
-    peak_bytes_ = std::max(peak_bytes_, live_bytes_ + temp_bytes);
-    if (observer_) observer_(l, Pass::Backward, true);
-    l.backward(args);
-    wide.clear();
-    // The gradients as they flow on: the loss scale applied to what a loss layer seeds, and the
-    // 16-bit rounding of mixed precision (a no-op for F32 and TF32 storage).
-    const MathPrecision flow = stored_precision();
-    for (size_t s = 0; s < n.inputs.size(); ++s) {
-      Tensor* g = args.grad_inputs[s];
-      if (!g) continue;
-      if (l.is_loss() && loss_scale) graph::scale_gradient(*g, *loss_scale, flow, stream_);
-      else graph::round_in_place(*g, flow, stream_);
-      if (temps[s].defined()) {
-        Tensor& sum = im.nodes[static_cast<size_t>(n.inputs[s])].grad;
-        graph::add_into(sum, temps[s], stream_);
-        graph::round_in_place(sum, flow, stream_);
+      account();
+      peak_bytes_ = std::max(peak_bytes_, live_bytes_ + temp_bytes);
+      if (observer_) observer_(l, Pass::Backward, true);
+      l.backward(args);
+      wide.clear();
+      // The gradients as they flow on: the loss scale applied to what a loss layer seeds, and the
+      // 16-bit rounding of mixed precision (a no-op for F32 and TF32 storage).
+      const MathPrecision flow = stored_precision();
+      for (size_t s = 0; s < n.inputs.size(); ++s) {
+        Tensor* g = args.grad_inputs[s];
+        if (!g) continue;
+        if (l.is_loss() && loss_scale) graph::scale_gradient(*g, *loss_scale, flow, stream_);
+        else graph::round_in_place(*g, flow, stream_);
+        if (temps[s].defined()) {
+          Tensor& sum = im.nodes[static_cast<size_t>(n.inputs[s])].grad;
+          graph::add_into(sum, temps[s], stream_);
+          graph::round_in_place(sum, flow, stream_);
+        }
       }
+      if (observer_) observer_(l, Pass::Backward, false);
+      if (gradients_ready_) gradients_ready_(l);
+      temps.clear();
+      release_after();
     }
-    if (observer_) observer_(l, Pass::Backward, false);
-    if (gradients_ready_) gradients_ready_(l);
-    temps.clear();
-    release_after();
+  } catch (const OutOfMemory&) {
+    if (current == nullptr) throw;
+    rethrow_naming_layer(*current->layer, "backward", current->shape);
+  } catch (const std::bad_alloc&) {
+    if (current == nullptr) throw;
+    rethrow_naming_layer(*current->layer, "backward", current->shape);
   }
   for (Node& n : im.nodes) n.grad = Tensor();
   account();

@@ -498,17 +498,19 @@ void add_bench_command(CLI::App& app, Action* action) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--batch", args->batch, "Batch size (default: the config's [train] batch)")
-      ->check(CLI::PositiveNumber);
+      ->check(integer_in(1, kMaxIntFlag));
   cmd->add_option("--iters", args->iters, "Timed iterations per measurement")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(integer_in(1, kMaxIntFlag));
   cmd->add_option("--warmup", args->warmup, "Untimed iterations before each measurement")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", args->seed, "Seed of the weights and the synthetic batch")->capture_default_str();
+      ->check(integer_in(0, kMaxIntFlag));
+  cmd->add_option("--seed", args->seed, "Seed of the weights and the synthetic batch")->capture_default_str()
+      ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--precision", args->precision, "fp32, tf32, bf16 or fp16 (default: the config's [train] precision)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the table");
   cmd->add_option("--bucket-mb", args->bucket_mb,
-                  "Under mpirun: gradient bucket size in MiB (default: the config's [train] bucket_mb)");
+                  "Under mpirun: gradient bucket size in MiB (default: the config's [train] bucket_mb)")
+      ->check(number_in(0.0, 1024.0 * 1024.0));
   cmd->add_option("--ranks", args->ranks,
                   "Scaling: run under mpirun once per rank count of this list (e.g. 1,2) and print a table of "
                   "images/s, speedup and all-reduce times");

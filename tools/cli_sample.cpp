@@ -312,10 +312,11 @@ void add_sample_command(CLI::App& app, Action* action) {
       ->required()->check(CLI::ExistingFile);
   cmd->add_option("--prompt", args->prompt, "Text to start from (printed first); empty: the start of a line");
   cmd->add_option("--length", args->length, "Tokens to generate: characters, or words and punctuation marks")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(integer_in(0, kMaxIntFlag));
   cmd->add_option("--temperature", args->temperature, "Softmax temperature; 0: always the most likely")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", args->seed, "Random seed")->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(number_in(0.0, 1e6));
+  cmd->add_option("--seed", args->seed, "Random seed")->capture_default_str()
+      ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
   cmd->add_flag("--no-unk", args->no_unk, "Word models: never draw <unk> (the words outside the vocabulary)");
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->callback([action, args] { *action = [args] { return run_sample(*args); }; });

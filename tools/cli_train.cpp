@@ -75,10 +75,12 @@ void add_train_command(CLI::App& app, Action* action) {
   CLI::App* cmd = app.add_subcommand("train", "Train the model of a config file");
   cmd->add_option("config", args->config, "Model and training config (TOML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--device", args->options.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--epochs", args->epochs, "Epochs (overrides [train] epochs)")->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", args->steps, "Stop after this many steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", args->batch, "Batch size (overrides [train] batch)")->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", args->seed, "Random seed (overrides [train] seed)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--epochs", args->epochs, "Epochs (overrides [train] epochs)")->check(integer_in(1, kMaxIntFlag));
+  cmd->add_option("--steps", args->steps, "Stop after this many steps")
+      ->check(integer_in(1, std::numeric_limits<int64_t>::max()));
+  cmd->add_option("--batch", args->batch, "Batch size (overrides [train] batch)")->check(integer_in(1, kMaxIntFlag));
+  cmd->add_option("--seed", args->seed, "Random seed (overrides [train] seed)")
+      ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--precision", args->precision,
                   "fp32, tf32, bf16 or fp16 (overrides [train] precision; bf16/fp16: mixed precision)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));

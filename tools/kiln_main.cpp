@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -60,6 +61,11 @@ int main(int argc, char** argv) {
     return action ? action() : 0;
   } catch (const kiln::Error& e) {
     return report_error(e.what());
+  } catch (const std::bad_alloc&) {
+    // The last resort: the allocation sites that size from the input (a layer's tensors, a batch,
+    // a file's bytes) name themselves; this one could not.
+    return report_error("out of memory (the host ran out while kiln allocated memory; a smaller batch, "
+                        "model or data set may fit)");
   } catch (const std::exception& e) {
     return report_error(e.what());
   }

@@ -18,6 +18,12 @@ BuiltNet build_model(const RunConfig& config, Device device) {
   for (size_t i = 0; i < config.layers.size(); ++i) {
     const LayerSpec& spec = config.layers[i];
     const int line = i < config.layer_lines.size() ? config.layer_lines[i] : 0;
+    if (!built.loss.empty()) {
+      // Layers are added in file order, so nothing after the loss can feed it: such a layer would
+      // train on nothing or read the loss value, never what the model means.
+      fail(fmt::format("{}:{}: layer '{}' comes after the loss layer '{}': the loss must be the last [[layer]]",
+                       config.path, line, spec.name, built.loss));
+    }
     try {
       std::unique_ptr<Layer> layer = layers::make_layer(spec);
       std::vector<std::string> inputs = spec.inputs;

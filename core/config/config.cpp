@@ -4,16 +4,24 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/files.h"
 
 namespace kiln {
 namespace {
 
 int line_of(const toml::node& node) { return static_cast<int>(node.source().begin.line); }
+
+// The largest integer a config key takes unless it says otherwise: every count kiln keeps in an int
+// fits, and products of two such counts fit in 64 bits.
+constexpr int64_t kMaxInteger = std::numeric_limits<int32_t>::max();
+constexpr double kMaxNumber = std::numeric_limits<double>::max();
 
 // Reads one TOML table, remembering which keys were used so leftovers can be reported.
 class Section {
@@ -32,24 +40,29 @@ class Section {
     return table_ ? table_->get(key) : nullptr;
   }
 
-  double number(const std::string& key, double fallback, double min, bool min_exclusive = false) {
+  // A finite number >= min (> min when min_exclusive) and <= max: NaN and infinities never pass.
+  double number(const std::string& key, double fallback, double min, bool min_exclusive = false,
+                double max = kMaxNumber) {
     const toml::node* n = get(key);
     if (!n) return fallback;
     double v;
     if (auto i = n->value_exact<int64_t>()) v = static_cast<double>(*i);
     else if (auto d = n->value_exact<double>()) v = *d;
     else fail_at(n, fmt::format("{} must be a number, got {}", key, describe(*n)));
+    if (!std::isfinite(v)) fail_at(n, fmt::format("{} must be a finite number, got {}", key, v));
     if (v < min || (min_exclusive && v == min)) {
       fail_at(n, fmt::format("{} must be a number {} {}, got {}", key, min_exclusive ? ">" : ">=", min, v));
     }
+    if (v > max) fail_at(n, fmt::format("{} must be a number <= {}, got {}", key, max, v));
     return v;
   }
-  int64_t integer(const std::string& key, int64_t fallback, int64_t min) {
+  // An integer in [min, max]; the default max keeps every value within an int (kiln narrows many).
+  int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max = kMaxInteger) {
     const toml::node* n = get(key);
     if (!n) return fallback;
     auto i = n->value_exact<int64_t>();
     if (!i) fail_at(n, fmt::format("{} must be an integer, got {}", key, describe(*n)));
-    if (*i < min) fail_at(n, fmt::format("{} must be an integer >= {}, got {}", key, min, *i));
+    if (*i < min || *i > max) fail_at(n, fmt::format("{} must be an integer from {} to {}, got {}", key, min, max, *i));
     return *i;
   }
   bool boolean(const std::string& key, bool fallback) {
@@ -68,7 +81,7 @@ class Section {
     }
     return *s;
   }
-  std::vector<int64_t> integers(const std::string& key, int64_t min) {
+  std::vector<int64_t> integers(const std::string& key, int64_t min, int64_t max = kMaxInteger) {
     const toml::node* n = get(key);
     if (!n) return {};
     const toml::array* a = n->as_array();
@@ -76,7 +89,9 @@ class Section {
     if (!a) fail_at(n, fmt::format("{} must be a list of integers, got {}", key, describe(*n)));
     for (const toml::node& e : *a) {
       auto i = e.value_exact<int64_t>();
-      if (!i || *i < min) fail_at(n, fmt::format("{} must be a list of integers >= {}, got {}", key, min, describe(*n)));
+      if (!i || *i < min || *i > max) {
+        fail_at(n, fmt::format("{} must be a list of integers from {} to {}, got {}", key, min, max, describe(*n)));
+      }
       out.push_back(*i);
     }
     return out;
@@ -137,6 +152,7 @@ LayerSpec layer_spec(const toml::table& t, size_t index, const std::string& file
     } else if (auto i = node.value_exact<int64_t>()) {
       spec.params[key] = *i;
     } else if (auto d = node.value_exact<double>()) {
+      if (!std::isfinite(*d)) fail(fmt::format("{}: {} must be a finite number, got {}", where(node), key, *d));
       spec.params[key] = *d;
     } else if (auto b = node.value_exact<bool>()) {
       spec.params[key] = *b;
@@ -215,6 +231,12 @@ void read_model(const toml::table& root, const std::string& path, RunConfig& cfg
   if (cfg.input.empty() || cfg.input.size() > 4) {
     model.fail_at(model.get("input"), "input must be the sample shape, e.g. [1, 28, 28] or [784]");
   }
+  int64_t sample_size = 1;
+  for (int64_t d : cfg.input) sample_size *= d;  // each d <= 2^31 - 1 and at most 4 of them: no overflow
+  if (sample_size > kMaxInteger) {
+    model.fail_at(model.get("input"), fmt::format("input = [{}] has {} values per sample, more than {}",
+                                                  fmt::join(cfg.input, ", "), sample_size, kMaxInteger));
+  }
   cfg.classes = model.integer("classes", 0, 0);
   model.reject_unknown();
 
@@ -269,7 +291,8 @@ TrainSettings read_train(const toml::table& root, const std::string& path) {
   TrainSettings t;
   t.epochs = train.integer("epochs", t.epochs, 1);
   t.batch = train.integer("batch", t.batch, 1);
-  t.seed = static_cast<uint64_t>(train.integer("seed", static_cast<int64_t>(t.seed), 0));
+  t.seed = static_cast<uint64_t>(
+      train.integer("seed", static_cast<int64_t>(t.seed), 0, std::numeric_limits<int64_t>::max()));
   t.shuffle = train.boolean("shuffle", t.shuffle);
   t.clip_grad_norm = train.number("clip_grad_norm", t.clip_grad_norm, 0.0);
   t.log_every = train.integer("log_every", t.log_every, 1);
@@ -278,7 +301,7 @@ TrainSettings read_train(const toml::table& root, const std::string& path) {
   t.loss_scale = train.number("loss_scale", t.loss_scale, 1.0);
   if (t.loss_scale > 16777216.0) train.fail_at(train.get("loss_scale"), "loss_scale must be at most 2^24 = 16777216");
   t.loss_scale_growth_interval = train.integer("loss_scale_growth_interval", t.loss_scale_growth_interval, 1);
-  t.bucket_mb = train.number("bucket_mb", t.bucket_mb, 0.0, /*min_exclusive=*/true);
+  t.bucket_mb = train.number("bucket_mb", t.bucket_mb, 0.0, /*min_exclusive=*/true, /*max=*/1024.0 * 1024.0);
   train.reject_unknown();
   return t;
 }
@@ -323,6 +346,7 @@ RunConfig parse_config(const std::string& text, const std::string& path) {
 }
 
 RunConfig load_config(const std::string& path) {
+  require_regular_file(path, "config file");  // a FIFO would block, a device never end
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(fmt::format("cannot open config file '{}'", path));
   std::ostringstream text;
@@ -353,18 +377,23 @@ std::string TableReader::required_string(const std::string& key) const {
   return string(key);
 }
 
-int64_t TableReader::integer(const std::string& key, int64_t fallback) const {
+int64_t TableReader::integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) const {
   auto it = table_.values.find(key);
   if (it == table_.values.end()) return fallback;
-  if (auto i = std::get_if<int64_t>(&it->second)) return *i;
-  fail_key(key, "must be an integer");
+  const auto i = std::get_if<int64_t>(&it->second);
+  if (!i) fail_key(key, "must be an integer");
+  if (*i < min || *i > max) fail_key(key, fmt::format("must be an integer from {} to {}, got {}", min, max, *i));
+  return *i;
 }
 
 double TableReader::number(const std::string& key, double fallback) const {
   auto it = table_.values.find(key);
   if (it == table_.values.end()) return fallback;
   if (auto i = std::get_if<int64_t>(&it->second)) return static_cast<double>(*i);
-  if (auto d = std::get_if<double>(&it->second)) return *d;
+  if (auto d = std::get_if<double>(&it->second)) {
+    if (!std::isfinite(*d)) fail_key(key, fmt::format("must be a finite number, got {}", *d));
+    return *d;
+  }
   fail_key(key, "must be a number");
 }
 
@@ -378,7 +407,12 @@ bool TableReader::boolean(const std::string& key, bool fallback) const {
 std::vector<double> TableReader::numbers(const std::string& key) const {
   auto it = table_.values.find(key);
   if (it == table_.values.end()) return {};
-  if (auto v = std::get_if<std::vector<double>>(&it->second)) return *v;
+  if (auto v = std::get_if<std::vector<double>>(&it->second)) {
+    for (double d : *v) {
+      if (!std::isfinite(d)) fail_key(key, fmt::format("must be a list of finite numbers, got {}", d));
+    }
+    return *v;
+  }
   if (std::holds_alternative<int64_t>(it->second) || std::holds_alternative<double>(it->second)) return {number(key, 0)};
   fail_key(key, "must be a number or a list of numbers");
 }

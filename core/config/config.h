@@ -11,6 +11,8 @@
 // Every error names the file, the line and the key and says what was expected:
 //   "models/lenet.toml:14: [solver] lr must be a number > 0, got "fast"".
 // Unknown keys are errors too (with the known ones listed), so typos never pass silently.
+// Numbers are range-checked as they are read, in 64-bit arithmetic: NaN and infinities are refused,
+// and an integer kiln keeps in an int must be at most 2^31 - 1 (nothing wraps when narrowed).
 #pragma once
 
 #include <cstdint>
@@ -99,7 +101,9 @@ class TableReader {
   explicit TableReader(const ConfigTable& table) : table_(table) {}
   std::string string(const std::string& key, const std::string& fallback = {}) const;
   std::string required_string(const std::string& key) const;
-  int64_t integer(const std::string& key, int64_t fallback) const;
+  // An integer in [min, max] (64-bit; the caller narrows only after this check).
+  int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) const;
+  // A finite number: NaN and infinities are errors.
   double number(const std::string& key, double fallback) const;
   bool boolean(const std::string& key, bool fallback) const;
   std::vector<double> numbers(const std::string& key) const;  // a number or a list of numbers

@@ -28,7 +28,9 @@ CifarDataset::CifarDataset(const std::vector<std::string>& files, CifarOptions o
   const size_t record = label_bytes + kPixels;
   const int classes = num_classes();
   for (const std::string& path : files) {
-    const std::vector<uint8_t> bytes = read_file_maybe_gzip(path);
+    // The real batch files hold 10000 or 50000 records (at most 154 MB): a file, or a small gzip
+    // file, that inflates past 1 GiB is refused before it fills the memory.
+    const std::vector<uint8_t> bytes = read_file_maybe_gzip(path, uint64_t{1} << 30);
     KILN_CHECK(!bytes.empty(), "{} is empty (expected {} records of {} bytes)", path,
                kind_name(options_.kind), record);
     KILN_CHECK(bytes.size() % record == 0,

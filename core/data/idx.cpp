@@ -6,7 +6,9 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <new>
 
+#include "core/allocator.h"
 #include "core/data/io.h"
 #include "core/error.h"
 
@@ -34,10 +36,15 @@ std::string base_name(const std::string& path) {
 }
 }  // namespace
 
+// Read piecewise: the header first, then only as many bytes as it promises (growing as they come,
+// so a lying header meets "truncated" rather than a huge allocation), then a look for extra bytes.
+// A small gzip file that inflates to gigabytes is refused once past the promise.
 IdxArray read_idx(const std::string& path) {
   IdxArray a;
-  a.bytes = read_file_maybe_gzip(path);
-  const std::vector<uint8_t>& b = a.bytes;
+  MaybeGzipReader in(path);
+  std::vector<uint8_t>& b = a.bytes;
+  b.resize(4);
+  b.resize(in.read(b.data(), 4));
   KILN_CHECK(b.size() >= 4, "{} is not an IDX file: {} bytes, too short for the 4-byte magic number",
              path, b.size());
   KILN_CHECK(b[0] == 0 && b[1] == 0 && idx_type_name(b[2]) != nullptr && b[3] >= 1,
@@ -48,6 +55,8 @@ IdxArray read_idx(const std::string& path) {
              path, idx_type_name(b[2]));
   const int ndim = b[3];
   const size_t header = 4 + 4 * static_cast<size_t>(ndim);
+  b.resize(header);
+  b.resize(4 + in.read(b.data() + 4, header - 4));
   KILN_CHECK(b.size() >= header, "{} is truncated: {} bytes, but the header of {} dimensions needs {}",
              path, b.size(), ndim, header);
   uint64_t count = 1;
@@ -59,11 +68,29 @@ IdxArray read_idx(const std::string& path) {
                "{}: IDX dimensions are implausibly large (dimension {} is {})", path, d, dim);
     count *= dim;
   }
-  const uint64_t have = b.size() - header;
+  uint64_t have = 0;
+  try {
+    while (have < count) {
+      const uint64_t chunk = std::min<uint64_t>(count - have, std::max<uint64_t>(have, uint64_t{1} << 22));
+      b.resize(header + have + chunk);
+      const size_t got = in.read(b.data() + header + have, chunk);
+      have += got;
+      if (got < chunk) break;
+    }
+  } catch (const std::bad_alloc&) {
+    rethrow_out_of_memory(fmt::format("reading {} (its header promises {} bytes of data, {})", path, count,
+                                      format_bytes(count)));
+  }
   KILN_CHECK(have >= count, "{} is truncated: the header promises {} bytes of data but {} are there",
              path, count, have);
-  KILN_CHECK(have == count, "{} is corrupt: {} unexpected bytes after the {} bytes of data", path,
-             have - count, count);
+  b.resize(header + count);
+  // Extra bytes: counted up to 64 MiB (a gzip bomb is not inflated to the end to count it).
+  uint64_t extra = 0;
+  uint8_t scratch[1 << 16];
+  for (size_t n; extra <= (uint64_t{64} << 20) && (n = in.read(scratch, sizeof scratch)) > 0;) extra += n;
+  KILN_CHECK(extra <= (uint64_t{64} << 20), "{} is corrupt: more than 64 MiB of unexpected bytes after the {} bytes "
+             "of data its header promises (not inflated further)", path, count);
+  KILN_CHECK(extra == 0, "{} is corrupt: {} unexpected bytes after the {} bytes of data", path, extra, count);
   a.offset = header;
   return a;
 }

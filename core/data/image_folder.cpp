@@ -49,6 +49,14 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
   }
   KILN_CHECK(options_.resize >= 0 && options_.augment.crop >= 0 && options_.augment.pad >= 0,
              "image folder {}: resize, crop and pad must not be negative", root);
+  KILN_CHECK(options_.max_image_pixels > 0, "image folder {}: max_image_pixels must be positive, not {}", root,
+             options_.max_image_pixels);
+  // Even a square image is resize x resize: refused before any image is read.
+  KILN_CHECK(static_cast<double>(options_.resize) * options_.resize <= static_cast<double>(options_.max_image_pixels),
+             "image folder {}: resize = {} makes every image at least {}x{} = {} pixels, more than the {} "
+             "allowed ([data] max_image_pixels)",
+             root, options_.resize, options_.resize, options_.resize,
+             static_cast<int64_t>(options_.resize) * options_.resize, options_.max_image_pixels);
   map_ = detail::make_pixel_map(3, options_.normalize, root);
   if (options_.augment.crop > 0) {
     out_h_ = out_w_ = options_.augment.crop;
@@ -57,8 +65,9 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
                options_.augment.crop, options_.resize);
   } else {
     // The first image fixes the size; every other one must match (checked in get()).
-    Image first = read_jpeg(files_.front(), options_.resize);
-    if (options_.resize > 0) first = resize_shorter_side(first, options_.resize);
+    Image first = read_jpeg(files_.front(), options_.resize, options_.max_image_pixels);
+    if (options_.resize > 0)
+      first = resize_shorter_side(first, options_.resize, options_.max_image_pixels, files_.front());
     detail::augmented_size(options_.augment, first.height, first.width, &out_h_, &out_w_);
   }
 }
@@ -72,8 +81,8 @@ void ImageFolderDataset::get(int64_t index, const SampleContext& ctx, float* x, 
                              float*) const {
   KILN_CHECK(index >= 0 && index < size(), "sample {} is out of range for {}", index, describe());
   const std::string& path = files_[index];
-  Image image = read_jpeg(path, options_.resize);
-  if (options_.resize > 0) image = resize_shorter_side(image, options_.resize);
+  Image image = read_jpeg(path, options_.resize, options_.max_image_pixels);
+  if (options_.resize > 0) image = resize_shorter_side(image, options_.resize, options_.max_image_pixels, path);
   const detail::CropPlan plan = detail::plan_crop(options_.augment, image.height, image.width, ctx, index, path);
   KILN_CHECK(plan.out_h == out_h_ && plan.out_w == out_w_,
              "{}: this image gives a {}x{} sample, the others {}x{}; set resize and crop so that "

@@ -5,12 +5,15 @@
 // get() reads and decodes the JPEG (on the loader's worker threads), resizes it so its shorter
 // side is `resize`, crops `augment.crop` x `augment.crop` (random in training, centred in
 // evaluation), flips at random in training, and normalises each channel: images (3, crop, crop).
+// An image whose header claims, or whose resize would give, more than max_image_pixels pixels is
+// an error naming the file (a resize that cannot fit even a square image is refused up front).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "core/data/dataset.h"
+#include "core/data/jpeg.h"
 
 namespace kiln::data {
 
@@ -18,6 +21,8 @@ struct ImageFolderOptions {
   int resize = 0;       // the shorter side is resized to this first; 0 = no resize
   Augment augment{};      // typical training: {.crop = 224, .random_crop = true, .hflip = true}
   Normalize normalize{};  // per channel, of pixels in [0, 1]
+  // The most pixels an image may claim in its header, or have once resized (core/data/jpeg.h).
+  int64_t max_image_pixels = kDefaultMaxImagePixels;
 };
 
 class ImageFolderDataset final : public Dataset {

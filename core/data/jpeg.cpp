@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "core/data/io.h"
 #include "core/error.h"
@@ -41,14 +42,10 @@ void on_message(j_common_ptr cinfo, int level) {
   if (cinfo->err->msg_code == JWRN_JPEG_EOF) on_error(cinfo);
 }
 
-// The most pixels a JPEG may decode to (after DCT scaling): 2^27, 384 MiB as RGB. A header is
-// read before anything is allocated, so a small file that claims 65500x65500 is refused, not
-// decoded into gigabytes (issue 18; found by tests/fuzz/fuzz_jpeg).
-constexpr uint64_t kMaxJpegPixels = uint64_t{1} << 27;
-
-// false: libjpeg's error is in `message`; *claimed_pixels != 0: the image is over kMaxJpegPixels.
-bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out, char* message,
-                uint64_t* claimed_pixels) {
+// False with `message` set on a libjpeg error; false with message empty when the header claims
+// more than max_pixels pixels (out.width and out.height are then the header's).
+bool decode_raw(const uint8_t* data, size_t size, int min_short_side, int64_t max_pixels, Image& out,
+                char* message) {
   jpeg_decompress_struct cinfo;
   ErrorManager err;
   cinfo.err = jpeg_std_error(&err.pub);
@@ -62,6 +59,12 @@ bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
+  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > static_cast<uint64_t>(max_pixels)) {
+    out.width = static_cast<int>(cinfo.image_width);
+    out.height = static_cast<int>(cinfo.image_height);
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   cinfo.out_color_space = JCS_RGB;
   if (min_short_side > 0) {
     const unsigned short_side = std::min(cinfo.image_width, cinfo.image_height);
@@ -70,20 +73,16 @@ bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out
     cinfo.scale_num = 1;
     cinfo.scale_denom = denom;
   }
-  jpeg_calc_output_dimensions(&cinfo);
-  const uint64_t pixels = uint64_t{cinfo.output_width} * cinfo.output_height;
-  if (pixels > kMaxJpegPixels) {
-    out.width = static_cast<int>(cinfo.output_width);
-    out.height = static_cast<int>(cinfo.output_height);
-    *claimed_pixels = pixels;
-    jpeg_destroy_decompress(&cinfo);
-    return false;
-  }
   jpeg_start_decompress(&cinfo);
   out.width = static_cast<int>(cinfo.output_width);
   out.height = static_cast<int>(cinfo.output_height);
   out.channels = cinfo.output_components;
-  out.pixels.resize(static_cast<size_t>(out.width) * out.height * out.channels);
+  try {
+    out.pixels.resize(static_cast<size_t>(out.width) * out.height * out.channels);
+  } catch (...) {  // std::bad_alloc: decode_jpeg names the file
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
   const size_t stride = static_cast<size_t>(out.width) * out.channels;
   while (cinfo.output_scanline < cinfo.output_height) {
     JSAMPROW row = out.pixels.data() + cinfo.output_scanline * stride;
@@ -96,24 +95,33 @@ bool decode_raw(const uint8_t* data, size_t size, int min_short_side, Image& out
 
 }  // namespace
 
-Image decode_jpeg(const uint8_t* data, size_t size, const std::string& what, int min_short_side) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& what, int min_short_side,
+                  int64_t max_pixels) {
   KILN_CHECK(size > 0, "{} is not a readable JPEG: the file is empty", what);
   Image image;
   char message[JMSG_LENGTH_MAX] = {0};
-  uint64_t claimed_pixels = 0;
-  if (!decode_raw(data, size, min_short_side, image, message, &claimed_pixels)) {
-    KILN_CHECK(claimed_pixels == 0, "{}: the JPEG header claims {}x{} pixels, more than kiln decodes (at most {} pixels)", what,
-               image.width, image.height, kMaxJpegPixels);
-    fail(format_message("{} is not a readable JPEG: {}", what, message));
+  bool decoded = false;
+  try {
+    decoded = decode_raw(data, size, min_short_side, max_pixels, image, message);
+  } catch (const std::bad_alloc&) {
+    rethrow_out_of_memory(format_message("decoding {} ({}x{}x{} pixels)", what, image.width, image.height,
+                                         image.channels));
   }
+  if (!decoded && message[0] == 0) {
+    fail(format_message("{}: the JPEG header claims {}x{} = {} pixels, more than the {} allowed "
+                        "([data] max_image_pixels)",
+                        what, image.width, image.height, static_cast<int64_t>(image.width) * image.height,
+                        max_pixels));
+  }
+  if (!decoded) fail(format_message("{} is not a readable JPEG: {}", what, message));
   KILN_CHECK(image.channels == 3 && image.width > 0 && image.height > 0,
              "{}: decoded to an unexpected {}x{}x{} image", what, image.width, image.height, image.channels);
   return image;
 }
 
-Image read_jpeg(const std::string& path, int min_short_side) {
+Image read_jpeg(const std::string& path, int min_short_side, int64_t max_pixels) {
   const std::vector<uint8_t> bytes = read_file(path);
-  return decode_jpeg(bytes.data(), bytes.size(), path, min_short_side);
+  return decode_jpeg(bytes.data(), bytes.size(), path, min_short_side, max_pixels);
 }
 
 namespace {
@@ -226,17 +234,24 @@ Image resize(const Image& in, int width, int height) {
   return out;
 }
 
-Image resize_shorter_side(const Image& in, int short_side) {
+Image resize_shorter_side(const Image& in, int short_side, int64_t max_pixels, const std::string& what) {
   KILN_CHECK(short_side > 0, "resize: shorter side {} must be positive", short_side);
-  int w, h;
+  double w, h;  // in double: a long thin image must not overflow int before the check
   if (in.width <= in.height) {
     w = short_side;
-    h = static_cast<int>(std::lround(static_cast<double>(in.height) * short_side / in.width));
+    h = std::round(static_cast<double>(in.height) * short_side / in.width);
   } else {
     h = short_side;
-    w = static_cast<int>(std::lround(static_cast<double>(in.width) * short_side / in.height));
+    w = std::round(static_cast<double>(in.width) * short_side / in.height);
   }
-  return resize(in, std::max(w, 1), std::max(h, 1));
+  w = std::max(w, 1.0);
+  h = std::max(h, 1.0);
+  KILN_CHECK(w * h <= static_cast<double>(max_pixels),
+             "{}: resize = {} makes this {}x{} image {}x{} = {} pixels, more than the {} allowed ([data] "
+             "max_image_pixels)",
+             what, short_side, in.width, in.height, static_cast<int64_t>(w), static_cast<int64_t>(h),
+             static_cast<int64_t>(w * h), max_pixels);
+  return resize(in, static_cast<int>(w), static_cast<int>(h));
 }
 
 }  // namespace kiln::data

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <numeric>
+#include <system_error>
 
+#include "core/allocator.h"
 #include "core/error.h"
 
 namespace kiln::data {
@@ -115,6 +117,16 @@ std::shared_ptr<const DataLoader::EpochOrder> DataLoader::cached_order(int64_t e
 }
 
 std::shared_ptr<const DataLoader::EpochOrder> DataLoader::make_order(int64_t epoch) const {
+  try {
+    return make_order_unchecked(epoch);
+  } catch (...) {  // out of memory: say for which data (other errors pass unchanged)
+    const int64_t n = dataset_->size();
+    rethrow_out_of_memory(fmt::format("making the sample order of epoch {} of {} ({} samples, {})", epoch,
+                                      dataset_->describe(), n, format_bytes(static_cast<uint64_t>(n) * 8)));
+  }
+}
+
+std::shared_ptr<const DataLoader::EpochOrder> DataLoader::make_order_unchecked(int64_t epoch) const {
   auto e = std::make_shared<EpochOrder>();
   const int64_t n = dataset_->size(), batch = options_.batch_size;
   const std::vector<std::vector<int64_t>> plan = dataset_->batch_plan(batch, options_.seed, epoch, options_.shuffle);
@@ -182,19 +194,25 @@ Batch DataLoader::load(Position position) const {
   b.last_in_epoch = position.batch + 1 == batches_per_epoch_;
   b.first_sample = first;
   b.global_size = global_n;
-  b.x = Tensor::empty(xs, Device::cpu(), tokens ? DType::I32 : DType::F32);
+  std::vector<int32_t> full_x, full_y;
+  try {
+    b.x = Tensor::empty(xs, Device::cpu(), tokens ? DType::I32 : DType::F32);
+    if (regression) {
+      b.targets = Tensor::empty(Shape{n, t}, Device::cpu(), DType::F32);
+    } else {
+      b.labels = Tensor::empty(steps == 0 && per_label == 1 ? Shape{n} : Shape{n, label_row}, Device::cpu(), DType::I32);
+    }
+    full_x.resize(steps > 0 ? per : 0);
+    full_y.resize(steps > 0 ? per : 0);
+  } catch (...) {  // out of memory: say for which batch of which data (other errors pass unchanged)
+    rethrow_out_of_memory(fmt::format("allocating a batch of {} samples x {} ({}) for {}", n, sample.str(),
+                                      format_bytes(static_cast<uint64_t>(std::max<int64_t>(n * per, 0)) * 4),
+                                      dataset_->describe()));
+  }
   float* x = tokens ? nullptr : b.x.data<float>();
   int32_t* ids = tokens ? b.x.data<int32_t>() : nullptr;
-  int32_t* labels = nullptr;
-  float* targets = nullptr;
-  if (regression) {
-    b.targets = Tensor::empty(Shape{n, t}, Device::cpu(), DType::F32);
-    targets = b.targets.data<float>();
-  } else {
-    b.labels = Tensor::empty(steps == 0 && per_label == 1 ? Shape{n} : Shape{n, label_row}, Device::cpu(), DType::I32);
-    labels = b.labels.data<int32_t>();
-  }
-  std::vector<int32_t> full_x(steps > 0 ? per : 0), full_y(steps > 0 ? per : 0);
+  int32_t* labels = regression ? nullptr : b.labels.data<int32_t>();
+  float* targets = regression ? b.targets.data<float>() : nullptr;
   const SampleContext ctx{options_.seed, position.epoch, options_.train};
   for (int64_t i = 0; i < n; ++i) {
     const int64_t index = order->samples[static_cast<size_t>(begin + i)];
@@ -262,7 +280,16 @@ void DataLoader::start_workers() {
     produce_ = consume_;
     ready_.clear();
   }
-  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < options_.workers; ++i) {
+    try {
+      threads_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {
+      // The system refused a thread (ulimit -u, memory): stop those started, say what failed.
+      stop_workers();
+      fail(fmt::format("the data loader could not start worker thread {} of {} ({}): set fewer [data] workers "
+                       "(0 loads batches on the training thread)", i + 1, options_.workers, e.code().message()));
+    }
+  }
 }
 
 void DataLoader::stop_workers() {

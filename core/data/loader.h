@@ -131,7 +131,8 @@ class DataLoader {
     bool planned = false;          // from Dataset::batch_plan: token batches are trimmed
   };
   std::shared_ptr<const EpochOrder> cached_order(int64_t epoch) const;
-  std::shared_ptr<const EpochOrder> make_order(int64_t epoch) const;
+  std::shared_ptr<const EpochOrder> make_order(int64_t epoch) const;  // OutOfMemory names the data
+  std::shared_ptr<const EpochOrder> make_order_unchecked(int64_t epoch) const;
   // The trimmed length of a planned token batch (its longest sample); 0: not trimmed.
   int64_t trimmed_length(const EpochOrder& order, int64_t begin, int64_t end) const;
   Position position_of(int64_t seq) const;

@@ -63,10 +63,15 @@ struct Conv2dShape {
     KILN_CHECK(groups >= 1, "conv2d: groups={} must be >= 1", groups);
     KILN_CHECK(c % groups == 0, "conv2d: groups={} does not divide in_channels={}", groups, c);
     KILN_CHECK(k % groups == 0, "conv2d: groups={} does not divide out_channels={}", groups, k);
-    KILN_CHECK(h + 2 * pad_h >= dilation_h * (r - 1) + 1 && w + 2 * pad_w >= dilation_w * (s - 1) + 1,
-               "conv2d: kernel {}x{} (dilation {}x{}) is larger than the padded input {}x{} (H, W = {}, {}, "
+    // In 64 bits: a huge dilation or padding must not wrap p() and q() (they compute in int once this passed).
+    const int64_t padded_h = h + 2 * int64_t{pad_h}, padded_w = w + 2 * int64_t{pad_w};
+    const int64_t span_h = int64_t{dilation_h} * (r - 1) + 1, span_w = int64_t{dilation_w} * (s - 1) + 1;
+    KILN_CHECK(padded_h <= INT32_MAX && padded_w <= INT32_MAX, "conv2d: the padded input {}x{} (H, W = {}, {}, "
+               "padding {}, {}) is larger than 2^31 - 1", padded_h, padded_w, h, w, pad_h, pad_w);
+    KILN_CHECK(padded_h >= span_h && padded_w >= span_w,
+               "conv2d: kernel {}x{} (dilation {}x{}) spans {}x{}: larger than the padded input {}x{} (H, W = {}, {}, "
                "padding {}, {})",
-               r, s, dilation_h, dilation_w, h + 2 * pad_h, w + 2 * pad_w, h, w, pad_h, pad_w);
+               r, s, dilation_h, dilation_w, span_h, span_w, padded_h, padded_w, h, w, pad_h, pad_w);
   }
 };
 

@@ -83,9 +83,11 @@ struct Pool2dShape {
     KILN_CHECK(pad_h >= 0 && pad_w >= 0 && 2 * pad_h <= kernel_h && 2 * pad_w <= kernel_w,
                "pool2d: padding ({}, {}) must be >= 0 and at most half the kernel {}x{}", pad_h, pad_w,
                kernel_h, kernel_w);
-    KILN_CHECK(h + 2 * pad_h >= kernel_h && w + 2 * pad_w >= kernel_w,
-               "pool2d: kernel {}x{} is larger than the padded input {}x{}", kernel_h, kernel_w, h + 2 * pad_h,
-               w + 2 * pad_w);
+    const int64_t padded_h = h + 2 * int64_t{pad_h}, padded_w = w + 2 * int64_t{pad_w};  // no int wrap
+    KILN_CHECK(padded_h <= INT32_MAX && padded_w <= INT32_MAX, "pool2d: the padded input {}x{} is larger than "
+               "2^31 - 1", padded_h, padded_w);
+    KILN_CHECK(padded_h >= kernel_h && padded_w >= kernel_w,
+               "pool2d: kernel {}x{} is larger than the padded input {}x{}", kernel_h, kernel_w, padded_h, padded_w);
     KILN_CHECK(static_cast<int64_t>(h) * w <= INT32_MAX, "pool2d: plane {}x{} too large for int32 argmax", h, w);
   }
 };

@@ -57,6 +57,17 @@ std::string error_of(const std::string& text) {
   return "";
 }
 
+// The message of the kiln::Error that `f` throws ("" if none).
+template <class F>
+std::string testing_error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.message();
+  }
+  return "";
+}
+
 std::string with(const std::string& from, const std::string& to) {
   std::string s = kGood;
   const auto pos = s.find(from);
@@ -82,8 +93,8 @@ TEST(Config, ReadsEverySection) {
   TableReader data(c.data);
   EXPECT_EQ(data.string("source"), "synthetic");
   EXPECT_EQ(data.numbers("mean"), (std::vector<double>{0.5, 0.25}));
-  EXPECT_EQ(data.integer("size", 0), 100);
-  EXPECT_THROW(data.integer("source", 0), Error);
+  EXPECT_EQ(data.integer("size", 0, 0, 1000), 100);
+  EXPECT_THROW(data.integer("source", 0, 0, 1000), Error);
 }
 
 TEST(Config, ModelHashFollowsTheModelNotTheSolver) {
@@ -95,7 +106,7 @@ TEST(Config, ModelHashFollowsTheModelNotTheSolver) {
 TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of(with("lr = 1e-3", "lr = \"fast\"")), "bad.toml:28: [solver] lr must be a number, got \"fast\"");
   EXPECT_EQ(error_of(with("lr = 1e-3", "lr = -1")), "bad.toml:28: [solver] lr must be a number > 0, got -1");
-  EXPECT_EQ(error_of(with("batch = 16", "batch = 0")), "bad.toml:37: [train] batch must be an integer >= 1, got 0");
+  EXPECT_EQ(error_of(with("batch = 16", "batch = 0")), "bad.toml:37: [train] batch must be an integer from 1 to 2147483647, got 0");
   EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nepoch = 3")),
             "bad.toml:37: [train] unknown key 'epoch' (known: batch, bucket_mb, clip_grad_norm, epochs, eval_batch, log_every, "
             "loss_scale, loss_scale_growth_interval, precision, seed, shuffle)");
@@ -118,6 +129,57 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_TRUE(error_of(with("classes = 3", "classes = = 3")).starts_with("bad.toml:5: not valid TOML: ")) << error_of(with("classes = 3", "classes = = 3"));
 }
 
+// Issue 18, class 4: values that passed the checks but should not. NaN and infinities in any float
+// key, integers that would wrap when narrowed: refused at parse time with file:line and the key.
+TEST(Config, NonFiniteNumbersAreRefusedWithFileLineAndKey) {
+  EXPECT_EQ(error_of(with("lr = 1e-3", "lr = nan")), "bad.toml:28: [solver] lr must be a finite number, got nan");
+  EXPECT_EQ(error_of(with("lr = 1e-3", "lr = inf")), "bad.toml:28: [solver] lr must be a finite number, got inf");
+  EXPECT_EQ(error_of(with("lr = 1e-3", "lr = 1e-3\nmomentum = -inf")),
+            "bad.toml:29: [solver] momentum must be a finite number, got -inf");
+  EXPECT_EQ(error_of(with("milestones = [2, 4]", "milestones = [2, 4]\ngamma = nan")),
+            "bad.toml:34: [schedule] gamma must be a finite number, got nan");
+  EXPECT_EQ(error_of(with("milestones = [2, 4]", "milestones = [2, 4]\nmin_lr = nan")),
+            "bad.toml:34: [schedule] min_lr must be a finite number, got nan");
+  EXPECT_EQ(error_of(with("batch = 16", "batch = 16\nclip_grad_norm = nan")),
+            "bad.toml:38: [train] clip_grad_norm must be a finite number, got nan");
+  EXPECT_EQ(error_of(with("batch = 16", "batch = 16\nbucket_mb = inf")),
+            "bad.toml:38: [train] bucket_mb must be a finite number, got inf");
+  EXPECT_EQ(error_of(with("batch = 16", "batch = 16\nbucket_mb = 1e300")),
+            "bad.toml:38: [train] bucket_mb must be a number <= 1048576, got 1e+300");
+  // A layer's float keys: the layer table is named by its position.
+  EXPECT_EQ(error_of(with("kernel = [3, 3]", "kernel = [3, 3]\nweight_init_value = nan")),
+            "bad.toml:12: [[layer]] #1: weight_init_value must be a finite number, got nan");
+}
+
+TEST(Config, IntegersThatWouldWrapAreRefused) {
+  // 4294967306 = 2^32 + 10 trained as 10 classes when narrowed to an int.
+  EXPECT_EQ(error_of(with("classes = 3", "classes = 4294967306")),
+            "bad.toml:5: [model] classes must be an integer from 0 to 2147483647, got 4294967306");
+  EXPECT_EQ(error_of(with("epochs = 5", "epochs = 9223372036854775807")),
+            "bad.toml:36: [train] epochs must be an integer from 1 to 2147483647, got 9223372036854775807");
+  EXPECT_EQ(error_of(with("milestones = [2, 4]", "milestones = [2, 4294967296]")),
+            "bad.toml:33: [schedule] milestones must be a list of integers from 0 to 2147483647, got a list");
+  EXPECT_EQ(error_of(with("input = [1, 8, 8]", "input = [65536, 65536, 8]")),
+            "bad.toml:4: [model] input = [65536, 65536, 8] has 34359738368 values per sample, more than 2147483647");
+  EXPECT_EQ(error_of(with("epochs = 5", "epochs = 5\nloss_scale_growth_interval = 4294967296")),
+            "bad.toml:37: [train] loss_scale_growth_interval must be an integer from 1 to 2147483647, got 4294967296");
+  EXPECT_EQ(parse_config(with("batch = 16", "batch = 16\nseed = 9223372036854775807"), "a.toml").train.seed,
+            9223372036854775807ull);
+}
+
+// The [data] keys are read by the data sources through TableReader: the same checks, same form.
+TEST(Config, DataKeysAreRangeChecked) {
+  const RunConfig c = parse_config(with("size = 100", "size = 100\nnan_key = nan\nlist = [1.0, inf]\nbig = 4294967306"),
+                                   "bad.toml");
+  TableReader data(c.data);
+  EXPECT_EQ(testing_error_of([&] { data.number("nan_key", 0); }),
+            "bad.toml:25: [data] nan_key must be a finite number, got nan");
+  EXPECT_EQ(testing_error_of([&] { data.numbers("list"); }),
+            "bad.toml:26: [data] list must be a list of finite numbers, got inf");
+  EXPECT_EQ(testing_error_of([&] { data.integer("big", 0, 0, 2147483647); }),
+            "bad.toml:27: [data] big must be an integer from 0 to 2147483647, got 4294967306");
+}
+
 TEST(Config, MissingFileIsAClearError) {
   try {
     load_config("/nonexistent/x.toml");
@@ -128,7 +190,9 @@ TEST(Config, MissingFileIsAClearError) {
 }
 
 TEST(Config, ShippedModelsParse) {
-  for (const char* name : {"lenet_fashion.toml"}) {
+  // Every shipped model stays within the parse-time ranges (issue 18).
+  for (const char* name : {"lenet_fashion.toml", "alexnet.toml", "alexnet_owt.toml", "char_lstm.toml",
+                           "char_lstm_tbptt.toml", "rnnlm_dynet.toml", "word_lstm.toml"}) {
     const RunConfig c = load_config(std::string(KILN_MODELS_DIR) + "/" + name);
     EXPECT_FALSE(c.layers.empty()) << name;
   }

@@ -1,11 +1,31 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <new>
 #include <set>
 
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/stream.h"
+
+// While a FailingNew lives, every operator new of its thread throws std::bad_alloc: the host out
+// of memory, as when a net is destroyed after an allocation failed.
+namespace {
+thread_local bool g_fail_new = false;
+struct FailingNew {
+  FailingNew() { g_fail_new = true; }
+  ~FailingNew() { g_fail_new = false; }
+  FailingNew(const FailingNew&) = delete;
+  FailingNew& operator=(const FailingNew&) = delete;
+};
+}  // namespace
+
+// The library's operator delete frees with std::free, which matches.
+void* operator new(std::size_t bytes) {
+  if (g_fail_new) throw std::bad_alloc();
+  if (void* p = std::malloc(bytes == 0 ? 1 : bytes)) return p;
+  throw std::bad_alloc();
+}
 
 namespace kiln {
 namespace {
@@ -160,6 +180,56 @@ TEST(Allocator, RejectsForeignPointers) {
   int x = 0;
   EXPECT_THROW(a.deallocate(&x), Error);
   EXPECT_EQ(a.allocate(0), nullptr);
+}
+
+// Issue 18: a free that needs host memory (a free list growing, an event recorded) must not throw
+// out of a destructor; the block goes back to the backend instead.
+TEST(Allocator, FreeingOutOfHostMemoryGivesTheBlockBackInsteadOfThrowing) {
+  int calls = 0;
+  auto* raw = new FakeMemory(1 << 20, &calls);
+  CachingAllocator a{std::unique_ptr<RawMemory>(raw)};
+  void* p = a.allocate(1000);
+  bool threw = false;
+  {
+    FailingNew no_memory;
+    try {
+      a.deallocate(p);
+    } catch (...) {
+      threw = true;
+    }
+  }
+  EXPECT_FALSE(threw);
+  EXPECT_EQ(a.stats().in_use, 0u);
+  EXPECT_EQ(a.stats().cached, 0u);  // given back, not cached
+  EXPECT_NE(a.allocate(1000), nullptr);  // the allocator still works
+}
+
+TEST(Allocator, FreeingABlockUsedOnAnotherStreamOutOfHostMemoryDoesNotThrow) {
+  int calls = 0;
+  auto* raw = new FakeMemory(1 << 20, &calls);
+  CachingAllocator a{std::unique_ptr<RawMemory>(raw)};
+  const Stream s1 = fake_stream(0x100), s2 = fake_stream(0x200);
+  void* p = a.allocate(1000, s1);
+  a.record_stream(p, s2);
+  bool threw = false;
+  {
+    FailingNew no_memory;  // recording the event and the pending entry both need memory
+    try {
+      a.deallocate(p);
+    } catch (...) {
+      threw = true;
+    }
+  }
+  EXPECT_FALSE(threw);
+  EXPECT_EQ(a.stats().in_use, 0u);
+  EXPECT_EQ(a.stats().pending, 0u);
+  EXPECT_EQ(a.stats().cached, 0u);
+}
+
+TEST(Allocator, OutOfMemoryIsItsOwnErrorType) {
+  int calls = 0;
+  CachingAllocator a(std::make_unique<FakeMemory>(1000, &calls));
+  EXPECT_THROW(a.allocate(5000), OutOfMemory);
 }
 
 // ---- stream order ----------------------------------------------------------------------------------

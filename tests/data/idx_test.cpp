@@ -110,6 +110,29 @@ TEST(Idx, TrailingBytes) {
   EXPECT_THAT(error_of([&] { IdxDataset(f.images, dir.path("long")); }), HasSubstr("1 unexpected bytes"));
 }
 
+// Issue 18: a small gzip file that inflates far past its header's promise is refused while
+// inflating, and a file of no fixed size past a limit.
+TEST(Idx, GzipInflatingPastTheHeaderIsRefusedEarly) {
+  TempDir dir;
+  const IdxFiles f = write_idx_pair(dir, 5, 4, 4, false);
+  auto bytes = read_file(f.labels);
+  bytes.resize(bytes.size() + (80u << 20));  // 80 MiB of zeros after 5 labels: about 80 KB gzipped
+  write_gzip_file(dir.path("bomb.gz"), bytes);
+  EXPECT_THAT(error_of([&] { IdxDataset(f.images, dir.path("bomb.gz")); }),
+              HasSubstr("bomb.gz is corrupt: more than 64 MiB of unexpected bytes after the 5 bytes"));
+  EXPECT_THAT(error_of([&] { read_file_maybe_gzip(dir.path("bomb.gz"), 1000); }),
+              HasSubstr("bomb.gz holds (or inflates to) more than 1000 bytes"));
+  EXPECT_EQ(read_file_maybe_gzip(f.labels, 13).size(), 13u);
+}
+
+TEST(Idx, NonRegularFilesAreRefused) {
+  TempDir dir;
+  const IdxFiles f = write_idx_pair(dir, 5, 4, 4, false);
+  EXPECT_THAT(error_of([&] { IdxDataset("/dev/zero", f.labels); }),
+              HasSubstr("data file /dev/zero is a character device, not a regular file"));
+  EXPECT_THAT(error_of([&] { read_file(dir.str()); }), HasSubstr("is a directory, not a regular file"));
+}
+
 TEST(Idx, TruncatedAndCorruptGzip) {
   TempDir dir;
   const IdxFiles f = write_idx_pair(dir, 50, 8, 8, true);

@@ -164,7 +164,8 @@ TEST(ImageFolder, MixedSizesWithoutCropAreRefusedPerFile) {
 
 // tests/fuzz/corpus/jpeg/crash-huge-header (found by tests/fuzz/fuzz_jpeg): a 344-byte JPEG whose
 // header claims 55813x21255 made the decoder allocate 3.5 GB. Here: a real 8x8 JPEG with its frame
-// header patched to 60000x60000; refused from the header, naming the file, before any allocation.
+// header patched to 60000x60000; refused from the header, naming the file, before any allocation
+// (the limit, [data] max_image_pixels, came with the fix of issue 18's class 2 on main).
 TEST(Jpeg, HugeHeaderIsRefusedBeforeDecoding) {
   TempDir dir;
   write_jpeg(dir.path("small.jpg"), solid(8, 8, 10, 20, 30));
@@ -178,7 +179,22 @@ TEST(Jpeg, HugeHeaderIsRefusedBeforeDecoding) {
     bytes[i + 1] = 0x60;
   }
   const std::string msg = error_of([&] { decode_jpeg(bytes.data(), bytes.size(), "huge.jpg"); });
-  EXPECT_THAT(msg, HasSubstr("huge.jpg: the JPEG header claims 60000x60000 pixels, more than kiln decodes"));
+  EXPECT_THAT(msg, HasSubstr("huge.jpg: the JPEG header claims 60000x60000 = 3600000000 pixels, more than the "
+                             "100000000 allowed"));
+}
+
+// Issue 18: a header claiming a huge image, or a resize making one, is refused before the memory
+// is taken.
+TEST(Jpeg, PixelLimitIsCheckedBeforeDecodingAndResizing) {
+  TempDir dir;
+  write_jpeg(dir.path("small.jpg"), solid(8, 6, 1, 2, 3));
+  EXPECT_EQ(read_jpeg(dir.path("small.jpg"), 0, 48).width, 8);
+  EXPECT_THAT(error_of([&] { read_jpeg(dir.path("small.jpg"), 0, 47); }),
+              HasSubstr("small.jpg: the JPEG header claims 8x6 = 48 pixels, more than the 47 allowed"));
+  // A 1x1000 strip resized to a shorter side of 1000: 1000x1000000, refused without the work.
+  const Image strip = solid(1, 1000, 0, 0, 0);
+  EXPECT_THAT(error_of([&] { resize_shorter_side(strip, 1000, kDefaultMaxImagePixels, "strip.jpg"); }),
+              HasSubstr("strip.jpg: resize = 1000 makes this 1x1000 image 1000x1000000"));
 }
 
 TEST(Jpeg, ResizeShorterSide) {

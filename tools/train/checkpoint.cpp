@@ -3,7 +3,12 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <limits>
 #include <set>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -94,11 +99,27 @@ uint64_t parse_u64(const std::map<std::string, std::string>& meta, const char* k
   if (it == meta.end()) fail(fmt::format("'{}' is not a complete kiln checkpoint: no '{}' in its metadata", path, key));
   try {
     size_t used = 0;
+    // stoull would take "-4" as 2^64 - 4: only digits (and a 0x prefix) are numbers here.
+    if (it->second.empty() || !std::isxdigit(static_cast<unsigned char>(it->second[0]))) throw std::invalid_argument("");
     const uint64_t v = std::stoull(it->second, &used, 0);
     if (used == it->second.size()) return v;
   } catch (const std::exception&) {
   }
   fail(fmt::format("'{}': metadata '{}' = '{}' is not a number", path, key, it->second));
+}
+
+// A count of the metadata (step, epoch, batch, solver_steps): a decimal integer from 0 to 2^63 - 1.
+int64_t parse_count(const std::map<std::string, std::string>& meta, const char* key, const std::string& path) {
+  auto it = meta.find(key);
+  if (it == meta.end()) fail(fmt::format("'{}' is not a complete kiln checkpoint: no '{}' in its metadata", path, key));
+  const std::string& text = it->second;
+  int64_t v = 0;
+  const auto [at, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || at != text.data() + text.size() || v < 0) {
+    fail(fmt::format("'{}': metadata '{}' = '{}' is not a count from 0 to {} (a damaged or hand-edited checkpoint)",
+                     path, key, text, std::numeric_limits<int64_t>::max()));
+  }
+  return v;
 }
 
 std::string vocabulary_json(const data::Dataset::TokenVocabulary& v) {
@@ -172,16 +193,17 @@ TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver,
                      "resume with the config that wrote it, or use --weights to load matching parameters only",
                      path, p.model_hash, model_hash));
   }
-  p.step = static_cast<int64_t>(parse_u64(meta, "step", path));
-  p.epoch = static_cast<int64_t>(parse_u64(meta, "epoch", path));
-  p.batch = static_cast<int64_t>(parse_u64(meta, "batch", path));
+  p.step = parse_count(meta, "step", path);
+  p.epoch = parse_count(meta, "epoch", path);
+  p.batch = parse_count(meta, "batch", path);
   p.seed = parse_u64(meta, "seed", path);
-  const int64_t solver_steps = static_cast<int64_t>(parse_u64(meta, "solver_steps", path));
+  const int64_t solver_steps = parse_count(meta, "solver_steps", path);
   std::map<std::string, uint64_t> rng;
   try {
     rng = nlohmann::json::parse(meta.count("rng") ? meta.at("rng") : "{}").get<std::map<std::string, uint64_t>>();
-  } catch (const nlohmann::json::exception&) {
-    fail(fmt::format("'{}': metadata 'rng' is not a JSON object of numbers", path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(fmt::format("'{}': metadata 'rng' is not a JSON object of numbers (a damaged or hand-edited checkpoint); "
+                     "the JSON parser says: {}", path, e.what()));
   }
   p.vocabulary = parse_vocabulary(meta, path);
   std::vector<Target> targets = parameter_targets(net);
@@ -191,7 +213,11 @@ TrainProgress load_checkpoint(const std::string& path, Net& net, Solver& solver,
   restore_carried_state(path, file, net);
   copy_in(file, targets);
   solver.set_steps(solver_steps);
-  net.set_rng_state(rng);
+  try {
+    net.set_rng_state(rng);
+  } catch (const Error& e) {
+    fail(fmt::format("'{}': metadata 'rng' does not fit this model: {}", path, e.message()));
+  }
   return p;
 }
 

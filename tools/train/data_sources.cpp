@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <iterator>
 #include <set>
 
@@ -12,6 +14,12 @@
 
 namespace kiln {
 namespace {
+
+// Bounds of the [data] integers, checked before narrowing to int: no value wraps.
+constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+constexpr int64_t kMaxPad = 1024;        // pixels of padding on each side
+constexpr int64_t kMaxSide = 65536;      // crop and resize sides, in pixels
+constexpr int64_t kMaxWorkers = 256;     // loader threads (DataLoader's limit)
 
 // Every key of the section must be one this source reads.
 void reject_unknown(const ConfigTable& table, const std::string& source, std::set<std::string> known) {
@@ -34,8 +42,8 @@ data::Normalize normalize(const TableReader& r) { return {floats(r, "mean"), flo
 
 data::Augment augment(const TableReader& r) {
   data::Augment a;
-  a.pad = static_cast<int>(r.integer("pad", 0));
-  a.crop = static_cast<int>(r.integer("crop", 0));
+  a.pad = static_cast<int>(r.integer("pad", 0, 0, kMaxPad));
+  a.crop = static_cast<int>(r.integer("crop", 0, 0, kMaxSide));
   a.hflip = r.boolean("hflip", false);
   a.random_crop = a.crop > 0;
   return a;
@@ -117,9 +125,11 @@ void open_folder(const SourceContext& c, DataSplits& d) {
   const RunConfig& config = c.config;
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
-  reject_unknown(t, "folder", {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std"});
+  reject_unknown(t, "folder", {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std", "max_image_pixels"});
   data::ImageFolderOptions o;
-  o.resize = static_cast<int>(r.integer("resize", 0));
+  o.resize = static_cast<int>(r.integer("resize", 0, 0, kMaxSide));
+  o.max_image_pixels =
+      r.integer("max_image_pixels", data::kDefaultMaxImagePixels, 1, std::numeric_limits<int64_t>::max());
   o.augment = augment(r);
   o.normalize = normalize(r);
   d.train = std::make_shared<data::ImageFolderDataset>(r.required_string("train_dir"), o);
@@ -139,9 +149,14 @@ void open_csv(const SourceContext& c, DataSplits& d) {
   const std::string task = r.string("task", "classification");
   if (task == "regression") o.task = data::Task::Regression;
   else if (task != "classification") r.fail_key("task", fmt::format("must be classification or regression, got \"{}\"", task));
-  o.label_column = static_cast<int>(r.integer("label_column", -1));
+  o.label_column = static_cast<int>(r.integer("label_column", -1, -1, kMaxInt));
   o.label_name = r.string("label_name");
-  for (double c : r.numbers("target_columns")) o.target_columns.push_back(static_cast<int>(c));
+  for (double c : r.numbers("target_columns")) {
+    if (c != std::floor(c) || c < 0 || c > kMaxInt) {
+      r.fail_key("target_columns", fmt::format("must be column numbers from 0 to {}, got {}", kMaxInt, c));
+    }
+    o.target_columns.push_back(static_cast<int>(c));
+  }
   o.standardize = r.boolean("standardize", false);
   o.num_classes = classes;
   auto train = std::make_shared<data::CsvDataset>(r.required_string("train_file"), o);
@@ -161,12 +176,12 @@ void open_synthetic(const SourceContext& c, DataSplits& d) {
   const int classes = c.classes;
   reject_unknown(t, "synthetic", {"size", "test_size", "seed"});
   data::SyntheticOptions o;
-  o.size = r.integer("size", 1024);
+  o.size = r.integer("size", 1024, 1, kMaxInt);
   o.sample_shape = Shape(config.input.begin(), config.input.end());
   o.num_classes = classes > 0 ? classes : 10;
-  o.seed = static_cast<uint64_t>(r.integer("seed", 0));
+  o.seed = static_cast<uint64_t>(r.integer("seed", 0, 0, std::numeric_limits<int64_t>::max() - 1));
   d.train = std::make_shared<data::SyntheticDataset>(o);
-  const int64_t test_size = r.integer("test_size", 0);
+  const int64_t test_size = r.integer("test_size", 0, 0, kMaxInt);
   if (test_size > 0) {
     o.size = test_size;
     o.seed += 1;
@@ -188,8 +203,8 @@ void open_text(const SourceContext& c, DataSplits& d) {
   data::TextOptions o;
   o.validation = r.number("validation", 0.05);
   if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
-  o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
-  o.max_chars = r.integer("max_chars", 0);
+  o.max_vocab = static_cast<int>(r.integer("max_vocab", classes, 0, kMaxInt));
+  o.max_chars = r.integer("max_chars", 0, 0, std::numeric_limits<int64_t>::max());
   if (!r.has("files")) r.fail_key("source", "text needs files = [...] (text files or folders of them)");
   auto corpus = std::make_shared<const data::TextCorpus>(strings(t, "files"), o);
   if (r.boolean("streams", false)) {
@@ -217,9 +232,9 @@ void open_words(const SourceContext& c, DataSplits& d) {
   o.seq_len = config.input[0];
   o.validation = r.number("validation", 0.05);
   if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
-  o.max_vocab = static_cast<int>(r.integer("max_vocab", classes));
+  o.max_vocab = static_cast<int>(r.integer("max_vocab", classes, 0, kMaxInt));
   if (o.max_vocab < 4) r.fail_key("max_vocab", "must be at least 4 (<pad> <unk> <eos> and one word)");
-  o.max_words = r.integer("max_words", 0);
+  o.max_words = r.integer("max_words", 0, 0, std::numeric_limits<int64_t>::max());
   o.lower_case = r.boolean("lower_case", true);
   o.bucket = r.boolean("bucket", true);
   const std::string split = r.string("split", "lines");
@@ -269,8 +284,7 @@ DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_ba
   if (t.values.empty()) fail(fmt::format("{}: missing [data] section (source = \"idx\", ...)", config.path));
   const std::string source = r.required_string("source");
   DataSplits d;
-  d.workers = static_cast<int>(r.integer("workers", 2));
-  if (d.workers < 0) r.fail_key("workers", "must be >= 0");
+  d.workers = static_cast<int>(r.integer("workers", 2, 0, kMaxWorkers));
   const SourceContext context{config, r, static_cast<int>(config.classes), batch, eval_batch};
   const auto known = std::find_if(std::begin(kSources), std::end(kSources),
                                   [&](const Source& s) { return source == s.name; });

@@ -2,7 +2,9 @@
 //   source = "idx"        train_images, train_labels, test_images, test_labels, mean, std
 //   source = "cifar"      train_files = [...], test_files = [...], kind = "cifar10" | "cifar100" |
 //                         "cifar100_coarse", mean, std, pad, crop, hflip
-//   source = "folder"     train_dir, test_dir, resize, crop, hflip, mean, std (JPEG, a sub-folder per class)
+//   source = "folder"     train_dir, test_dir, resize, crop, hflip, mean, std (JPEG, a sub-folder per class),
+//                         max_image_pixels (100000000: an image whose header claims more pixels, or
+//                         that resize would make larger, is refused naming the file)
 //   source = "csv"        train_file, test_file, label_column | label_name, task = "classification" |
 //                         "regression", target_columns, standardize
 //   source = "synthetic"  size, test_size, seed (shape and classes from [model])

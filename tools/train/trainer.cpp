@@ -270,6 +270,31 @@ TrainSettings resolve_settings(const RunConfig& config, const TrainOptions& opti
   return settings;
 }
 
+// net.setup, with a layer's error ("layer 'conv1' (Conv2d): ...") placed at its [[layer]] line.
+void setup_naming_the_line(const RunConfig& config, Net& net, const std::map<std::string, Shape>& shapes) {
+  try {
+    net.setup(shapes);
+  } catch (const Error& e) {
+    for (size_t i = 0; i < config.layers.size() && i < config.layer_lines.size(); ++i) {
+      if (e.message().starts_with("layer '" + config.layers[i].name + "'")) {
+        fail(fmt::format("{}:{}: {}", config.path, config.layer_lines[i], e.message()));
+      }
+    }
+    throw;
+  }
+}
+
+// epochs × steps per epoch, refused when it does not fit in 64 bits (it would wrap to 0 or less).
+int64_t planned_steps(const RunConfig& config, const TrainSettings& settings, int64_t steps_per_epoch) {
+  int64_t steps = 0;
+  if (__builtin_mul_overflow(settings.epochs, steps_per_epoch, &steps)) {
+    fail(fmt::format("{}: [train] epochs = {} (or --epochs) times {} steps per epoch overflows the step count: "
+                     "use fewer epochs (at most {})", config.path, settings.epochs, steps_per_epoch,
+                     INT64_MAX / std::max<int64_t>(steps_per_epoch, 1)));
+  }
+  return steps;
+}
+
 data::LoaderOptions training_loader_options(const TrainSettings& settings, const DataSplits& data,
                                            const dist::Communicator& comm) {
   data::LoaderOptions lo;
@@ -314,10 +339,10 @@ class TrainingRun {
         data_(make_datasets(config, settings_.batch, eval_batch_)),
         loader_(data_.train, training_loader_options(settings_, data_, comm_)),
         steps_per_epoch_(loader_.batches_per_epoch()),
-        total_steps_(std::min(settings_.epochs * steps_per_epoch_, options.steps.value_or(INT64_MAX))),
+        total_steps_(std::min(planned_steps(config, settings_, steps_per_epoch_), options.steps.value_or(INT64_MAX))),
         // The schedule spans the planned epochs, not --steps: --steps only stops the run early, so a
         // run stopped at step k and resumed follows the same learning-rate curve as the uninterrupted one.
-        schedule_(config.schedule, config.solver.lr, steps_per_epoch_, settings_.epochs * steps_per_epoch_),
+        schedule_(config.schedule, config.solver.lr, steps_per_epoch_, planned_steps(config, settings_, steps_per_epoch_)),
         out_dir_(options.out_dir.empty() ? "out/" + (config.name.empty() ? "run" : config.name) : options.out_dir),
         checkpoint_path_(out_dir_ + "/checkpoint.safetensors") {
     KILN_CHECK(data_.train->task() == data::Task::Classification,
@@ -327,7 +352,7 @@ class TrainingRun {
                 "(no shuffling)", config.path);
     }
     Net& net = built_.net;
-    net.setup(input_shapes(config, *data_.train, settings_.batch));
+    setup_naming_the_line(config, net, input_shapes(config, *data_.train, settings_.batch));
     check_logits_cover_classes(config, built_, *data_.train);
     net.init_parameters(settings_.seed);
     if (!options.weights.empty()) load_weights(options.weights, net);
@@ -341,7 +366,7 @@ class TrainingRun {
     } else if (settings_.clip_grad_norm > 0) {
       clipper_.emplace(net, settings_.clip_grad_norm);
     }
-    if (rank_zero()) std::filesystem::create_directories(out_dir_);
+    if (rank_zero()) make_out_dir();
     progress_.seed = settings_.seed;
     progress_.model_hash = config.model_hash;
     progress_.vocabulary = data_.train->token_vocabulary();
@@ -415,6 +440,17 @@ class TrainingRun {
   }
   double images_per_second() const { return static_cast<double>(images_) / std::max(train_seconds_, 1e-9); }
 
+  // The output folder (--out, default out/<name>); a path that cannot be a folder is named with the reason.
+  void make_out_dir() const {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir_, ec);
+    if (ec || !std::filesystem::is_directory(out_dir_)) {
+      fail(fmt::format("cannot create the output folder '{}' (--out{}): {}", out_dir_,
+                       options_.out_dir.empty() ? ", default out/<model name>" : "",
+                       ec ? ec.message() : "a file of that name is in the way"));
+    }
+  }
+
   void resume() {
     const std::string& path = options_.resume;
     progress_ = load_checkpoint(path, built_.net, *solver_, config_.model_hash,
@@ -427,6 +463,12 @@ class TrainingRun {
                "mean other tokens", path, progress_.vocabulary.tokens.size(), progress_.vocabulary.kind,
                vocabulary.tokens.size(), vocabulary.kind);
     progress_.vocabulary = vocabulary;
+    KILN_CHECK(progress_.batch < steps_per_epoch_,
+               "'{}': metadata 'batch' = {} is past the end of this run's epochs of {} batches: the checkpoint was "
+               "written with other data or another batch size", path, progress_.batch, steps_per_epoch_);
+    KILN_CHECK(progress_.epoch <= INT64_MAX / steps_per_epoch_ - 1,
+               "'{}': metadata 'epoch' = {} is impossibly large (a damaged or hand-edited checkpoint)", path,
+               progress_.epoch);
     loader_.seek({progress_.epoch, progress_.batch});
     log::info("resuming from {} at step {} (epoch {}, batch {})", path, progress_.step, progress_.epoch + 1,
               progress_.batch);
@@ -713,7 +755,7 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
   BuiltNet built = build(config, device);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
   const DataSplits data = make_datasets(config, config.train.batch, batch);
-  built.net.setup(input_shapes(config, *data.train, batch));
+  setup_naming_the_line(config, built.net, input_shapes(config, *data.train, batch));
   check_logits_cover_classes(config, built, *data.train);
   load_weights(weights, built.net);
   return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers, dist::world());
