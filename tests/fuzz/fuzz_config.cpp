@@ -23,7 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       } catch (const kiln::Error&) {
       }
       try {
-        chars += static_cast<size_t>(reader.integer(key, 0) & 1);
+        chars += static_cast<size_t>(reader.integer(key, 0, -1000, 1000) & 1);
+      } catch (const kiln::Error&) {
+      }
+      try {
+        chars += reader.number(key, 0.0) > 0 ? 1 : 0;
       } catch (const kiln::Error&) {
       }
     }
