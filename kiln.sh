@@ -175,11 +175,11 @@ cmd_test() {
 
 # The fuzzing stage of `kiln.sh test` (tests/fuzz/README.md), alone as `kiln.sh fuzz`: the parsers
 # of configs, data files and checkpoints under libFuzzer with ASan + UBSan (clang 14; KILN_FUZZ=ON
-# builds only their libraries), each target for KILN_FUZZ_SECONDS (20) from its seed corpus, 1 GiB
+# builds only their libraries), each target for KILN_FUZZ_SECONDS (15) from its seed corpus, 1 GiB
 # memory limit, 5 s per input. Any finding (crash, sanitizer report, escaping exception, leak,
 # timeout, memory) fails it.
 fuzz_stage() {
-  local seconds="${KILN_FUZZ_SECONDS:-20}" t0
+  local seconds="${KILN_FUZZ_SECONDS:-15}" t0
   say "fuzzing (clang-14, libFuzzer + ASan + UBSan, ${seconds}s per target)"
   configure_and_build build-test-fuzz off -DKILN_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 \
     -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_WERROR=ON -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF -- fuzz_all
