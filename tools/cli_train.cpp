@@ -37,13 +37,16 @@ int run_train(const TrainArgs& a) {
   std::string test = r.test_accuracy
                          ? fmt::format("test accuracy {:.2f}% (test loss {:.4f})", 100 * *r.test_accuracy, *r.test_loss)
                          : std::string("no test set");
+  if (r.regression && r.test_rmse) {
+    test = fmt::format("test RMSE {:.4f}, R² {:.4f} (test loss {:.4f})", *r.test_rmse, *r.test_r2, *r.test_loss);
+  }
   if (r.language_model && r.test_loss) {
     test = fmt::format("validation loss {:.4f}, perplexity {:.2f}, next-token accuracy {:.2f}%", *r.test_loss,
                        std::exp(*r.test_loss), 100 * *r.test_accuracy);
   }
-  fmt::print("{}{}: {} after {} steps in {:.1f} s, {:.0f} images/s; checkpoint {}\n",
+  fmt::print("{}{}: {} after {} steps in {:.1f} s, {:.0f} {}/s; checkpoint {}\n",
              r.interrupted ? "interrupted: " : "", config.name, test, r.steps, r.seconds, r.images_per_second,
-             r.checkpoint.empty() ? "none" : r.checkpoint);
+             r.regression ? "samples" : "images", r.checkpoint.empty() ? "none" : r.checkpoint);
   return r.interrupted ? 130 : 0;
 }
 
@@ -56,9 +59,14 @@ int run_eval(const EvalArgs& a) {
   const RunConfig config = load_config(a.config);
   const EvalResult r = evaluate_checkpoint(config, a.weights, a.device, build_model);
   if (dist::world().rank() != 0) return 0;
-  if (a.json) {
+  if (a.json && r.regression) {
+    fmt::print("{{\"loss\": {:.6f}, \"rmse\": {:.6f}, \"r2\": {:.6f}, \"samples\": {}}}\n", r.loss, r.rmse, r.r2,
+               r.samples);
+  } else if (a.json) {
     fmt::print("{{\"loss\": {:.6f}, \"accuracy\": {:.6f}, \"samples\": {}{}}}\n", r.loss, r.accuracy, r.samples,
                r.language_model ? fmt::format(", \"perplexity\": {:.6f}", std::exp(r.loss)) : "");
+  } else if (r.regression) {
+    fmt::print("{}: loss {:.4f}, RMSE {:.4f}, R² {:.4f} on {} samples\n", config.name, r.loss, r.rmse, r.r2, r.samples);
   } else if (r.language_model) {
     fmt::print("{}: loss {:.4f} per token (perplexity {:.2f}), next-token accuracy {:.2f}% on {} sequences\n",
                config.name, r.loss, std::exp(r.loss), 100 * r.accuracy, r.samples);

@@ -13,7 +13,9 @@ BuiltNet build_model(const RunConfig& config, Device device) {
   // A model that starts with an Embedding reads token ids (a language model on text data).
   const bool tokens = !config.layers.empty() && config.layers.front().type == "Embedding";
   net.add_input("data", tokens ? DType::I32 : DType::F32);
-  net.add_input("label", DType::I32);
+  // Regression data ([data] task = "regression") feeds float targets (N, T) as the label.
+  const bool regression = TableReader(config.data).string("task", "classification") == "regression";
+  net.add_input("label", regression ? DType::F32 : DType::I32);
   std::string previous = "data";
   for (size_t i = 0; i < config.layers.size(); ++i) {
     const LayerSpec& spec = config.layers[i];

@@ -61,8 +61,8 @@ CsvDataset::CsvDataset(const std::string& path, CsvOptions options)
   auto resolve = [&](int line_no) {
     auto by_index = [&](int c, const char* what) {
       const int r = c < 0 ? c + columns : c;
-      KILN_CHECK(r >= 0 && r < columns, "{}: {} column {} is out of range: the file has {} columns",
-                 path, what, c, columns);
+      KILN_CHECK(r >= 0 && r < columns, "{} line {}: {} column {} is out of range: the file has {} columns",
+                 path, line_no, what, c, columns);
       return r;
     };
     auto by_name = [&](const std::string& name, const char* what) {

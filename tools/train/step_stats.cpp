@@ -31,6 +31,14 @@ void StepStats::add(const Tensor& loss, const Tensor& logits, const Tensor& labe
                 stream);
 }
 
+void StepStats::add_loss(const Tensor& loss, int64_t counted, int64_t step, const Stream& stream) {
+  KILN_CHECK(loss.numel() == 1, "step statistics: loss {} is not a scalar", loss.shape().str());
+  correct_.fill_zero(stream);  // no classes: nothing is correct
+  const StepStatsShape shape{.counted = counted, .step = step};
+  KILN_DISPATCH(loss.device(), accumulate_step_stats, shape, loss.data<float>(), correct_.data<int32_t>(),
+                doubles(acc_), stream);
+}
+
 StepStats::Totals StepStats::read() const {
   const std::vector<int32_t> words = acc_.to_host_i32();
   double v[kStatSlots];

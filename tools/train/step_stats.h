@@ -26,6 +26,9 @@ class StepStats {
   void add(const Tensor& loss, const Tensor& logits, const Tensor& labels, int64_t counted, int64_t step,
            const Stream& stream, int32_t ignore_label = -100);
 
+  // The same for a loss without classes (regression): the loss alone; the correct sums stay 0.
+  void add_loss(const Tensor& loss, int64_t counted, int64_t step, const Stream& stream);
+
   struct Totals {
     double window_loss = 0, window_correct = 0;  // since the last reset_window()
     double epoch_loss = 0, epoch_correct = 0;    // since the last reset_epoch()

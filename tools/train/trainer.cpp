@@ -72,11 +72,12 @@ Tensor upload(const Tensor& host, Device device) {
 }
 
 // A batch's tensors on the net's device (a view of the host batch on the CPU). Sequence labels
-// (N, T) are fed flat, (N*T), the rows of the TimeFlatten-ed logits.
+// (N, T) are fed flat, (N*T), the rows of the TimeFlatten-ed logits; regression targets (N, T)
+// float as they are (the shape of the prediction MSELoss compares them with).
 struct Feeds {
   Tensor x, y;
   Feeds(const data::Batch& b, Device device) {
-    Tensor labels = b.labels.reshape(Shape{b.labels.numel()});
+    Tensor labels = b.targets.defined() ? b.targets.view() : b.labels.reshape(Shape{b.labels.numel()});
     if (device.is_cpu()) {
       x = b.x.view();
       y = std::move(labels);
@@ -89,10 +90,51 @@ struct Feeds {
 };
 
 // Labels that count in the loss and the accuracy: all but the ignored ones (padding of sequences).
-int64_t counted_labels(const Tensor& host_labels) {
+// Regression: every target value (the loss is a mean over N*T of them).
+int64_t counted_labels(const data::Batch& b) {
+  if (b.targets.defined()) return b.targets.numel();
+  const Tensor& host_labels = b.labels;
   const int32_t* y = host_labels.data<int32_t>();
   return std::count_if(y, y + host_labels.numel(), [](int32_t label) { return label != data::kIgnoreLabel; });
 }
+
+bool is_regression(const data::Dataset& dataset) { return dataset.task() == data::Task::Regression; }
+
+// Regression evaluation sums, on the host, per target column t: SSE_t = sum (prediction - target)²,
+// and the targets' sum and sum of squares (SST_t = sumsq_t - sum_t² / n). Laid out flat for the
+// all-reduce of a data-parallel run: [sse_0..sse_T-1, sum_0.., sumsq_0..].
+struct RegressionSums {
+  explicit RegressionSums(int64_t columns) : columns(columns), v(static_cast<size_t>(3 * columns), 0.0) {}
+  void add(const Tensor& prediction, const Tensor& host_targets) {
+    const Tensor p = prediction.device().is_cpu() ? prediction.view() : prediction.to(Device::cpu());
+    KILN_CHECK(p.numel() == host_targets.numel(), "regression evaluation: prediction {} and targets {} do not match",
+               p.shape().str(), host_targets.shape().str());
+    const float* x = p.data<float>();
+    const float* y = host_targets.data<float>();
+    for (int64_t i = 0; i < host_targets.numel(); ++i) {
+      const size_t t = static_cast<size_t>(i % columns);
+      const double d = static_cast<double>(x[i]) - y[i];
+      v[t] += d * d;
+      v[static_cast<size_t>(columns) + t] += y[i];
+      v[static_cast<size_t>(2 * columns) + t] += static_cast<double>(y[i]) * y[i];
+    }
+  }
+  // rmse over all values and r2 averaged over the columns, for n samples.
+  void finish(double n, EvalResult& r) const {
+    if (n <= 0) return;
+    double sse = 0, r2 = 0;
+    for (size_t t = 0; t < static_cast<size_t>(columns); ++t) {
+      const double sum = v[static_cast<size_t>(columns) + t], sumsq = v[static_cast<size_t>(2 * columns) + t];
+      const double sst = sumsq - sum * sum / n;
+      sse += v[t];
+      r2 += sst > 0 ? 1 - v[t] / sst : 0;
+    }
+    r.rmse = std::sqrt(sse / (n * static_cast<double>(columns)));
+    r.r2 = r2 / static_cast<double>(columns);
+  }
+  int64_t columns;
+  std::vector<double> v;
+};
 
 // Loss and accuracy over `dataset` in batches of `batch` (stream data: of its streams), summed on
 // the net's device and read once at the end. Stateful layers start from zeros and get the state
@@ -121,6 +163,8 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   net.reset_state();
   EvalResult r;
   r.language_model = dataset.input_dtype() == DType::I32;
+  r.regression = is_regression(dataset);
+  RegressionSums regression(r.regression ? dataset.target_dim() : 0);
   StepStats stats(net.device());
   int64_t labels = 0;
   for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
@@ -129,8 +173,13 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
     const Feeds feeds(b, net.device());
     net.set_batch_shard(b.first_sample, b.global_size);
     net.forward(feeds.map());
-    const int64_t counted = counted_labels(b.labels);  // the loss is a mean over them
-    stats.add(net.output(built.loss), net.output(built.logits), feeds.y, counted, i + 1, net.stream());
+    const int64_t counted = counted_labels(b);  // the loss is a mean over them
+    if (r.regression) {
+      stats.add_loss(net.output(built.loss), counted, i + 1, net.stream());
+      regression.add(net.output(built.logits), b.targets);  // a host read per batch (evaluation only)
+    } else {
+      stats.add(net.output(built.loss), net.output(built.logits), feeds.y, counted, i + 1, net.stream());
+    }
     labels += counted;
     r.samples += b.size();
   }
@@ -138,12 +187,18 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
   net.set_training(was_training);
   net.reset_state();
   net.set_carried_state(std::move(carried));
-  double sums[] = {totals.epoch_loss, totals.epoch_correct, static_cast<double>(labels), static_cast<double>(r.samples)};
-  comm.allreduce_sum(sums, 4);
+  std::vector<double> sums = {totals.epoch_loss, totals.epoch_correct, static_cast<double>(labels),
+                              static_cast<double>(r.samples)};
+  sums.insert(sums.end(), regression.v.begin(), regression.v.end());
+  comm.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
   r.samples = static_cast<int64_t>(sums[3]);
   if (sums[2] > 0) {  // per label: per image, or per token of a sequence (padding excluded)
     r.loss = sums[0] / sums[2];
     r.accuracy = sums[1] / sums[2];
+  }
+  if (r.regression) {
+    std::copy(sums.begin() + 4, sums.end(), regression.v.begin());
+    regression.finish(sums[3], r);
   }
   return r;
 }
@@ -152,21 +207,32 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
 // error) is not ignored: the file is cut back to its last whole row (a resumed run appends to it),
 // the first failure is kept (error()) and nothing more is written; the run saves its checkpoint
 // and stops with it (Trainer::stop_on_metrics_error).
+//
+// Regression runs have their own header (the columns mean other things, so they are named so):
+//   kind,epoch,step,lr,train_loss,train_rmse,test_loss,test_rmse,test_r2,samples_per_second,seconds
+// train_rmse is sqrt(train_loss) with MSELoss (empty with another loss).
 class Metrics {
  public:
-  Metrics(const std::string& path, bool append) : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
+  Metrics(const std::string& path, bool append, bool regression)
+      : path_(path), out_(path, append ? std::ios::app : std::ios::trunc), regression_(regression) {
     if (!out_) fail(fmt::format("cannot write the metrics file '{}': {}", path, std::strerror(errno)));
     std::error_code ec;
     if (append && std::filesystem::is_regular_file(path, ec)) whole_ = std::filesystem::file_size(path, ec);
     if (ec) whole_ = 0;
-    if (!append) write("kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,images_per_second,seconds\n");
+    if (!append) {
+      write(regression ? "kind,epoch,step,lr,train_loss,train_rmse,test_loss,test_rmse,test_r2,samples_per_second,seconds\n"
+                       : "kind,epoch,step,lr,train_loss,train_accuracy,test_loss,test_accuracy,images_per_second,seconds\n");
+    }
     if (!error_.empty()) fail(error_);  // nothing trained yet: stop now
   }
+  // Regression: `acc` is the training RMSE and `test_acc` the test RMSE (NaN: left empty), and
+  // test_r2 fills its column.
   void row(const char* kind, int64_t epoch, int64_t step, double lr, double loss, double acc,
-           std::optional<double> test_loss, std::optional<double> test_acc, double ips, double seconds) {
-    write(fmt::format("{},{},{},{:.6g},{:.6f},{:.6f},{},{},{:.1f},{:.2f}\n", kind, epoch, step, lr, loss, acc,
-                      test_loss ? fmt::format("{:.6f}", *test_loss) : "", test_acc ? fmt::format("{:.6f}", *test_acc) : "",
-                      ips, seconds));
+           std::optional<double> test_loss, std::optional<double> test_acc, double ips, double seconds,
+           std::optional<double> test_r2 = {}) {
+    auto cell = [](std::optional<double> v) { return v && !std::isnan(*v) ? fmt::format("{:.6f}", *v) : std::string(); };
+    write(fmt::format("{},{},{},{:.6g},{:.6f},{},{},{},{}{:.1f},{:.2f}\n", kind, epoch, step, lr, loss, cell(acc),
+                      cell(test_loss), cell(test_acc), regression_ ? cell(test_r2) + "," : "", ips, seconds));
   }
   // "cannot write the metrics file '...': No space left on device" after a failed write; else "".
   const std::string& error() const { return error_; }
@@ -192,6 +258,7 @@ class Metrics {
   std::ofstream out_;
   std::string error_;
   uintmax_t whole_ = 0;  // bytes of whole rows in the file
+  bool regression_ = false;
 };
 
 // Quotes a path for /bin/sh.
@@ -202,16 +269,18 @@ std::string shell_quote(const std::string& s) {
 }
 
 // The net inputs' shapes for a batch of `batch` samples of `dataset` (labels (N*L) for L labels
-// per sample).
+// per sample; regression targets (N, T)).
 std::map<std::string, Shape> input_shapes(const RunConfig& config, const data::Dataset& dataset, int64_t batch) {
   Shape x_shape{batch};
   for (int64_t d : config.input) x_shape.push_back(d);
+  if (is_regression(dataset)) return {{"data", x_shape}, {"label", Shape{batch, dataset.target_dim()}}};
   return {{"data", x_shape}, {"label", Shape{batch * dataset.labels_per_sample()}}};
 }
 
 // The logits must have a column for every class of the data: a label past the last column is an
 // error on the CPU but only a NaN loss on the GPU, which would read as divergence.
 void check_logits_cover_classes(const RunConfig& config, const BuiltNet& built, const data::Dataset& dataset) {
+  if (is_regression(dataset)) return;  // the loss layer checks the prediction's shape against the targets'
   const Shape& logits = built.net.shape_of(built.logits);
   const int64_t columns = logits[logits.rank() - 1];
   KILN_CHECK(columns >= dataset.num_classes(),
@@ -345,8 +414,6 @@ class TrainingRun {
         schedule_(config.schedule, config.solver.lr, steps_per_epoch_, planned_steps(config, settings_, steps_per_epoch_)),
         out_dir_(options.out_dir.empty() ? "out/" + (config.name.empty() ? "run" : config.name) : options.out_dir),
         checkpoint_path_(out_dir_ + "/checkpoint.safetensors") {
-    KILN_CHECK(data_.train->task() == data::Task::Classification,
-               "{}: kiln train supports classification data (labels); this data set is a regression one", config.path);
     if (data_.train->streams() > 0 && settings_.shuffle) {
       log::info("{}: [data] streams = true: batches continue each other row by row, so they are drawn in order "
                 "(no shuffling)", config.path);
@@ -372,8 +439,9 @@ class TrainingRun {
     progress_.vocabulary = data_.train->token_vocabulary();
     if (!options.resume.empty()) resume();
     if (comm_.size() > 1) start_data_parallel();
-    if (rank_zero()) metrics_.emplace(out_dir_ + "/metrics.csv", !options.resume.empty());
+    if (rank_zero()) metrics_.emplace(out_dir_ + "/metrics.csv", !options.resume.empty(), regression());
     result_.language_model = language_model();
+    result_.regression = regression();
   }
 
   TrainResult run() {
@@ -414,6 +482,23 @@ class TrainingRun {
  private:
   // Token data (a language model): loss is per token and perplexity = exp(loss) is reported too.
   bool language_model() const { return data_.train->input_dtype() == DType::I32; }
+  // Float targets (N, T) and a loss on them: RMSE and R² instead of accuracy.
+  bool regression() const { return is_regression(*data_.train); }
+  // The RMSE of a mean squared error: the loss's square root with MSELoss; NaN (not shown) with
+  // another loss.
+  double rmse_of(double mean_loss) const {
+    return loss_type() == "MSELoss" ? std::sqrt(std::max(mean_loss, 0.0)) : std::nan("");
+  }
+  std::string loss_type() const {
+    for (const LayerSpec& spec : config_.layers) {
+      if (spec.name == built_.loss) return spec.type;
+    }
+    return {};
+  }
+  // What the logs and metrics show in the accuracy's place: the accuracy, or the RMSE.
+  double accuracy_or_rmse(const RunningSums& sums) const {
+    return regression() ? rmse_of(sums.mean_loss()) : sums.accuracy();
+  }
   bool rank_zero() const { return comm_.rank() == 0; }
   bool show_progress_bar() const { return options_.progress_bar && rank_zero(); }
 
@@ -516,8 +601,12 @@ class TrainingRun {
     const double lr = schedule_.at(progress_.step);
     solver_->step(lr, 1.0f, scaler_ ? &scaler_->grad_scale() : clipper_ ? &clipper_->scale() : nullptr);
     ++progress_.step;
-    const int64_t counted = counted_labels(batch.labels);
-    stats_.add(net.output(built_.loss), net.output(built_.logits), feeds.y, counted, progress_.step, net.stream());
+    const int64_t counted = counted_labels(batch);
+    if (regression()) {
+      stats_.add_loss(net.output(built_.loss), counted, progress_.step, net.stream());
+    } else {
+      stats_.add(net.output(built_.loss), net.output(built_.logits), feeds.y, counted, progress_.step, net.stream());
+    }
     train_seconds_ += seconds_since(t0);  // on a GPU: queueing; the wait is counted by read_stats()
     images_ += batch.global_size;
     for (RunningSums* sums : {&window_, &epoch_}) {
@@ -650,19 +739,27 @@ class TrainingRun {
     if (show_progress_bar()) {
       const int64_t in_epoch = batch.position.batch + 1;
       const int width = 24, filled = static_cast<int>(width * in_epoch / steps_per_epoch_);
-      fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} acc {:5.1f}% {:.0f} img/s ETA {}   ", epoch + 1,
+      const std::string second = regression() ? fmt::format("rmse {:.4f}", rmse_of(shown_.mean_loss()))
+                                              : fmt::format("acc {:5.1f}%", 100 * shown_.accuracy());
+      fmt::print(stderr, "\r epoch {}/{} [{}{}] {:3}% loss {:.4f} {} {:.0f} {}/s ETA {}   ", epoch + 1,
                  settings_.epochs, std::string(filled, '='), std::string(width - filled, ' '),
-                 100 * in_epoch / steps_per_epoch_, shown_.mean_loss(), 100 * shown_.accuracy(),
-                 images_per_second(), duration_text(eta));
+                 100 * in_epoch / steps_per_epoch_, shown_.mean_loss(), second, images_per_second(),
+                 regression() ? "samples" : "img", duration_text(eta));
     }
     if (!log_now) return;
     if (!show_progress_bar()) {
-      log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
-                progress_.step, total_steps_, window_.mean_loss(), 100 * window_.accuracy(), lr, images_per_second(),
-                duration_text(eta));
+      if (regression()) {
+        log::info("epoch {} step {}/{}: loss {:.4f}, RMSE {:.4f}, lr {:.4g}, {:.0f} samples/s, ETA {}", epoch + 1,
+                  progress_.step, total_steps_, window_.mean_loss(), rmse_of(window_.mean_loss()), lr,
+                  images_per_second(), duration_text(eta));
+      } else {
+        log::info("epoch {} step {}/{}: loss {:.4f}, accuracy {:.2f}%, lr {:.4g}, {:.0f} images/s, ETA {}", epoch + 1,
+                  progress_.step, total_steps_, window_.mean_loss(), 100 * window_.accuracy(), lr, images_per_second(),
+                  duration_text(eta));
+      }
     }
-    if (metrics_) metrics_->row("train", epoch + 1, progress_.step, lr, window_.mean_loss(), window_.accuracy(), {}, {},
-                  images_per_second(), seconds_since(t_start));
+    if (metrics_) metrics_->row("train", epoch + 1, progress_.step, lr, window_.mean_loss(), accuracy_or_rmse(window_),
+                  {}, {}, images_per_second(), seconds_since(t_start), {});
     window_ = {};
     local_window_labels_ = 0;
     stats_.reset_window(built_.net.stream());
@@ -680,12 +777,20 @@ class TrainingRun {
     epoch_ = {};
     local_epoch_labels_ = 0;
     stats_.reset_epoch(built_.net.stream());
-    std::optional<double> test_loss, test_acc;
+    std::optional<double> test_loss, test_acc, test_r2;
     if (data_.test && options_.evaluate_each_epoch) {
       const EvalResult e = evaluate(built_, *data_.test, eval_batch_, data_.workers, comm_);
       test_loss = result_.test_loss = e.loss;
-      test_acc = result_.test_accuracy = e.accuracy;
-      if (language_model()) {
+      if (e.regression) {
+        test_acc = result_.test_rmse = e.rmse;
+        test_r2 = result_.test_r2 = e.r2;
+      } else {
+        test_acc = result_.test_accuracy = e.accuracy;
+      }
+      if (e.regression) {
+        log::info("epoch {}: test loss {:.4f}, RMSE {:.4f}, R² {:.4f} ({} samples)", epoch + 1, e.loss, e.rmse, e.r2,
+                  e.samples);
+      } else if (language_model()) {
         log::info("epoch {}: validation loss {:.4f}, perplexity {:.2f}, next-token accuracy {:.2f}% ({} "
                   "sequences)", epoch + 1, e.loss, std::exp(e.loss), 100 * e.accuracy, e.samples);
       } else {
@@ -693,8 +798,9 @@ class TrainingRun {
                   100 * e.accuracy, e.samples);
       }
     }
-    if (metrics_) metrics_->row("epoch", epoch + 1, progress_.step, lr, last_loss_, window_.accuracy(), test_loss, test_acc,
-                  images_per_second(), seconds_since(t_start));
+    if (metrics_) metrics_->row("epoch", epoch + 1, progress_.step, lr, last_loss_,
+                  regression() ? rmse_of(last_loss_) : window_.accuracy(), test_loss, test_acc, images_per_second(),
+                  seconds_since(t_start), test_r2);
     save();
   }
 

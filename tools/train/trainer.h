@@ -38,7 +38,8 @@
 namespace kiln {
 
 // A net built from a config, with net inputs "data" (F32; I32 token ids for a language model whose
-// first layer is an Embedding) and "label" (I32: (N), or (N*T) for sequence data), plus the names of its
+// first layer is an Embedding) and "label" (I32: (N), or (N*T) for sequence data; F32 (N, T) targets
+// for regression data, [data] task = "regression"), plus the names of its
 // loss layer and of the layer whose output the loss reads (the logits).
 struct BuiltNet {
   Net net;
@@ -68,6 +69,9 @@ struct TrainResult {
   double final_train_loss = 0;
   std::optional<double> test_loss, test_accuracy;
   bool language_model = false;  // token data: losses are per token, perplexity = exp(loss)
+  // Regression data: test_accuracy is unset; test_rmse and test_r2 (see EvalResult) instead.
+  bool regression = false;
+  std::optional<double> test_rmse, test_r2;
   bool interrupted = false;     // Ctrl-C: a checkpoint was saved
   std::string checkpoint;       // the last checkpoint written
 };
@@ -83,6 +87,12 @@ struct EvalResult {
   double accuracy = 0;
   int64_t samples = 0;
   bool language_model = false;  // token data: loss and accuracy per token, perplexity = exp(loss)
+  // Regression data (targets (N, T) float): accuracy is 0; instead, over the evaluated samples,
+  // rmse = sqrt(SSE / (N*T)) over all target columns, and r2 = the mean over the T columns of
+  // 1 - SSE_t / SST_t (SST_t: the column's squared deviations from its mean on these samples; a
+  // column with SST_t = 0 counts as 0). loss is the loss layer's mean (MSELoss: SSE / (N*T)).
+  bool regression = false;
+  double rmse = 0, r2 = 0;
 };
 // Loss and accuracy of `weights` on the config's test set (or its training set if it has none).
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device,
