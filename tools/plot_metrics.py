@@ -5,7 +5,8 @@
 
 metrics.csv is written by `kiln train` (tools/train/trainer.cpp): one "train" row every log_every
 steps (the mean over those steps) and one "epoch" row per epoch (with the test loss and accuracy
-when there is a test set). Needs matplotlib (Debian: apt-get install python3-matplotlib).
+when there is a test set). A regression run's file has train_rmse, test_rmse and test_r2 in
+place of the accuracies: the second panel then plots the RMSE. Needs matplotlib (Debian: apt-get install python3-matplotlib).
 `kiln train` runs this script at the end of a run when matplotlib is installed.
 """
 import argparse
@@ -52,12 +53,17 @@ def main():
         x, y = column(rows_, key)
         if x:
             ax_loss.plot(x, y, style, label=label)
-    for rows_, key, label, style in [(train, "train_accuracy", "train", "-"), (epoch, "test_accuracy", "test", "o-")]:
+    regression = "train_rmse" in rows[0]
+    second, scale = ("rmse", 1) if regression else ("accuracy", 100)
+    for rows_, key, label, style in [(train, f"train_{second}", "train", "-"), (epoch, f"test_{second}", "test", "o-")]:
         x, y = column(rows_, key)
         if x:
-            ax_acc.plot(x, [100 * v for v in y], style, label=label)
+            ax_acc.plot(x, [scale * v for v in y], style, label=label)
     ax_loss.set(xlabel="step", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
+    if regression:
+        ax_acc.set(xlabel="step", ylabel="RMSE", title="RMSE")
+    else:
+        ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:

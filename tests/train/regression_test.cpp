@@ -275,5 +275,27 @@ TEST(Regression, EvalPrintsRmseAndR2) {
   EXPECT_TRUE(contains(e.output, "on 32 samples")) << e.output;
 }
 
+// The shipped config on a small table from the shipped generator (the paths pointed at it): trains
+// and beats predicting the mean (R² > 0.5 after 3 epochs).
+TEST(Regression, ShippedFriedmanConfigTrainsOnTheGeneratedTable) {
+  if (!std::filesystem::exists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3 to run the generator";
+  TempDir dir;
+  const std::string source = KILN_SOURCE_DIR;
+  const CommandResult g = run_command(fmt::format("/usr/bin/python3 {}/tools/make_regression_csv.py {} --train 1000 "
+                                                  "--test 200", source, dir.path("friedman1")));
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  std::string text = read_file(source + "/models/regression_friedman.toml");
+  for (size_t at; (at = text.find("\"data/friedman1/")) != std::string::npos;)
+    text.replace(at, 16, "\"" + dir.path("friedman1") + "/");
+  const std::string config = write_config(dir, "friedman.toml", text);
+  TrainOptions o;
+  o.out_dir = dir.path("out");
+  o.epochs = 3;
+  const TrainResult r = run_training(config, o);
+  ASSERT_TRUE(r.test_r2.has_value());
+  EXPECT_GT(*r.test_r2, 0.5);
+  EXPECT_LT(*r.test_rmse, 3.5);
+}
+
 }  // namespace
 }  // namespace kiln::train_test

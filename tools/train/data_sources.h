@@ -6,7 +6,9 @@
 //                         max_image_pixels (100000000: an image whose header claims more pixels, or
 //                         that resize would make larger, is refused naming the file)
 //   source = "csv"        train_file, test_file, label_column | label_name, task = "classification" |
-//                         "regression", target_columns, standardize
+//                         "regression" (float targets: the "label" input is F32 (N, T), the
+//                         metrics RMSE and R²), target_columns (default: the last), standardize
+//                         (the test file with the training file's mean and std)
 //   source = "synthetic"  size, test_size, seed (shape and classes from [model])
 //   source = "text"       files = [...] (UTF-8 files or folders of them), validation (fraction, 0.05),
 //                         max_vocab (default [model] classes), max_chars, streams (false);

@@ -7,6 +7,7 @@
 //
 // Files in the output folder:
 //   metrics.csv               one row every log_every steps ("train") and one per epoch ("epoch")
+//                             (regression data: RMSE and R² columns instead of accuracy, named so)
 //   checkpoint.safetensors    written after every epoch, at the end, and on Ctrl-C
 //   metrics.png               loss and accuracy (`kiln train` only, where matplotlib is installed)
 //
