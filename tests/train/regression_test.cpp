@@ -259,6 +259,27 @@ TEST(Regression, BadTargetsAreRefusedNamingFileAndLine) {
       << o.output;
 }
 
+// A classification loss on regression data (and the reverse) is refused at the loss's line.
+TEST(Regression, ALossThatDoesNotSuitTheTaskIsRefusedAtItsLine) {
+  TempDir dir;
+  write_file(dir.path("train.csv"), "x1,x2,y\n1,2,3\n4,5,6\n");
+  std::string text = mlp_config(dir.path("train.csv"), "", "type = \"sgd\"\nlr = 0.1\n", "epochs = 1\nbatch = 1\n");
+  text.replace(text.find("MSELoss"), 7, "SoftmaxCrossEntropy");
+  const std::string config = write_config(dir, "xent.toml", text);
+  const CommandResult r = kiln(fmt::format("train {} --device cpu --out {} --no-plot", config, dir.path("out")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.output, config + ":19: the loss layer 'loss' is SoftmaxCrossEntropy")) << r.output;
+  EXPECT_TRUE(contains(r.output, "type = \"MSELoss\"")) << r.output;
+
+  write_file(dir.path("labels.csv"), "x1,x2,y\n1,2,0\n4,5,1\n");
+  std::string cls = mlp_config(dir.path("labels.csv"), "", "type = \"sgd\"\nlr = 0.1\n", "epochs = 1\nbatch = 1\n");
+  cls.replace(cls.find("task = \"regression\""), 19, "task = \"classification\"");
+  const std::string cls_config = write_config(dir, "cls.toml", cls);
+  const CommandResult c = kiln(fmt::format("train {} --device cpu --out {} --no-plot", cls_config, dir.path("out")));
+  EXPECT_NE(c.exit_code, 0);
+  EXPECT_TRUE(contains(c.output, cls_config + ":19: the loss layer 'loss' is MSELoss, a regression loss")) << c.output;
+}
+
 // A regression model evaluated with `kiln eval` (no --json) names RMSE and R².
 TEST(Regression, EvalPrintsRmseAndR2) {
   TempDir dir;

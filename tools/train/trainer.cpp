@@ -277,6 +277,30 @@ std::map<std::string, Shape> input_shapes(const RunConfig& config, const data::D
   return {{"data", x_shape}, {"label", Shape{batch * dataset.labels_per_sample()}}};
 }
 
+// The loss layer must suit the data: regression targets (float) need a regression loss (MSELoss),
+// class labels (int32) a classification one. Said here, at the loss's [[layer]] line, rather than
+// as the loss layer's dtype error.
+void check_loss_fits_task(const RunConfig& config, const BuiltNet& built, const data::Dataset& dataset) {
+  for (size_t i = 0; i < config.layers.size(); ++i) {
+    const LayerSpec& spec = config.layers[i];
+    if (spec.name != built.loss) continue;
+    // A loss on other inputs (not the data's labels) is the model's business.
+    if (!spec.inputs.empty() && std::find(spec.inputs.begin(), spec.inputs.end(), "label") == spec.inputs.end()) return;
+    const int line = i < config.layer_lines.size() ? config.layer_lines[i] : 0;
+    const bool regression_loss = spec.type == "MSELoss";
+    if (is_regression(dataset) && !regression_loss) {
+      fail(fmt::format("{}:{}: the loss layer '{}' is {}, but the data ({}) is a regression one ([data] task = "
+                       "\"regression\": float targets): end the model with type = \"MSELoss\"", config.path, line,
+                       spec.name, spec.type, dataset.describe()));
+    }
+    if (!is_regression(dataset) && regression_loss && dataset.input_dtype() == DType::F32) {
+      fail(fmt::format("{}:{}: the loss layer '{}' is MSELoss, a regression loss, but the data ({}) has class "
+                       "labels: for a CSV with numeric targets set [data] task = \"regression\"", config.path, line,
+                       spec.name, dataset.describe()));
+    }
+  }
+}
+
 // The logits must have a column for every class of the data: a label past the last column is an
 // error on the CPU but only a NaN loss on the GPU, which would read as divergence.
 void check_logits_cover_classes(const RunConfig& config, const BuiltNet& built, const data::Dataset& dataset) {
@@ -419,6 +443,7 @@ class TrainingRun {
                 "(no shuffling)", config.path);
     }
     Net& net = built_.net;
+    check_loss_fits_task(config, built_, *data_.train);
     setup_naming_the_line(config, net, input_shapes(config, *data_.train, settings_.batch));
     check_logits_cover_classes(config, built_, *data_.train);
     net.init_parameters(settings_.seed);
@@ -861,6 +886,7 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
   BuiltNet built = build(config, device);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
   const DataSplits data = make_datasets(config, config.train.batch, batch);
+  check_loss_fits_task(config, built, *data.train);
   setup_naming_the_line(config, built.net, input_shapes(config, *data.train, batch));
   check_logits_cover_classes(config, built, *data.train);
   load_weights(weights, built.net);
