@@ -432,6 +432,9 @@ int run_bench_ranks_driver(const BenchArgs& a, const RunConfig& config) {
 int run_bench_train(const BenchArgs& a) {
   const RunConfig config = load_config(a.config);
   KILN_CHECK(a.iters >= 1 && a.warmup >= 0, "--iters must be >= 1 and --warmup >= 0");
+  KILN_CHECK(TableReader(config.data).string("task", "classification") != "regression",
+             "{}: kiln bench train times classification models on synthetic labels; regression configs ([data] "
+             "task = \"regression\") are not supported yet", config.path);
   KILN_CHECK(config.classes >= 1, "{}: [model] classes must be set for kiln bench train", config.path);
   KILN_CHECK(!a.bucket_mb || *a.bucket_mb > 0, "--bucket-mb must be > 0, got {}", a.bucket_mb.value_or(0));
   if (!a.ranks.empty()) return run_bench_ranks_driver(a, config);
