@@ -306,8 +306,8 @@ TEST(Regression, ShippedFriedmanConfigTrainsOnTheGeneratedTable) {
                                                   "--test 200", source, dir.path("friedman1")));
   ASSERT_EQ(g.exit_code, 0) << g.output;
   std::string text = read_file(source + "/models/regression_friedman.toml");
-  for (size_t at; (at = text.find("\"data/friedman1/")) != std::string::npos;)
-    text.replace(at, 16, "\"" + dir.path("friedman1") + "/");
+  const std::string generated = fmt::format("\"{}/", dir.path("friedman1"));
+  for (size_t at; (at = text.find("\"data/friedman1/")) != std::string::npos;) text.replace(at, 16, generated);
   const std::string config = write_config(dir, "friedman.toml", text);
   TrainOptions o;
   o.out_dir = dir.path("out");
@@ -316,6 +316,40 @@ TEST(Regression, ShippedFriedmanConfigTrainsOnTheGeneratedTable) {
   ASSERT_TRUE(r.test_r2.has_value());
   EXPECT_GT(*r.test_r2, 0.5);
   EXPECT_LT(*r.test_rmse, 3.5);
+}
+
+// Data-parallel (mpirun -np 2): the evaluation's sums (SSE and the targets' sums per column) are
+// added over the ranks, so `kiln eval` gives the single process's RMSE and R².
+TEST(DataParallelRegression, TwoRanksEvaluateLikeOneProcess) {
+  const std::string mpiexec = KILN_MPIEXEC;
+  if (mpiexec.empty()) GTEST_SKIP() << "this kiln was built without MPI";
+  TempDir dir;
+  write_file(dir.path("train.csv"), noisy_linear_csv(64, 6, nullptr));
+  write_file(dir.path("test.csv"), noisy_linear_csv(37, 7, nullptr));  // odd: the ranks' shares differ
+  const std::string config = write_config(
+      dir, "reg.toml",
+      mlp_config(dir.path("train.csv"), dir.path("test.csv"), "type = \"adam\"\nlr = 0.02\n",
+                 "epochs = 2\nbatch = 8\nseed = 3\nlog_every = 4\n", 8));
+  const CommandResult t = kiln(fmt::format("train {} --device cpu --out {} --no-plot", config, dir.path("out")));
+  ASSERT_EQ(t.exit_code, 0) << t.output;
+  const std::string eval = fmt::format("eval {} --device cpu --json --weights {}", config,
+                                       dir.path("out/checkpoint.safetensors"));
+  const CommandResult one = kiln(eval);
+  const CommandResult two = run_command(fmt::format(
+      "/usr/bin/env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 {} "
+      "-np 2 --bind-to none {} {}", mpiexec, kKiln, eval));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  double l1 = 0, r1 = 0, q1 = 0, l2 = 0, r2 = 0, q2 = 0;
+  int n1 = 0, n2 = 0;
+  const char* format = "{\"loss\": %lf, \"rmse\": %lf, \"r2\": %lf, \"samples\": %d}";
+  ASSERT_EQ(std::sscanf(one.output.c_str(), format, &l1, &r1, &q1, &n1), 4) << one.output;
+  ASSERT_EQ(std::sscanf(two.output.c_str(), format, &l2, &r2, &q2, &n2), 4) << two.output;
+  EXPECT_EQ(n1, 37);
+  EXPECT_EQ(n2, 37);
+  EXPECT_NEAR(l1, l2, 1e-5);
+  EXPECT_NEAR(r1, r2, 1e-5);
+  EXPECT_NEAR(q1, q2, 1e-5);
 }
 
 }  // namespace
