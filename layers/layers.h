@@ -20,6 +20,10 @@
 //                      loss_weight 1. Output: the mean loss over non-ignored rows, shape (1).
 //   MSELoss            inputs (prediction, target) of equal shapes; loss_weight 1. Output (1):
 //                      mean of squared differences.
+//   L1Loss             inputs (prediction, target) of equal shapes; loss_weight 1. Output (1): mean
+//                      of absolute differences (nn.L1Loss; gradient sign(d), 0 at d = 0).
+//   HuberLoss          the same with delta 1.0 (> 0): mean of d²/2 where |d| <= delta, else
+//                      delta (|d| - delta/2) (nn.HuberLoss); gradient clamp(d, -delta, delta).
 //   Add                2+ inputs of equal shapes, summed (residual connections).
 //   Concat             2+ inputs concatenated along axis 1 (channels); other dims equal.
 //   LSTM, RNN          hidden_size (required), num_layers, bidirectional, stateful, ...: see
@@ -42,6 +46,7 @@
 #include "layers/dropout.h"
 #include "layers/embedding.h"
 #include "layers/flatten.h"
+#include "layers/l1_loss.h"
 #include "layers/linear.h"
 #include "layers/lrn.h"
 #include "layers/mse_loss.h"

@@ -111,6 +111,14 @@ std::unique_ptr<Layer> make_softmax_xent(SpecReader& r) {
 }
 
 std::unique_ptr<Layer> make_mse(SpecReader& r) { return std::make_unique<MseLoss>(r.name(), loss_weight(r)); }
+std::unique_ptr<Layer> make_l1(SpecReader& r) {
+  return std::make_unique<AbsoluteLoss>(r.name(), AbsoluteLoss::Kind::L1, 0.0f, loss_weight(r));
+}
+std::unique_ptr<Layer> make_huber(SpecReader& r) {
+  const double delta = r.get_double("delta", 1.0);
+  if (!(delta > 0.0 && delta < 1e30)) r.bad("delta", "a finite number > 0");
+  return std::make_unique<AbsoluteLoss>(r.name(), AbsoluteLoss::Kind::Huber, static_cast<float>(delta), loss_weight(r));
+}
 std::unique_ptr<Layer> make_add(SpecReader& r) { return std::make_unique<Add>(r.name()); }
 std::unique_ptr<Layer> make_concat(SpecReader& r) {
   const int64_t axis = r.get_int("axis", 1);
@@ -171,6 +179,8 @@ constexpr Entry kLayers[] = {
     {"ELU", make_activation<Activation::Elu>},
     {"Embedding", make_embedding},
     {"Flatten", make_flatten},
+    {"HuberLoss", make_huber},
+    {"L1Loss", make_l1},
     {"LRN", make_lrn},
     {"LSTM", make_lstm},
     {"RNN", make_rnn},

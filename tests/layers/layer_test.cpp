@@ -185,6 +185,25 @@ std::vector<Case> cases() {
                  v.push_back(random_tensor({4, 3}, 14));
                  return v;
                }});
+  // L1 and Huber: differences away from their kinks (0; +-delta) by more than the step.
+  c.push_back({"L1Loss", [] { return make("L1Loss", "l1", {{"loss_weight", 0.5}}); },
+               [] {
+                 std::vector<Tensor> v;
+                 const std::vector<float> p = {0.4f, -0.7f, 1.2f, 0.05f, -0.3f, 0.8f};
+                 const std::vector<float> t = {0.1f, 0.2f, 1.5f, -0.5f, -0.9f, 0.3f};
+                 v.push_back(Tensor::from_host(std::span<const float>(p), Shape{2, 3}));
+                 v.push_back(Tensor::from_host(std::span<const float>(t), Shape{2, 3}));
+                 return v;
+               }});
+  c.push_back({"HuberLoss", [] { return make("HuberLoss", "huber", {{"delta", 0.5}}); },
+               [] {
+                 std::vector<Tensor> v;
+                 const std::vector<float> p = {0.1f, -0.2f, 1.5f, -2.0f, 0.3f, 0.9f};
+                 const std::vector<float> t = {0.0f, 0.0f, 0.0f, 0.0f, 0.6f, -0.1f};
+                 v.push_back(Tensor::from_host(std::span<const float>(p), Shape{2, 3}));
+                 v.push_back(Tensor::from_host(std::span<const float>(t), Shape{2, 3}));
+                 return v;
+               }});
   c.push_back({"Add", [] { return make("Add", "add"); },
                [] {
                  std::vector<Tensor> v;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <random>
@@ -43,9 +44,23 @@ struct Mlp {
   double b2;
 };
 
-// One plain SGD step by hand on `rows` (x1, x2, y): forward, MSE = mean over the N rows (one
-// target each) of (p - y)², its gradient 2 (p - y) / N back through fc2, ReLU and fc1.
-Mlp sgd_step_by_hand(const Mlp& m, const std::vector<std::array<double, 3>>& rows, double lr) {
+// The loss layers and their derivative in the prediction p for a residual d = p - y, of one
+// target (the layers take the mean over the N*T targets, so the gradient is this / N here).
+enum class Loss { Mse, L1, Huber };
+constexpr double kHuberDelta = 2.0;
+double loss_slope(Loss loss, double d) {
+  switch (loss) {
+    case Loss::Mse: return 2 * d;                                     // (d²)' = 2d
+    case Loss::L1: return d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0;           // |d|' = sign(d)
+    case Loss::Huber: return std::clamp(d, -kHuberDelta, kHuberDelta);  // d²/2 inside delta, delta |d| beyond
+  }
+  return 0;
+}
+
+// One plain SGD step by hand on `rows` (x1, x2, y): forward, the loss = mean over the N rows (one
+// target each) of loss(p - y), its gradient loss'(p - y) / N back through fc2, ReLU and fc1.
+Mlp sgd_step_by_hand(const Mlp& m, const std::vector<std::array<double, 3>>& rows, double lr,
+                     Loss loss = Loss::Mse) {
   Mlp g{};
   const double n = static_cast<double>(rows.size());
   for (const auto& r : rows) {
@@ -55,7 +70,7 @@ Mlp sgd_step_by_hand(const Mlp& m, const std::vector<std::array<double, 3>>& row
       h[j] = z[j] > 0 ? z[j] : 0;
     }
     const double p = m.w2[0] * h[0] + m.w2[1] * h[1] + m.b2;
-    const double dp = 2 * (p - r[2]) / n;
+    const double dp = loss_slope(loss, p - r[2]) / n;
     g.b2 += dp;
     for (int j = 0; j < 2; ++j) {
       g.w2[j] += dp * h[j];
@@ -104,15 +119,19 @@ void expect_checkpoint_holds(const std::string& checkpoint, const Mlp& want) {
 const Mlp kStart{.w1 = {0.5, -0.25, -0.75, 0.5}, .b1 = {0.1, -0.2}, .w2 = {0.8, -0.6}, .b2 = 0.05};
 const std::vector<std::array<double, 3>> kRows = {{1.0, 2.0, 3.0}, {-1.5, 0.5, -2.0}};
 
-void one_step(int64_t batch, const std::vector<std::array<double, 3>>& rows_seen) {
+void one_step(int64_t batch, const std::vector<std::array<double, 3>>& rows_seen, Loss loss = Loss::Mse) {
   TempDir dir;
   std::string csv = "x1,x2,y\n";
   for (const auto& r : kRows) csv += fmt::format("{},{},{}\n", r[0], r[1], r[2]);
   write_file(dir.path("train.csv"), csv);
-  const std::string config = write_config(
-      dir, "reg.toml",
+  std::string text =
       mlp_config(dir.path("train.csv"), "", "type = \"sgd\"\nlr = 0.1\nmomentum = 0.0\nweight_decay = 0.0\n",
-                 fmt::format("epochs = 1\nbatch = {}\nshuffle = false\nseed = 1\nlog_every = 1\n", batch)));
+                 fmt::format("epochs = 1\nbatch = {}\nshuffle = false\nseed = 1\nlog_every = 1\n", batch));
+  if (loss != Loss::Mse) {
+    text.replace(text.find("\"MSELoss\""), 9,
+                 loss == Loss::L1 ? "\"L1Loss\"" : fmt::format("\"HuberLoss\"\ndelta = {}", kHuberDelta));
+  }
+  const std::string config = write_config(dir, "reg.toml", text);
   write_weights(dir.path("start.safetensors"), kStart);
   TrainOptions o;
   o.out_dir = dir.path("out");
@@ -121,13 +140,18 @@ void one_step(int64_t batch, const std::vector<std::array<double, 3>>& rows_seen
   const TrainResult r = run_training(config, o);
   EXPECT_TRUE(r.regression);
   EXPECT_EQ(r.steps, 1);
-  expect_checkpoint_holds(dir.path("out/checkpoint.safetensors"), sgd_step_by_hand(kStart, rows_seen, 0.1));
+  expect_checkpoint_holds(dir.path("out/checkpoint.safetensors"), sgd_step_by_hand(kStart, rows_seen, 0.1, loss));
 }
 
 TEST(Regression, OneSgdStepOfBatchOneGivesTheHandDerivedWeights) { one_step(1, {kRows[0]}); }
 
 // Batch 2: MSELoss is a mean over the N*T = 2 targets, so the gradient is halved per row.
 TEST(Regression, OneSgdStepOfBatchTwoAveragesOverTheRows) { one_step(2, kRows); }
+
+// L1Loss (sign of the residual) and HuberLoss with delta 2 (row 1's residual -2.9 is clamped to
+// -2, row 2's 1.345 is inside: both branches), the same step by hand.
+TEST(Regression, OneSgdStepWithL1LossGivesTheHandDerivedWeights) { one_step(2, kRows, Loss::L1); }
+TEST(Regression, OneSgdStepWithHuberLossGivesTheHandDerivedWeights) { one_step(2, kRows, Loss::Huber); }
 
 // y = 2 x1 - 3 x2 + 1 + noise (sd 0.1), x uniform in [-1, 1]; returns the CSV text.
 std::string noisy_linear_csv(int rows, uint32_t seed, std::vector<double>* targets) {
