@@ -191,7 +191,8 @@ CsvDataset::CsvDataset(const std::string& path, CsvOptions options)
 
 std::string CsvDataset::describe() const {
   if (options_.task == Task::Regression)
-    return fmt::format("CSV {}: {} rows x {} features, {} targets", path_, rows_, features_, targets_per_row_);
+    return fmt::format("CSV {}: {} rows x {} features, {} target{}", path_, rows_, features_, targets_per_row_,
+                       targets_per_row_ == 1 ? "" : "s");
   return fmt::format("CSV {}: {} rows x {} features, {} classes", path_, rows_, features_, num_classes_);
 }
 
