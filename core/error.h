@@ -67,7 +67,9 @@ class Error : public std::runtime_error {
 // (rethrow_out_of_memory), so that the user reads one line naming the layer or file.
 class OutOfMemory : public Error {
  public:
-  using Error::Error;
+  // Spelled out: nvcc's front end fails on an inherited constructor with a source-location default.
+  explicit OutOfMemory(const std::string& message, SourceLocation where = SourceLocation::current())
+      : Error(message, where) {}
 };
 
 // Inside a catch block of an OutOfMemory or a std::bad_alloc: throws OutOfMemory whose message is
