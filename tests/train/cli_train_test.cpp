@@ -277,29 +277,42 @@ TEST(KilnTrain, WeightsAreCheckedByNameAndShape) {
 // ---------------------------------------------------------------------------------------------
 // Ctrl-C: a checkpoint is saved, the exit code is 130, and --resume continues from it.
 
-TEST(KilnTrain, SigintSavesACheckpointAndResumeContinues) {
-  TempDir dir;
+// A long `kiln train` run sent `signal` once its log reaches `until`; what it printed and how it
+// ended. Asserts that it started, stopped within 30 s, and exited 130 with a checkpoint saved.
+struct StoppedRun {
+  std::string config, out, text;
+};
+StoppedRun stop_long_run(const TempDir& dir, int signal, const std::string& until) {
   const std::string config = write_config(
       dir, "long.toml",
       tiny_cnn_config("source = \"synthetic\"\nsize = 64\n", "type = \"sgd\"\nlr = 0.01\n",
                       "epochs = 100000\nbatch = 8\nseed = 3\nlog_every = 1\n"));
-  const std::string out = dir.path("out");
-  Child c = spawn({kKiln, "train", config, "--device", "cpu", "--out", out, "--no-plot"});
-  ASSERT_GT(c.pid, 0);
-  std::string text;
+  StoppedRun r{.config = config, .out = dir.path("out"), .text = ""};
+  Child c = spawn({kKiln, "train", config, "--device", "cpu", "--out", r.out, "--no-plot"});
+  EXPECT_GT(c.pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  const bool started = read_until(c.out, text, "step 1/", deadline);
-  if (started) kill(c.pid, SIGINT);
-  const bool finished = read_until(c.out, text, "", deadline);
+  const bool started = read_until(c.out, r.text, until, deadline);
+  if (started) kill(c.pid, signal);
+  const bool finished = read_until(c.out, r.text, "", deadline);
   if (!finished) kill(c.pid, SIGKILL);
   int status = 0;
   waitpid(c.pid, &status, 0);
   close(c.out);
-  ASSERT_TRUE(started) << "no progress line within 30 s:\n" << text;
-  ASSERT_TRUE(finished) << "kiln did not stop within 30 s of SIGINT:\n" << text;
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n" << text;
-  EXPECT_EQ(WEXITSTATUS(status), 130) << text;
-  EXPECT_TRUE(contains(text, "checkpoint saved to " + out + "/checkpoint.safetensors")) << text;
+  EXPECT_TRUE(started) << "no progress line within 30 s:\n" << r.text;
+  EXPECT_TRUE(finished) << "kiln did not stop within 30 s of signal " << signal << ":\n" << r.text;
+  EXPECT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n"
+                                 << r.text;
+  EXPECT_EQ(WEXITSTATUS(status), 130) << r.text;
+  EXPECT_TRUE(contains(r.text, "checkpoint saved to " + r.out + "/checkpoint.safetensors")) << r.text;
+  return r;
+}
+
+TEST(KilnTrain, SigintSavesACheckpointAndResumeContinues) {
+  TempDir dir;
+  const StoppedRun stopped = stop_long_run(dir, SIGINT, "step 1/");
+  const std::string& config = stopped.config;
+  const std::string& out = stopped.out;
+  const std::string& text = stopped.text;
   EXPECT_TRUE(contains(text, "--resume")) << text;
   const std::string ckpt = out + "/checkpoint.safetensors";
   ASSERT_TRUE(std::filesystem::exists(ckpt)) << text;
@@ -480,27 +493,8 @@ class SmallDisk {
 // checkpoint is saved, the exit code is 130.
 TEST(KilnTrain, SigtermSavesACheckpointLikeSigint) {
   TempDir dir;
-  const std::string config = write_config(
-      dir, "long.toml",
-      tiny_cnn_config("source = \"synthetic\"\nsize = 64\n", "type = \"sgd\"\nlr = 0.01\n",
-                      "epochs = 100000\nbatch = 8\nseed = 3\nlog_every = 1\n"));
-  const std::string out = dir.path("out");
-  Child c = spawn({kKiln, "train", config, "--device", "cpu", "--out", out, "--no-plot"});
-  ASSERT_GT(c.pid, 0);
-  std::string text;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  const bool started = read_until(c.out, text, "step 3/", deadline);
-  if (started) kill(c.pid, SIGTERM);
-  const bool finished = read_until(c.out, text, "", deadline);
-  if (!finished) kill(c.pid, SIGKILL);
-  int status = 0;
-  waitpid(c.pid, &status, 0);
-  close(c.out);
-  ASSERT_TRUE(started) << "no progress line within 30 s:\n" << text;
-  ASSERT_TRUE(finished) << "kiln did not stop within 30 s of SIGTERM:\n" << text;
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n" << text;
-  EXPECT_EQ(WEXITSTATUS(status), 130) << text;
-  EXPECT_TRUE(contains(text, "checkpoint saved to " + out + "/checkpoint.safetensors")) << text;
+  const StoppedRun stopped = stop_long_run(dir, SIGTERM, "step 3/");
+  const std::string& out = stopped.out;
   const SafetensorsFile f = read_safetensors(out + "/checkpoint.safetensors");
   EXPECT_GE(std::stoll(f.metadata.at("step")), 3);
   EXPECT_TRUE(temporaries_in(out).empty());
