@@ -21,21 +21,10 @@ AbsoluteLoss::AbsoluteLoss(std::string name, Kind kind, float delta, float loss_
     : Layer(std::move(name)), kind_(kind), delta_(delta), loss_weight_(loss_weight) {}
 
 Shape AbsoluteLoss::output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const {
-  if (inputs.size() != 2) layer_error(*this, fmt::format("expects 2 inputs (prediction, target), got {}", inputs.size()));
-  check_dtypes(*this, dtypes);
-  if (!(inputs[0] == inputs[1]))
-    layer_error(*this, fmt::format("expects prediction and target of the same shape, got {} and {}", inputs[0].str(),
-                                   inputs[1].str()));
-  to_int(*this, inputs[0].numel(), "element count");
-  return Shape{1};
+  return expect_prediction_and_target(*this, inputs, dtypes);
 }
 
-void AbsoluteLoss::setup(const std::vector<Shape>&, Device device) {
-  if (!one_.defined() || one_.device() != device) {
-    const float one = 1.0f;
-    one_ = Tensor::from_host(std::span<const float>(&one, 1), Shape{1}, device);
-  }
-}
+void AbsoluteLoss::setup(const std::vector<Shape>&, Device device) { make_one(one_, device); }
 
 std::string AbsoluteLoss::describe() const { return kind_ == Kind::Huber ? fmt::format("delta {}", delta_) : ""; }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <span>
 
 #include "layers/init.h"
 
@@ -136,6 +137,23 @@ void check_dtypes(const Layer& layer, const std::vector<DType>& dtypes, const st
 void expect_one_float(const Layer& layer, const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) {
   if (inputs.size() != 1) layer_error(layer, fmt::format("expects 1 input, got {}", inputs.size()));
   check_dtypes(layer, dtypes);
+}
+
+Shape expect_prediction_and_target(const Layer& layer, const std::vector<Shape>& inputs,
+                                   const std::vector<DType>& dtypes) {
+  if (inputs.size() != 2) layer_error(layer, fmt::format("expects 2 inputs (prediction, target), got {}", inputs.size()));
+  check_dtypes(layer, dtypes);
+  if (!(inputs[0] == inputs[1]))
+    layer_error(layer, fmt::format("expects prediction and target of the same shape, got {} and {}", inputs[0].str(),
+                                   inputs[1].str()));
+  to_int(layer, inputs[0].numel(), "element count");
+  return Shape{1};
+}
+
+void make_one(Tensor& one, Device device) {
+  if (one.defined() && one.device() == device) return;
+  const float value = 1.0f;
+  one = Tensor::from_host(std::span<const float>(&value, 1), Shape{1}, device);
 }
 
 void expect_nchw(const Layer& layer, const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) {

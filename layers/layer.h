@@ -68,6 +68,15 @@ void expect_one_float(const Layer& layer, const std::vector<Shape>& inputs, cons
 // One (N, C, H, W) float input with every dimension in [1, 2^31), or a readable error.
 void expect_nchw(const Layer& layer, const std::vector<Shape>& inputs, const std::vector<DType>& dtypes);
 
+// The two float inputs of a regression loss (prediction, target) of the same shape with fewer than
+// 2^31 elements, or a readable error; the loss's output shape, (1).
+Shape expect_prediction_and_target(const Layer& layer, const std::vector<Shape>& inputs,
+                                   const std::vector<DType>& dtypes);
+
+// `one` as a (1) tensor holding 1.0 on `device` (the scalar operand of GEMM-built layers), made
+// once per device.
+void make_one(Tensor& one, Device device);
+
 // `v` as an int when it is in [1, 2^31), else an error naming `what`.
 int to_int(const Layer& layer, int64_t v, const char* what);
 

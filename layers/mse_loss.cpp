@@ -15,21 +15,10 @@ namespace kiln::layers {
 MseLoss::MseLoss(std::string name, float loss_weight) : Layer(std::move(name)), loss_weight_(loss_weight) {}
 
 Shape MseLoss::output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const {
-  if (inputs.size() != 2) layer_error(*this, fmt::format("expects 2 inputs (prediction, target), got {}", inputs.size()));
-  check_dtypes(*this, dtypes);
-  if (!(inputs[0] == inputs[1]))
-    layer_error(*this, fmt::format("expects prediction and target of the same shape, got {} and {}", inputs[0].str(),
-                                   inputs[1].str()));
-  to_int(*this, inputs[0].numel(), "element count");
-  return Shape{1};
+  return expect_prediction_and_target(*this, inputs, dtypes);
 }
 
-void MseLoss::setup(const std::vector<Shape>&, Device device) {
-  if (!one_.defined() || one_.device() != device) {
-    const float one = 1.0f;
-    one_ = Tensor::from_host(std::span<const float>(&one, 1), Shape{1}, device);
-  }
-}
+void MseLoss::setup(const std::vector<Shape>&, Device device) { make_one(one_, device); }
 
 Tensor MseLoss::forward(const std::vector<const Tensor*>& inputs, const Stream& stream) {
   const Tensor &x = *inputs[0], &t = *inputs[1];
