@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/tensor.h"
+#include "tests/common/small_disk.h"
 #include "tests/common/temp_dir.h"
 
 namespace kiln {
@@ -59,30 +59,6 @@ std::string message_of(const std::function<void()>& f) {
   }
   return "";
 }
-
-// A tmpfs of `bytes` mounted on `dir` for the object's lifetime (root only: ok() says whether the
-// mount worked, why() why not).
-class SmallTmpfs {
- public:
-  SmallTmpfs(const std::string& dir, int64_t bytes) : dir_(dir) {
-    fs::create_directories(dir);
-    const std::string options = "size=" + std::to_string(bytes);
-    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, options.c_str()) == 0) {
-      mounted_ = true;
-    } else {
-      why_ = std::string("cannot mount a small tmpfs to fill (needs root or CAP_SYS_ADMIN): ") + std::strerror(errno);
-    }
-  }
-  ~SmallTmpfs() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool ok() const { return mounted_; }
-  const std::string& why() const { return why_; }
-
- private:
-  std::string dir_, why_;
-  bool mounted_ = false;
-};
 
 TEST(SafetensorsWrite, StaleTemporariesOfThisPathAreRemovedOthersKept) {
   testing::TempDir dir;
@@ -122,7 +98,7 @@ TEST(SafetensorsWrite, ALiveWritersLockedTemporaryIsLeftAlone) {
 
 TEST(SafetensorsWrite, AFullDiskIsOneErrorAndTheOldFileStays) {
   testing::TempDir dir;
-  SmallTmpfs disk(dir.path("small"), 64 * 1024);
+  kiln::testing::SmallDisk disk(dir.path("small"), 64 * 1024);
   if (!disk.ok()) GTEST_SKIP() << disk.why();
   const std::string path = dir.path("small/w.safetensors");
   Tensor small = filled(8, 3.0f);

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 
 #include "tests/common/child_process.h"
 #include "tests/common/run_command.h"
+#include "tests/common/small_disk.h"
 #include "tests/train/helpers.h"
 
 namespace kiln::train_test {
@@ -465,30 +465,6 @@ std::vector<std::string> temporaries_in(const std::string& dir) {
   return out;
 }
 
-// A tmpfs of `bytes` mounted on `dir` while the object lives: a disk that fills up. Mounting needs
-// root (or CAP_SYS_ADMIN); ok() is false otherwise and why() says so.
-class SmallDisk {
- public:
-  SmallDisk(const std::string& dir, int64_t bytes) : dir_(dir) {
-    std::filesystem::create_directories(dir);
-    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, fmt::format("size={}", bytes).c_str()) == 0) {
-      mounted_ = true;
-    } else {
-      why_ = fmt::format("cannot mount a {}-byte tmpfs to fill (needs root or CAP_SYS_ADMIN): {}", bytes,
-                         std::strerror(errno));
-    }
-  }
-  ~SmallDisk() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool ok() const { return mounted_; }
-  const std::string& why() const { return why_; }
-
- private:
-  std::string dir_, why_;
-  bool mounted_ = false;
-};
-
 // SIGTERM (what schedulers, `docker stop` and mpirun send) is Ctrl-C: the current step finishes, a
 // checkpoint is saved, the exit code is 130.
 TEST(KilnTrain, SigtermSavesACheckpointLikeSigint) {
@@ -505,7 +481,7 @@ TEST(KilnTrain, SigtermSavesACheckpointLikeSigint) {
 // it reached, which loads.
 TEST(KilnTrain, AFullDiskUnderMetricsStopsTheRunAfterSavingACheckpoint) {
   TempDir dir;
-  SmallDisk disk(dir.path("small"), 4096);
+  kiln::testing::SmallDisk disk(dir.path("small"), 4096);
   if (!disk.ok()) GTEST_SKIP() << disk.why();
   const std::string config = write_config(
       dir, "long.toml",
@@ -551,7 +527,7 @@ TEST(KilnTrain, MetricsThatCannotBeWrittenAreRefusedBeforeTraining) {
 TEST(KilnTrain, AFullDiskUnderTheOutputFolderIsOneErrorAndNoLeftovers) {
   TempDir dir;
   const std::string out = dir.path("out");
-  SmallDisk disk(out, 32 * 1024);
+  kiln::testing::SmallDisk disk(out, 32 * 1024);
   if (!disk.ok()) GTEST_SKIP() << disk.why();
   const std::string config = write_config(
       dir, "long.toml",
