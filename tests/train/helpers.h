@@ -145,11 +145,13 @@ inline double mean_loss(const std::vector<std::pair<int64_t, std::string>>& rows
 }
 
 // A small CNN with every kind of state a resume must restore (momentum, dropout, a cosine schedule
-// with warm-up, clipping); `train_extra` is appended to [train].
-inline std::string resume_config(const TempDir& dir, const std::string& train_extra = "") {
+// with warm-up, clipping; with `batchnorm`, BatchNorm's running statistics); `train_extra` is
+// appended to [train].
+inline std::string resume_config(const TempDir& dir, const std::string& train_extra = "", bool batchnorm = false) {
   return write_config(dir, "resume.toml",
                       "[model]\nname = \"resume\"\ninput = [1, 8, 8]\nclasses = 4\n\n"
-                      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv1\"\nout_channels = 4\nkernel = 3\npad = 1\n\n"
+                      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv1\"\nout_channels = 4\nkernel = 3\npad = 1\n\n" +
+                      std::string(batchnorm ? "[[layer]]\ntype = \"BatchNorm2d\"\nname = \"bn1\"\n\n" : "") +
                       "[[layer]]\ntype = \"ReLU\"\nname = \"relu1\"\n\n"
                       "[[layer]]\ntype = \"MaxPool2d\"\nname = \"pool1\"\nkernel = 2\n\n"
                       "[[layer]]\ntype = \"Flatten\"\nname = \"flatten\"\n\n"
