@@ -10,6 +10,8 @@
 //                      weight (K, C/G, R, S), bias (K).
 //   MaxPool2d          kernel (required), stride (= kernel), pad 0.
 //   AvgPool2d          kernel (required), stride (= kernel), pad 0, count_include_pad true.
+//   AdaptiveAvgPool2d  output_size 1 (int or [h, w]): the average of each of h x w equal cells of the
+//                      input (global average pooling at 1; cells must divide H and W evenly).
 //   LRN                size 5, alpha 1e-4, beta 0.75, k 1 (PyTorch's LocalResponseNorm; AlexNet k=2).
 //   BatchNorm2d        num_features (inferred if absent), eps 1e-5, momentum 0.1, affine true,
 //                      track_running_stats true (nn.BatchNorm2d): input (N, C, H, W). Parameters weight,

@@ -9,12 +9,22 @@ namespace kiln::layers {
 
 Pool2d::Pool2d(std::string name, Kind kind, Pool2dShape window) : Layer(std::move(name)), kind_(kind), window_(window) {}
 
+Pool2d::Pool2d(std::string name, int output_h, int output_w)
+    : Layer(std::move(name)), kind_(Kind::Avg), adaptive_h_(output_h), adaptive_w_(output_w) {}
+
 Pool2dShape Pool2d::shape_for(const Shape& x) const {
   Pool2dShape s = window_;
   s.n = static_cast<int>(x[0]);
   s.c = static_cast<int>(x[1]);
   s.h = static_cast<int>(x[2]);
   s.w = static_cast<int>(x[3]);
+  if (adaptive_h_ > 0) {
+    if (s.h % adaptive_h_ != 0 || s.w % adaptive_w_ != 0)
+      layer_error(*this, fmt::format("output_size {}x{} does not divide the input {}x{} into equal cells (only even "
+                                     "cells are supported)", adaptive_h_, adaptive_w_, s.h, s.w));
+    s.kernel_h = s.stride_h = s.h / adaptive_h_;
+    s.kernel_w = s.stride_w = s.w / adaptive_w_;
+  }
   return s;
 }
 
@@ -54,6 +64,7 @@ void Pool2d::backward(const BackwardArgs& a) {
 }
 
 std::string Pool2d::describe() const {
+  if (adaptive_h_ > 0) return fmt::format("to {}x{}", adaptive_h_, adaptive_w_);
   return fmt::format("{}x{}, stride {}x{}, pad {}x{}", window_.kernel_h, window_.kernel_w, window_.stride_h,
                      window_.stride_w, window_.pad_h, window_.pad_w);
 }

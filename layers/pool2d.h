@@ -1,4 +1,7 @@
-// MaxPool2d and AvgPool2d (one class, Pool2d).
+// MaxPool2d, AvgPool2d and AdaptiveAvgPool2d (one class, Pool2d). AdaptiveAvgPool2d (global average
+// pooling at output_size 1) averages each of output_size x output_size equal cells of the input:
+// an average pooling whose kernel and stride are H / output_h, W / output_w, chosen per input
+// (PyTorch's cells, when they divide the input evenly; uneven cells are refused, naming the sizes).
 // Spec keys and semantics: layers/layers.h (the index of every layer type). Contract and gradient
 // convention (parameter gradients ACCUMULATE +=, input gradients are WRITTEN =): layers/layer_interface.h.
 #pragma once
@@ -15,7 +18,11 @@ class Pool2d : public Layer {
  public:
   enum class Kind { Max, Avg };
   Pool2d(std::string name, Kind kind, Pool2dShape window);  // window: kernel, stride, pad, count_include_pad
-  const char* type() const override { return kind_ == Kind::Max ? "MaxPool2d" : "AvgPool2d"; }
+  // AdaptiveAvgPool2d to (output_h, output_w).
+  Pool2d(std::string name, int output_h, int output_w);
+  const char* type() const override {
+    return kind_ == Kind::Max ? "MaxPool2d" : adaptive_h_ > 0 ? "AdaptiveAvgPool2d" : "AvgPool2d";
+  }
   Shape output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const override;
   Tensor forward(const std::vector<const Tensor*>& inputs, const Stream& stream) override;
   void backward(const BackwardArgs& args) override;
@@ -28,6 +35,7 @@ class Pool2d : public Layer {
   Pool2dShape shape_for(const Shape& x) const;
   Kind kind_;
   Pool2dShape window_;
+  int adaptive_h_ = 0, adaptive_w_ = 0;  // > 0: AdaptiveAvgPool2d's output size
   Tensor argmax_;  // (N, C, P, Q) int32, max pooling in training
 };
 

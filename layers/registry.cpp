@@ -49,6 +49,10 @@ std::unique_ptr<Layer> make_pool(SpecReader& r, Pool2d::Kind kind) {
   return std::make_unique<Pool2d>(r.name(), kind, w);
 }
 std::unique_ptr<Layer> make_maxpool(SpecReader& r) { return make_pool(r, Pool2d::Kind::Max); }
+std::unique_ptr<Layer> make_adaptive_avgpool(SpecReader& r) {
+  const auto [h, w] = r.get_pair("output_size", {1, 1});
+  return std::make_unique<Pool2d>(r.name(), h, w);
+}
 std::unique_ptr<Layer> make_avgpool(SpecReader& r) { return make_pool(r, Pool2d::Kind::Avg); }
 
 std::unique_ptr<Layer> make_lrn(SpecReader& r) {
@@ -186,6 +190,7 @@ struct Entry {
 
 // THE table, sorted by name.
 constexpr Entry kLayers[] = {
+    {"AdaptiveAvgPool2d", make_adaptive_avgpool},
     {"Add", make_add},
     {"AvgPool2d", make_avgpool},
     {"BatchNorm1d", make_batchnorm<2>},
