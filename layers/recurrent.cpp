@@ -409,7 +409,8 @@ void Recurrent::set_carried_state(const std::string& key, Tensor value) {
 
 std::string Recurrent::describe() const {
   std::string nonlinearity;
-  if (opt_.mode == RecurrentMode::RnnTanh || opt_.mode == RecurrentMode::RnnRelu) nonlinearity = opt_.mode == RecurrentMode::RnnRelu ? "relu, " : "tanh, ";
+  if (opt_.mode == RecurrentMode::RnnTanh) nonlinearity = "tanh, ";
+  if (opt_.mode == RecurrentMode::RnnRelu) nonlinearity = "relu, ";
   return fmt::format("{}{} -> {}, {} layer{}, {}{}{}{}{}", nonlinearity, opt_.input_size, opt_.hidden_size,
                      opt_.num_layers, opt_.num_layers == 1 ? "" : "s",
                      opt_.batch_first ? "batch first" : "time first", opt_.bidirectional ? ", bidirectional" : "",

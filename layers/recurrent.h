@@ -1,22 +1,24 @@
-// Recurrent-network layers: LSTM, GRU and RNN (one class, Recurrent). Embedding and TimeFlatten, which
-// language models put around them, are in layers/embedding.h and layers/time_flatten.h.
+// Recurrent-network layers: LSTM, GRU and RNN (one class, Recurrent). Embedding and TimeFlatten,
+// which language models put around them, are in layers/embedding.h and layers/time_flatten.h.
 // Contract and gradient convention (parameter gradients ACCUMULATE +=, input gradients are
 // WRITTEN =) in layers/layer_interface.h; built from a LayerSpec by the registry
 // (layers/registry.cpp).
 //
 // Spec keys:
-//   LSTM, GRU, RNN  hidden_size (required), input_size (inferred if absent), num_layers 1,
+//   LSTM, GRU, RNN hidden_size (required), input_size (inferred if absent), num_layers 1,
 //                 batch_first true, bias true, bidirectional false, stateful false;
 //                 LSTM: forget_bias 0 (added to the forget gate's pre-activation on top of the
 //                 biases; 0 is PyTorch's nn.LSTM); RNN: nonlinearity "tanh" | "relu" (nn.RNN's).
 //                 Inputs: x (N, T, F) (or (T, N, F) when batch_first = false), and optionally the
-//                 initial states: h0 (and c0 for an LSTM; a GRU has h0 only), each (num_layers * D, N, H) as in
-//                 PyTorch, D = 2 if bidirectional else 1 (LSTM: give both or neither; absent:
-//                 zeros). Output: the last layer's h_t for every step, (N, T, D*H) (or (T, N, D*H)),
-//                 bidirectional: the forward direction in [0, H), the reverse one in [H, 2H).
+//                 initial states: h0 (and c0 for an LSTM; a GRU and an RNN have h0 only), each
+//                 (num_layers * D, N, H) as in PyTorch, D = 2 if bidirectional else 1 (LSTM: give
+//                 both or neither; absent: zeros). Output: the last layer's h_t for every step,
+//                 (N, T, D*H) (or (T, N, D*H)), bidirectional: the forward direction in [0, H),
+//                 the reverse one in [H, 2H).
 //                 The final states are final_h() / final_c(), (num_layers * D, N, H) (the reverse
 //                 direction's final state is the one after reading step 0).
-//                 Parameters, named and laid out as nn.LSTM / nn.GRU / nn.RNN (checkpoints map one to one):
+//                 Parameters, named and laid out as nn.LSTM / nn.GRU / nn.RNN (checkpoints map one
+//                 to one):
 //                 weight_ih_l{k} (G*H, F_k), weight_hh_l{k} (G*H, H), bias_ih_l{k} (G*H),
 //                 bias_hh_l{k} (G*H), G = 4 gate blocks i, f, g, o for an LSTM, 3 blocks r, z, n
 //                 for a GRU (b_hn inside the reset product, as nn.GRU), 1 for an RNN;
