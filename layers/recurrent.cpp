@@ -139,7 +139,7 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
     s.gates = std::move(projection);  // replaced by the activated gates in place, step by step
     s.y = Tensor::empty(Shape{T, N, H}, dev);
     if (lstm()) s.c = Tensor::empty(Shape{T, N, H}, dev);
-    if (gru()) s.hn = Tensor::empty(Shape{T, N, H}, dev);
+    if (gru()) s.rec_n = Tensor::empty(Shape{T, N, H}, dev);
   } else {
     s.y = std::move(projection);  // h_t overwrites its own projection
   }
@@ -162,7 +162,7 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
     } else if (gru()) {
       float* gt = gates + t * ng;
       KILN_DISPATCH(dev, gru_cell_forward, gs, gt, hprev ? hg : nullptr, b_ih, b_hh, hprev, gt,
-                    s.hn.data<float>() + t * nh, y + t * nh, stream);
+                    s.rec_n.data<float>() + t * nh, y + t * nh, stream);
     } else {
       KILN_DISPATCH(dev, rnn_cell_forward, rs, y + t * nh, hprev ? hg : nullptr, b_ih, b_hh, y + t * nh, stream);
     }
@@ -274,8 +274,9 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
     if (gru()) {
       const float* hprev = i > 0 ? y + step_at(i - 1, d, T) * nh : h0;
       float* dhprev = i > 0 ? dc : (dinit.dh0 ? dinit.dh0 + slot : nullptr);
-      KILN_DISPATCH(dev, gru_cell_backward, gs, s.gates.data<float>() + t * ng, s.hn.data<float>() + t * nh, hprev,
-                    dh + t * nh, i < T - 1 ? dc : nullptr, da + t * ng, dah_t.data<float>() + t * ng, dhprev, stream);
+      KILN_DISPATCH(dev, gru_cell_backward, gs, s.gates.data<float>() + t * ng, s.rec_n.data<float>() + t * nh,
+                    hprev, dh + t * nh, i < T - 1 ? dc : nullptr, da + t * ng, dah_t.data<float>() + t * ng, dhprev,
+                    stream);
     } else if (lstm()) {
       const float* c = s.c.data<float>();
       const float* cprev = i > 0 ? c + step_at(i - 1, d, T) * nh : c0;
@@ -379,7 +380,7 @@ size_t Recurrent::saved_bytes() const {
     const LayerSaved& s = saved_[l];
     if (l == 0 && opt_.batch_first) bytes += s.x.nbytes();  // the others are views of the outputs below
     if (directions() == 2) bytes += s.out.nbytes();         // one direction's out is a view of its y
-    for (const DirectionSaved& d : s.dirs) bytes += d.y.nbytes() + d.c.nbytes() + d.gates.nbytes() + d.hn.nbytes();
+    for (const DirectionSaved& d : s.dirs) bytes += d.y.nbytes() + d.c.nbytes() + d.gates.nbytes() + d.rec_n.nbytes();
   }
   return bytes;
 }

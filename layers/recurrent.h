@@ -114,7 +114,7 @@ class Recurrent : public Layer {
     Tensor y;      // (T, N, H) h_t of every step
     Tensor c;      // (T, N, H) c_t of every step (LSTM)
     Tensor gates;  // (T, N, G*H) activated gates (LSTM, GRU)
-    Tensor hn;     // (T, N, H) hg_n + b_hn of every step (GRU)
+    Tensor rec_n;  // (T, N, H) h_{t-1} W_hn^T + b_hn of every step, what r multiplies (GRU)
   };
   struct LayerSaved {
     Tensor x;  // (T, N, F_l) this layer's input (layer 0: time-major; above: the layer below's out)
