@@ -27,7 +27,8 @@
 //   Add                2+ inputs of equal shapes, summed (residual connections).
 //   Concat             2+ inputs concatenated along axis 1 (channels); other dims equal.
 //   LSTM, GRU, RNN     hidden_size (required), num_layers, bidirectional, stateful, ...: see
-//                      layers/recurrent.h.
+//                      layers/recurrent.h. Ports (secondary outputs other layers can read):
+//                      "<name>.h_n" and (LSTM) "<name>.c_n", the final states.
 //   Embedding          num_embeddings (required), embedding_dim (required), weight_init (default
 //                      normal with std 1, nn.Embedding's). Input: int32 ids of any shape S; output
 //                      S + (D). Parameter weight (V, D). Ids are not differentiable. An id

@@ -221,4 +221,16 @@ cpu_and_cuda_losses(const TempDir& dir, const std::string& config) {
   return {train_losses(dir.path("cpu/metrics.csv")), train_losses(dir.path("cuda/metrics.csv"))};
 }
 
+// Trains `config` on both devices (cpu_and_cuda_losses) and expects `steps` logged losses, cuda:0's
+// equal to the CPU's step by step (to float rounding).
+inline void expect_cuda_trains_with_cpu_losses(const TempDir& dir, const std::string& config, size_t steps) {
+  const auto [cpu, gpu] = cpu_and_cuda_losses(dir, config);
+  ASSERT_EQ(cpu.size(), steps);
+  ASSERT_EQ(gpu.size(), cpu.size());
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const double a = std::stod(cpu[i].second), b = std::stod(gpu[i].second);
+    EXPECT_NEAR(b, a, 2e-6 + 1e-4 * std::abs(a)) << "step " << cpu[i].first;
+  }
+}
+
 }  // namespace kiln::train_test

@@ -486,13 +486,7 @@ TEST(SmallAlexNet, CudaTrainsWithTheCpuLosses) {
   if (!cuda_available(&why)) GTEST_SKIP() << "needs a CUDA device: " << why;
   TempDir dir;
   const std::string config = small_alexnet_config(dir, 2, "source = \"synthetic\"\nsize = 16\nworkers = 0\n");
-  const auto [cpu, gpu] = cpu_and_cuda_losses(dir, config);
-  ASSERT_EQ(cpu.size(), 4u);
-  ASSERT_EQ(gpu.size(), cpu.size());
-  for (size_t i = 0; i < cpu.size(); ++i) {
-    const double a = std::stod(cpu[i].second), b = std::stod(gpu[i].second);
-    EXPECT_NEAR(b, a, 2e-6 + 1e-4 * std::abs(a)) << "step " << cpu[i].first;
-  }
+  expect_cuda_trains_with_cpu_losses(dir, config, 4);
 }
 #endif
 
