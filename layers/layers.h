@@ -33,7 +33,7 @@
 //                      delta (|d| - delta/2) (nn.HuberLoss); gradient clamp(d, -delta, delta).
 //   Add                2+ inputs of equal shapes, summed (residual connections).
 //   Concat             2+ inputs concatenated along axis 1 (channels); other dims equal.
-//   LSTM, RNN          hidden_size (required), num_layers, bidirectional, stateful, ...: see
+//   LSTM, GRU, RNN     hidden_size (required), num_layers, bidirectional, stateful, ...: see
 //                      layers/recurrent.h. Ports (secondary outputs other layers can read):
 //                      "<name>.h_n" and (LSTM) "<name>.c_n", the final states.
 //   Embedding          num_embeddings (required), embedding_dim (required), weight_init (default

@@ -1,4 +1,4 @@
-// The LSTM and RNN layers, one class (declared and documented in layers/recurrent.h).
+// The LSTM, GRU and RNN layers, one class (declared and documented in layers/recurrent.h).
 #include "layers/recurrent.h"
 
 #include <fmt/format.h>
@@ -7,6 +7,7 @@
 
 #include "kernels/bias.h"
 #include "kernels/gemm.h"
+#include "kernels/gru.h"
 #include "kernels/lstm.h"
 #include "kernels/rnn.h"
 #include "kernels/swap_axes.h"
@@ -28,6 +29,7 @@ enum { kWih = 0, kWhh = 1, kBih = 2, kBhh = 3 };
 LstmCellShape lstm_cell_shape(const RecurrentOptions& o, int n) {
   return {.n = n, .h = o.hidden_size, .x_stride = 0, .forget_bias = o.forget_bias};
 }
+GruCellShape gru_cell_shape(const RecurrentOptions& o, int n) { return {.n = n, .h = o.hidden_size, .x_stride = 0}; }
 RnnCellShape rnn_cell_shape(const RecurrentOptions& o, int n) {
   return {.n = n,
           .h = o.hidden_size,
@@ -133,10 +135,11 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
   float* gates = projection.data<float>();
   const GemmShape gx{.m = T * N, .n = G, .k = fl, .trans_b = true};
   KILN_DISPATCH(dev, gemm_rounded, gx, precision_, x.data<float>(), param(l, d, kWih).value.data<float>(), gates, stream);
-  if (lstm()) {
+  if (lstm() || gru()) {
     s.gates = std::move(projection);  // replaced by the activated gates in place, step by step
     s.y = Tensor::empty(Shape{T, N, H}, dev);
-    s.c = Tensor::empty(Shape{T, N, H}, dev);
+    if (lstm()) s.c = Tensor::empty(Shape{T, N, H}, dev);
+    if (gru()) s.rec_n = Tensor::empty(Shape{T, N, H}, dev);
   } else {
     s.y = std::move(projection);  // h_t overwrites its own projection
   }
@@ -146,6 +149,7 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
   float* hg = hg_t.data<float>();
   const GemmShape gh{.m = N, .n = G, .k = H, .trans_b = true};
   const LstmCellShape ls = lstm_cell_shape(opt_, N);
+  const GruCellShape gs = gru_cell_shape(opt_, N);
   const RnnCellShape rs = rnn_cell_shape(opt_, N);
   for (int i = 0; i < T; ++i) {
     const int t = step_at(i, d, T), prev = i > 0 ? step_at(i - 1, d, T) : -1;
@@ -155,6 +159,10 @@ void Recurrent::forward_direction(int l, int d, const Tensor& x, const States& i
       float* gt = gates + t * ng;
       KILN_DISPATCH(dev, lstm_cell_forward, ls, gt, hprev ? hg : nullptr, b_ih, b_hh, prev >= 0 ? c + prev * nh : c0,
                     gt, c + t * nh, y + t * nh, stream);
+    } else if (gru()) {
+      float* gt = gates + t * ng;
+      KILN_DISPATCH(dev, gru_cell_forward, gs, gt, hprev ? hg : nullptr, b_ih, b_hh, hprev, gt,
+                    s.rec_n.data<float>() + t * nh, y + t * nh, stream);
     } else {
       KILN_DISPATCH(dev, rnn_cell_forward, rs, y + t * nh, hprev ? hg : nullptr, b_ih, b_hh, y + t * nh, stream);
     }
@@ -241,9 +249,14 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
   const float* y = s.y.data<float>();
   float* dh = dh_t.data<float>();
   float* da = da_t.data<float>();
-  Tensor dc_t = lstm() ? Tensor::empty(Shape{N, H}, dev) : Tensor();  // dL/dc_t, updated in place
-  float* dc = lstm() ? dc_t.data<float>() : nullptr;
+  // LSTM: dL/dc_t; GRU: the direct part z_{t+1} dL/dh_{t+1} of dL/dh_t. Updated in place.
+  Tensor dc_t = lstm() || gru() ? Tensor::empty(Shape{N, H}, dev) : Tensor();
+  float* dc = dc_t.defined() ? dc_t.data<float>() : nullptr;
+  // GRU: the gradient of the recurrent projection, dA_h (T, N, 3H), differs from da = dA_x.
+  Tensor dah_t = gru() ? Tensor::empty(Shape{T, N, G}, dev) : Tensor();
+  const float* da_rec = gru() ? dah_t.data<float>() : da;
   const LstmCellShape ls = lstm_cell_shape(opt_, N);
+  const GruCellShape gs = gru_cell_shape(opt_, N);
   const RnnCellShape rs = rnn_cell_shape(opt_, N);
   const GemmShape rec{.m = N, .n = H, .k = G, .beta = 1.0f};  // dh_t += dA_next W_hh
   const int64_t row = l * directions() + d;  // this one's (N, H) block in h_n, c_n
@@ -256,8 +269,15 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
 
   for (int i = T - 1; i >= 0; --i) {
     const int t = step_at(i, d, T);
-    if (i < T - 1) KILN_DISPATCH(dev, gemm_rounded, rec, precision_, da + step_at(i + 1, d, T) * ng, w_hh, dh + t * nh, stream);
-    if (lstm()) {
+    if (i < T - 1)
+      KILN_DISPATCH(dev, gemm_rounded, rec, precision_, da_rec + step_at(i + 1, d, T) * ng, w_hh, dh + t * nh, stream);
+    if (gru()) {
+      const float* hprev = i > 0 ? y + step_at(i - 1, d, T) * nh : h0;
+      float* dhprev = i > 0 ? dc : (dinit.dh0 ? dinit.dh0 + slot : nullptr);
+      KILN_DISPATCH(dev, gru_cell_backward, gs, s.gates.data<float>() + t * ng, s.rec_n.data<float>() + t * nh,
+                    hprev, dh + t * nh, i < T - 1 ? dc : nullptr, da + t * ng, dah_t.data<float>() + t * ng, dhprev,
+                    stream);
+    } else if (lstm()) {
       const float* c = s.c.data<float>();
       const float* cprev = i > 0 ? c + step_at(i - 1, d, T) * nh : c0;
       float* dcprev = i > 0 ? dc : (dinit.dc0 ? dinit.dc0 + slot : nullptr);
@@ -268,9 +288,9 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
     }
   }
   const int first = step_at(0, d, T);
-  if (dinit.dh0) {
-    const GemmShape g{.m = N, .n = H, .k = G};
-    KILN_DISPATCH(dev, gemm_rounded, g, precision_, da + first * ng, w_hh, dinit.dh0 + slot, stream);
+  if (dinit.dh0) {  // a GRU's cell backward wrote the direct part z dh there already
+    const GemmShape g{.m = N, .n = H, .k = G, .beta = gru() ? 1.0f : 0.0f};
+    KILN_DISPATCH(dev, gemm_rounded, g, precision_, da_rec + first * ng, w_hh, dinit.dh0 + slot, stream);
   }
   // Weight gradients, one GEMM each over all steps.
   const GemmShape gwi{.m = G, .n = fl, .k = T * N, .trans_a = true, .beta = 1.0f};
@@ -280,16 +300,17 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
     // Every step but the first processed pairs with its predecessor: forward dA[1:] with y[:-1],
     // reverse dA[:-1] with y[1:].
     const GemmShape gwh{.m = G, .n = H, .k = (T - 1) * N, .trans_a = true, .beta = 1.0f};
-    KILN_DISPATCH(dev, gemm_rounded, gwh, precision_, d == 0 ? da + ng : da, d == 0 ? y : y + nh, dw_hh, stream);
+    KILN_DISPATCH(dev, gemm_rounded, gwh, precision_, d == 0 ? da_rec + ng : da_rec, d == 0 ? y : y + nh, dw_hh,
+                  stream);
   }
   if (h0) {
     const GemmShape gw0{.m = G, .n = H, .k = N, .trans_a = true, .beta = 1.0f};
-    KILN_DISPATCH(dev, gemm_rounded, gw0, precision_, da + first * ng, h0, dw_hh, stream);
+    KILN_DISPATCH(dev, gemm_rounded, gw0, precision_, da_rec + first * ng, h0, dw_hh, stream);
   }
   if (opt_.bias) {
     const BiasShape b{.n = T * N, .c = G, .inner = 1};
     KILN_DISPATCH(dev, bias_backward, b, da, param(l, d, kBih).grad.data<float>(), stream);
-    KILN_DISPATCH(dev, bias_backward, b, da, param(l, d, kBhh).grad.data<float>(), stream);
+    KILN_DISPATCH(dev, bias_backward, b, da_rec, param(l, d, kBhh).grad.data<float>(), stream);
   }
 }
 
@@ -359,7 +380,7 @@ size_t Recurrent::saved_bytes() const {
     const LayerSaved& s = saved_[l];
     if (l == 0 && opt_.batch_first) bytes += s.x.nbytes();  // the others are views of the outputs below
     if (directions() == 2) bytes += s.out.nbytes();         // one direction's out is a view of its y
-    for (const DirectionSaved& d : s.dirs) bytes += d.y.nbytes() + d.c.nbytes() + d.gates.nbytes();
+    for (const DirectionSaved& d : s.dirs) bytes += d.y.nbytes() + d.c.nbytes() + d.gates.nbytes() + d.rec_n.nbytes();
   }
   return bytes;
 }
@@ -412,7 +433,8 @@ void Recurrent::set_carried_state(const std::string& key, Tensor value) {
 
 std::string Recurrent::describe() const {
   std::string nonlinearity;
-  if (!lstm()) nonlinearity = opt_.mode == RecurrentMode::RnnRelu ? "relu, " : "tanh, ";
+  if (opt_.mode == RecurrentMode::RnnTanh) nonlinearity = "tanh, ";
+  if (opt_.mode == RecurrentMode::RnnRelu) nonlinearity = "relu, ";
   return fmt::format("{}{} -> {}, {} layer{}, {}{}{}{}{}", nonlinearity, opt_.input_size, opt_.hidden_size,
                      opt_.num_layers, opt_.num_layers == 1 ? "" : "s",
                      opt_.batch_first ? "batch first" : "time first", opt_.bidirectional ? ", bidirectional" : "",

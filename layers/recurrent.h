@@ -1,26 +1,29 @@
-// Recurrent-network layers: LSTM and RNN (one class, Recurrent). Embedding and TimeFlatten, which
-// language models put around them, are in layers/embedding.h and layers/time_flatten.h.
+// Recurrent-network layers: LSTM, GRU and RNN (one class, Recurrent). Embedding and TimeFlatten,
+// which language models put around them, are in layers/embedding.h and layers/time_flatten.h.
 // Contract and gradient convention (parameter gradients ACCUMULATE +=, input gradients are
 // WRITTEN =) in layers/layer_interface.h; built from a LayerSpec by the registry
 // (layers/registry.cpp).
 //
 // Spec keys:
-//   LSTM, RNN     hidden_size (required), input_size (inferred if absent), num_layers 1,
+//   LSTM, GRU, RNN hidden_size (required), input_size (inferred if absent), num_layers 1,
 //                 batch_first true, bias true, bidirectional false, stateful false;
 //                 LSTM: forget_bias 0 (added to the forget gate's pre-activation on top of the
 //                 biases; 0 is PyTorch's nn.LSTM); RNN: nonlinearity "tanh" | "relu" (nn.RNN's).
 //                 Inputs: x (N, T, F) (or (T, N, F) when batch_first = false), and optionally the
-//                 initial states: h0 (and c0 for an LSTM), each (num_layers * D, N, H) as in
-//                 PyTorch, D = 2 if bidirectional else 1 (LSTM: give both or neither; absent:
-//                 zeros). Output: the last layer's h_t for every step, (N, T, D*H) (or (T, N, D*H)),
-//                 bidirectional: the forward direction in [0, H), the reverse one in [H, 2H).
+//                 initial states: h0 (and c0 for an LSTM; a GRU and an RNN have h0 only), each
+//                 (num_layers * D, N, H) as in PyTorch, D = 2 if bidirectional else 1 (LSTM: give
+//                 both or neither; absent: zeros). Output: the last layer's h_t for every step,
+//                 (N, T, D*H) (or (T, N, D*H)), bidirectional: the forward direction in [0, H),
+//                 the reverse one in [H, 2H).
 //                 The final states are final_h() / final_c(), (num_layers * D, N, H) (the reverse
 //                 direction's final state is the one after reading step 0), and the layer's ports
 //                 "<name>.h_n" / "<name>.c_n" in a graph (an encoder's feed a decoder's h0/c0;
 //                 gradients reaching them flow back into the last step).
-//                 Parameters, named and laid out as nn.LSTM / nn.RNN (checkpoints map one to one):
+//                 Parameters, named and laid out as nn.LSTM / nn.GRU / nn.RNN (checkpoints map one
+//                 to one):
 //                 weight_ih_l{k} (G*H, F_k), weight_hh_l{k} (G*H, H), bias_ih_l{k} (G*H),
-//                 bias_hh_l{k} (G*H), G = 4 gate blocks i, f, g, o for an LSTM, 1 for an RNN;
+//                 bias_hh_l{k} (G*H), G = 4 gate blocks i, f, g, o for an LSTM, 3 blocks r, z, n
+//                 for a GRU (b_hn inside the reset product, as nn.GRU), 1 for an RNN;
 //                 the reverse direction's the same with the suffix _reverse; F_k = F for k = 0,
 //                 D*H above. All initialised uniform(-1/sqrt(H), 1/sqrt(H)) as PyTorch.
 //                 stateful = true: truncated back-propagation through time. Each forward starts
@@ -34,16 +37,19 @@
 // time step is a contiguous block (batch-first input and output are swapped once at each end,
 // kiln::gpu::swap_axes). Per layer and direction: the input projection of ALL steps is one GEMM
 // (T*N, F) x W_ih^T into the gate buffer; then per step one recurrent GEMM h_prev W_hh^T and the
-// fused cell kernel (kernels/lstm.h, kernels/rnn.h), which adds both projections and both
-// biases and applies the gates (LSTM: writes c_t and h_t and leaves the activated gates in place
-// for backward; RNN: h_t overwrites its projection). The reverse direction walks the steps from
+// fused cell kernel (kernels/lstm.h, kernels/gru.h, kernels/rnn.h), which adds both projections and
+// both biases and applies the gates (LSTM: writes c_t and h_t and leaves the activated gates in
+// place for backward; GRU: the same with h_t, and keeps hg_n + b_hn, which the reset gate
+// multiplies; RNN: h_t overwrites its projection). The reverse direction walks the steps from
 // T-1 down to 0. The two directions' (T, N, H) outputs are interleaved into (T, N, 2H) by one
 // strided copy each. Backward walks each direction's steps in the opposite order: the recurrent
 // gradient dA_next W_hh is added into dh_t by a GEMM with beta = 1, the fused backward gives dA_t
 // (and dc_prev); then the weight gradients are ONE GEMM each over all steps (dW_ih += dA^T X,
 // dW_hh += dA^T H_prev over the steps that have a predecessor, + dA_first^T h0), the biases one
 // deterministic column sum each, and dX = sum over directions of dA W_ih, GEMMs that are the
-// next lower layer's dh.
+// next lower layer's dh. A GRU has two gate-gradient blocks (kernels/shapes/gru.h): dA_x for
+// dW_ih, db_ih and dX, dA_h (its n block times r) for dW_hh, db_hh and the recurrent GEMM; the
+// direct path dh_{t-1} += z dh_t is carried from step to step as the LSTM's dc is.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +60,7 @@
 
 namespace kiln::layers {
 
-enum class RecurrentMode : uint8_t { Lstm, RnnTanh, RnnRelu };
+enum class RecurrentMode : uint8_t { Lstm, RnnTanh, RnnRelu, Gru };
 
 struct RecurrentOptions {
   RecurrentMode mode = RecurrentMode::Lstm;
@@ -71,7 +77,7 @@ struct RecurrentOptions {
 class Recurrent : public Layer {
  public:
   Recurrent(std::string name, RecurrentOptions options);
-  const char* type() const override { return lstm() ? "LSTM" : "RNN"; }
+  const char* type() const override { return lstm() ? "LSTM" : gru() ? "GRU" : "RNN"; }
   int min_inputs() const override { return 1; }
   int max_inputs() const override { return opt_.stateful ? 1 : (lstm() ? 3 : 2); }
   Shape output_shape(const std::vector<Shape>& inputs, const std::vector<DType>& dtypes) const override;
@@ -96,10 +102,11 @@ class Recurrent : public Layer {
   void set_carried_state(const std::string& key, Tensor value) override;
   const RecurrentOptions& options() const { return opt_; }
   bool lstm() const { return opt_.mode == RecurrentMode::Lstm; }
+  bool gru() const { return opt_.mode == RecurrentMode::Gru; }
   int directions() const { return opt_.bidirectional ? 2 : 1; }
 
   // The states after the last step of the last forward, (num_layers * D, N, H); final_c() is
-  // undefined for an RNN.
+  // undefined for an RNN and a GRU.
   const Tensor& final_h() const { return hn_; }
   const Tensor& final_c() const { return cn_; }
 
@@ -108,7 +115,8 @@ class Recurrent : public Layer {
   struct DirectionSaved {
     Tensor y;      // (T, N, H) h_t of every step
     Tensor c;      // (T, N, H) c_t of every step (LSTM)
-    Tensor gates;  // (T, N, 4H) activated gates (LSTM)
+    Tensor gates;  // (T, N, G*H) activated gates (LSTM, GRU)
+    Tensor rec_n;  // (T, N, H) h_{t-1} W_hn^T + b_hn of every step, what r multiplies (GRU)
   };
   struct LayerSaved {
     Tensor x;  // (T, N, F_l) this layer's input (layer 0: time-major; above: the layer below's out)
@@ -136,7 +144,7 @@ class Recurrent : public Layer {
   void backward_direction(int layer, int dir, const LayerSaved& saved, Tensor& dh, const States& init,
                           const StateGrads& dinit, const FinalGrads& dfinal, Tensor& da, const Stream& stream);
   States initial_states(const std::vector<const Tensor*>& inputs) const;
-  int gate_blocks() const { return lstm() ? 4 : 1; }
+  int gate_blocks() const { return lstm() ? 4 : gru() ? 3 : 1; }
   int per_direction() const { return opt_.bias ? 4 : 2; }
   Parameter& param(int layer, int dir, int which) {
     return params_[static_cast<size_t>((layer * directions() + dir) * per_direction() + which)];

@@ -145,7 +145,7 @@ std::unique_ptr<Layer> make_concat(SpecReader& r) {
   return std::make_unique<Concat>(r.name());
 }
 
-// The keys LSTM and RNN share (layers/recurrent.h).
+// The keys LSTM, GRU and RNN share (layers/recurrent.h).
 RecurrentOptions recurrent_options(SpecReader& r, RecurrentMode mode) {
   RecurrentOptions o;
   o.mode = mode;
@@ -166,6 +166,10 @@ std::unique_ptr<Layer> make_lstm(SpecReader& r) {
   RecurrentOptions o = recurrent_options(r, RecurrentMode::Lstm);
   o.forget_bias = static_cast<float>(r.get_double("forget_bias", 0.0));
   return std::make_unique<Recurrent>(r.name(), o);
+}
+
+std::unique_ptr<Layer> make_gru(SpecReader& r) {
+  return std::make_unique<Recurrent>(r.name(), recurrent_options(r, RecurrentMode::Gru));
 }
 
 std::unique_ptr<Layer> make_rnn(SpecReader& r) {
@@ -201,6 +205,7 @@ constexpr Entry kLayers[] = {
     {"ELU", make_activation<Activation::Elu>},
     {"Embedding", make_embedding},
     {"Flatten", make_flatten},
+    {"GRU", make_gru},
     {"HuberLoss", make_huber},
     {"L1Loss", make_l1},
     {"LRN", make_lrn},

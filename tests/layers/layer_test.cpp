@@ -229,6 +229,13 @@ std::vector<Case> cases() {
                }});
   c.push_back({"RNN", [] { return make("RNN", "rnn", {{"hidden_size", I{4}}, {"bidirectional", true}}); },
                [] { std::vector<Tensor> v; v.push_back(random_tensor({2, 3, 5}, 24)); return v; }});
+  c.push_back({"GRU", [] { return make("GRU", "gru", {{"hidden_size", I{3}}, {"num_layers", I{2}}}); },
+               [] {
+                 std::vector<Tensor> v;
+                 v.push_back(random_tensor({2, 3, 4}, 26));  // x (N, T, F)
+                 v.push_back(random_tensor({2, 2, 3}, 27));  // h0 (layers, N, H)
+                 return v;
+               }});
   c.push_back({"Embedding", [] { return make("Embedding", "emb", {{"num_embeddings", I{5}}, {"embedding_dim", I{3}}}); },
                [] {
                  std::vector<Tensor> v;

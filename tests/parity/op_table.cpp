@@ -35,6 +35,7 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_optim_cases(cases, sizes);
   add_reduce_cases(cases, sizes);
   add_lstm_cases(cases, sizes);
+  add_gru_cases(cases, sizes);
   add_swap_axes_cases(cases, sizes);
   add_embedding_cases(cases, sizes);
   add_rnn_cases(cases, sizes);

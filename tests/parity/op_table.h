@@ -141,6 +141,7 @@ void add_batchnorm_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_reduce_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes);  // the fused LSTM cell
+void add_gru_cases(std::vector<OpCase>& cases, Sizes sizes);   // the fused GRU cell
 void add_swap_axes_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_embedding_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);  // plain RNN cell (tanh, relu)

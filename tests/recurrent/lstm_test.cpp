@@ -4,8 +4,9 @@
 //   * finite-difference gradient checks of the LSTM (multi-layer, batch/time first, with and without
 //     initial states and biases), Embedding and TimeFlatten layers;
 //   * the embedding backward is deterministic (bit-identical reruns; CPU == GPU bit for bit);
-//   * golden: PyTorch nn.LSTM (tests/recurrent/make_golden.py -> golden/lstm2.txt): outputs, final
-//     states and every gradient, matched on the CPU and on cuda:0 (emulated in the emulate build);
+//   * golden: PyTorch nn.LSTM, nn.RNN and nn.GRU (tests/recurrent/make_golden.py -> golden/*.txt):
+//     outputs, final states and every gradient, matched on the CPU and on cuda:0 (emulated in the
+//     emulate build);
 //   * an Embedding -> LSTM -> TimeFlatten -> Linear -> SoftmaxCrossEntropy net learns a sequence.
 #include <gtest/gtest.h>
 
@@ -251,7 +252,7 @@ TEST(Embedding, BackwardIsDeterministicAndEqualsCpuBitForBit) {
 }
 #endif
 
-// ---- golden: PyTorch nn.LSTM ----
+// ---- golden: PyTorch nn.LSTM, nn.RNN, nn.GRU ----
 
 struct Golden {
   std::map<std::string, std::pair<Shape, std::vector<float>>> t;
@@ -347,6 +348,8 @@ void check_goldens(Device device) {
   check_golden(device, "bilstm2.txt", {.batch_first = false, .bidirectional = true});
   check_golden(device, "rnn_tanh2.txt", {.mode = RecurrentMode::RnnTanh});
   check_golden(device, "birnn_relu2.txt", {.mode = RecurrentMode::RnnRelu, .bidirectional = true});
+  check_golden(device, "gru2.txt", {.mode = RecurrentMode::Gru});
+  check_golden(device, "bigru2.txt", {.mode = RecurrentMode::Gru, .batch_first = false, .bidirectional = true});
 }
 
 TEST(RecurrentGolden, MatchesPyTorchOnCpu) { check_goldens(Device::cpu()); }

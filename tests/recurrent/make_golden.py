@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Regenerates the golden fixtures in tests/recurrent/golden/ from PyTorch's nn.LSTM and nn.RNN
+"""Regenerates the golden fixtures in tests/recurrent/golden/ from PyTorch's nn.LSTM, nn.GRU and nn.RNN
 (Debian: apt-get install python3-torch).
 
 Each fixture: a 2-layer recurrent net (input 3, hidden 4) on a batch of N=3 sequences of T=5 steps,
@@ -11,6 +11,8 @@ states h_n (and c_n), and the gradients of L with respect to x, h0 (c0) and ever
   bilstm2.txt      nn.LSTM, bidirectional, time first
   rnn_tanh2.txt    nn.RNN (tanh), batch first
   birnn_relu2.txt  nn.RNN (relu), bidirectional, batch first
+  gru2.txt         nn.GRU, batch first
+  bigru2.txt       nn.GRU, bidirectional, time first
 
 Format, one tensor per two lines:   <name> <rank> <dim0> <dim1> ...
                                     <values, row-major, space separated>
@@ -65,3 +67,7 @@ torch.manual_seed(2027)
 fixture(os.path.join(folder, "birnn_relu2.txt"),
         torch.nn.RNN(F, H, num_layers=L, nonlinearity="relu", batch_first=True, bidirectional=True).double(),
         False, True, 2)
+torch.manual_seed(2028)
+fixture(os.path.join(folder, "gru2.txt"), torch.nn.GRU(F, H, num_layers=L, batch_first=True).double(), False, True, 1)
+torch.manual_seed(2029)
+fixture(os.path.join(folder, "bigru2.txt"), torch.nn.GRU(F, H, num_layers=L, bidirectional=True).double(), False, False, 2)

@@ -68,6 +68,7 @@ void check_encoder_gradients(const std::string& type, int layers) {
 
 TEST(RecurrentPorts, LstmEncoderGradientsFlowThroughFinalStates) { check_encoder_gradients("LSTM", 2); }
 TEST(RecurrentPorts, RnnEncoderGradientsFlowThroughFinalHidden) { check_encoder_gradients("RNN", 1); }
+TEST(RecurrentPorts, GruEncoderGradientsFlowThroughFinalHidden) { check_encoder_gradients("GRU", 2); }
 
 TEST(RecurrentPorts, PortsAreTheFinalStatesAndFeedTheDecoderAsItsInitialStates) {
   Net net = encoder_decoder("LSTM", 2);

@@ -1,7 +1,7 @@
 // tests/recurrent: the Recurrent layer's options beyond a plain LSTM (the PyTorch goldens for these are
-// in lstm_test.cpp):
+// in lstm_test.cpp; the GRU's own tests in gru_test.cpp):
 //   * finite-difference gradient checks of bidirectional LSTMs and of tanh / ReLU RNNs;
-//   * stateful (truncated BPTT): two chunks through a stateful layer give the outputs of the whole
+//   * stateful (truncated BPTT, LSTM, RNN and GRU): two chunks through a stateful layer give the outputs of the whole
 //     sequence, and the second chunk's gradients are those of a layer fed the first chunk's final
 //     states as constant h0/c0; reset_state, a changed batch size, carried_state round trips;
 //   * the spec errors (nonlinearity, stateful with state inputs, carried state shapes).
@@ -174,6 +174,7 @@ void check_truncated_bptt(const std::string& type) {
 
 TEST(RecurrentLayer, StatefulLstmIsTruncatedBptt) { check_truncated_bptt("LSTM"); }
 TEST(RecurrentLayer, StatefulRnnIsTruncatedBptt) { check_truncated_bptt("RNN"); }
+TEST(RecurrentLayer, StatefulGruIsTruncatedBptt) { check_truncated_bptt("GRU"); }
 
 TEST(RecurrentLayer, CarriedStateRoundTripsThroughTheNet) {
   // What a checkpoint does: read the carried state, put it into a fresh net, continue identically.

@@ -2,7 +2,8 @@
 // Linear → SoftmaxCrossEntropy trained on a text the test writes (sentences from a tiny grammar)
 // must bring its validation loss well below the unigram baseline (the entropy of the character
 // distribution: the best loss without context), `kiln train` reports perplexity, and
-// `kiln sample` generates the requested number of characters from the vocabulary, reproducibly.
+// `kiln sample` generates the requested number of characters from the vocabulary, reproducibly; the
+// GRU variant trains and samples.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -127,6 +128,27 @@ TEST(CharLm, KilnTrainReportsPerplexityAndSampleRefusesImageModels) {
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_TRUE(contains(refused.output, "kiln: error: ")) << refused.output;
   EXPECT_TRUE(contains(refused.output, "source = \"text\"")) << refused.output;
+}
+
+// The GRU variant (models/char_gru.toml) end to end, kept cheap: a few steps of `kiln train`, then
+// `kiln sample` carries the GRU's one state (h, no c) from character to character.
+TEST(CharLm, GruTrainsAndSamples) {
+  TempDir dir;
+  const std::string corpus = dir.path("corpus.txt");
+  write_file(corpus, grammar_text());
+  std::string gru = char_lm_config(corpus);
+  gru.replace(gru.find("type = \"LSTM\""), 13, "type = \"GRU\"");
+  const std::string config = write_config(dir, "chargru.toml", gru);
+  const std::string kiln = KILN_BINARY;
+  const auto r = run_command(
+      fmt::format("{} train {} --device cpu --out {} --no-plot --epochs 1 --steps 5", kiln, config, dir.path("out")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "charlm: validation loss")) << r.output;
+  const auto a = run_command(fmt::format("{} --log warn sample {} --weights {} --prompt 'the ' --length 40 --seed 2",
+                                         kiln, config, dir.path("out/checkpoint.safetensors")));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_TRUE(a.output.starts_with("the ")) << a.output;
+  EXPECT_EQ(data::decode_utf8(a.output.substr(4)).size(), 41u) << a.output;  // 40 characters and '\n'
 }
 
 }  // namespace

@@ -466,7 +466,8 @@ INSTANTIATE_TEST_SUITE_P(Models, AlexNetConfig,
 // The shipped language-model configs parse and build (their data, the fortunes, is not needed):
 // token input, one label per position, logits over the vocabulary.
 TEST(LanguageModelConfigs, ParseAndBuild) {
-  for (const char* file : {"char_lstm.toml", "char_lstm_tbptt.toml", "word_lstm.toml", "rnnlm_dynet.toml"}) {
+  for (const char* file :
+       {"char_lstm.toml", "char_gru.toml", "char_lstm_tbptt.toml", "word_lstm.toml", "rnnlm_dynet.toml"}) {
     SCOPED_TRACE(file);
     const RunConfig config = load_config(std::string(KILN_SOURCE_DIR) + "/models/" + file);
     BuiltNet built = cli::build_model(config, Device::cpu());
