@@ -31,7 +31,7 @@ TEST(Registry, ListsEveryLayerType) {
 
 TEST(Registry, UnknownTypeListsTheKnownOnes) {
   const std::string e = error_of([] { make("Conv", "c"); });
-  EXPECT_THAT(e, HasSubstr("unknown layer type 'Conv' (known: Add, AvgPool2d, Concat, Conv2d,"));
+  EXPECT_THAT(e, HasSubstr("unknown layer type 'Conv' (known: AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm1d,"));
   EXPECT_THAT(e, HasSubstr("layer 'c'"));
 }
 
@@ -160,6 +160,12 @@ std::vector<Case> cases() {
   c.push_back({"AvgPool2d", [] { return make("AvgPool2d", "pool", {{"kernel", I{3}}, {"stride", I{2}}, {"pad", I{1}},
                                                                      {"count_include_pad", false}}); },
                [] { std::vector<Tensor> v; v.push_back(random_tensor({2, 3, 6, 7}, 6)); return v; }});
+  c.push_back({"AdaptiveAvgPool2d", [] { return make("AdaptiveAvgPool2d", "gap", {{"output_size", L{2, 1}}}); },
+               [] { std::vector<Tensor> v; v.push_back(random_tensor({2, 3, 4, 5}, 30)); return v; }});
+  c.push_back({"BatchNorm2d", [] { return make("BatchNorm2d", "bn"); },
+               [] { std::vector<Tensor> v; v.push_back(random_tensor({3, 2, 2, 3}, 31, 0.0f, 2.0f)); return v; }, 1e-3f});
+  c.push_back({"BatchNorm1d", [] { return make("BatchNorm1d", "bn", {{"momentum", 0.5}}); },
+               [] { std::vector<Tensor> v; v.push_back(random_tensor({5, 3}, 32, 0.0f, 2.0f)); return v; }, 1e-3f});
   c.push_back({"LRN", [] { return make("LRN", "lrn", {{"size", I{3}}, {"alpha", 0.5}, {"beta", 0.75}, {"k", 2.0}}); },
                [] { std::vector<Tensor> v; v.push_back(random_tensor({2, 6, 3, 3}, 7, 0.0f, 2.0f)); return v; }, 1e-3f});
   for (const char* act : {"ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh"})
