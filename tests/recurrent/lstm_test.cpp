@@ -24,6 +24,7 @@
 #include "kernels/lstm.h"
 #include "layers/recurrent.h"
 #include "layers/registry.h"
+#include "tests/common/golden.h"
 #include "tests/common/gradcheck.h"
 #include "tests/layers/helpers.h"
 
@@ -254,52 +255,8 @@ TEST(Embedding, BackwardIsDeterministicAndEqualsCpuBitForBit) {
 
 // ---- golden: PyTorch nn.LSTM, nn.RNN, nn.GRU ----
 
-struct Golden {
-  std::map<std::string, std::pair<Shape, std::vector<float>>> t;
-  const std::vector<float>& v(const std::string& name) const { return t.at(name).second; }
-  Tensor tensor(const std::string& name, Device d) const {
-    const auto& [shape, values] = t.at(name);
-    return Tensor::from_host(std::span<const float>(values), shape, d);
-  }
-};
-
-Golden load_golden(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error("cannot open " + path + " (regenerate with tests/recurrent/make_golden.py)");
-  Golden g;
-  std::string header, values;
-  while (std::getline(f, header) && std::getline(f, values)) {
-    std::istringstream h(header), vs(values);
-    std::string name;
-    int rank = 0;
-    h >> name >> rank;
-    Shape shape;
-    for (int i = 0; i < rank; ++i) {
-      int64_t d = 0;
-      h >> d;
-      shape.push_back(d);
-    }
-    std::vector<float> v;
-    double x = 0;
-    while (vs >> x) v.push_back(static_cast<float>(x));
-    EXPECT_EQ(static_cast<int64_t>(v.size()), shape.numel()) << name;
-    g.t[name] = {shape, std::move(v)};
-  }
-  return g;
-}
-
-::testing::AssertionResult near(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,
-                                double atol = 2e-5, double rtol = 1e-4) {
-  if (got.size() != want.size())
-    return ::testing::AssertionFailure() << what << ": " << got.size() << " values, want " << want.size();
-  for (size_t i = 0; i < got.size(); ++i)
-    if (!(std::fabs(static_cast<double>(got[i]) - want[i]) <= atol + rtol * std::fabs(want[i])))
-      return ::testing::AssertionFailure() << what << "[" << i << "]: got " << got[i] << ", PyTorch " << want[i];
-  return ::testing::AssertionSuccess();
-}
-
 void check_golden(Device device, const std::string& file, layers::RecurrentOptions options) {
-  const Golden g = load_golden(std::string(KILN_RECURRENT_GOLDEN_DIR) + "/" + file);
+  const Golden g = load_golden(std::string(KILN_RECURRENT_GOLDEN_DIR) + "/" + file, "tests/recurrent/make_golden.py");
   const bool lstm = options.mode == layers::RecurrentMode::Lstm;
   const Stream stream = Stream::default_for(device);
   options.hidden_size = 4;
