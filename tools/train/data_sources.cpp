@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/data/data.h"
+#include "core/data/reconstruction.h"
 #include "core/data/words.h"
 #include "core/error.h"
 
@@ -23,7 +24,7 @@ constexpr int64_t kMaxWorkers = 256;     // loader threads (DataLoader's limit)
 
 // Every key of the section must be one this source reads.
 void reject_unknown(const ConfigTable& table, const std::string& source, std::set<std::string> known) {
-  known.insert({"source", "workers"});
+  known.insert({"source", "workers", "target"});
   for (const auto& [key, value] : table.values) {
     if (!known.count(key)) {
       TableReader(table).fail_key(key, fmt::format("is not a key of source = \"{}\" (known: {})", source,
@@ -274,7 +275,39 @@ void check_fits_model(const RunConfig& config, const DataSplits& d) {
   }
 }
 
+// [data] target: "label" (false) or "input" (true: autoencoders), checked against the source
+// before any file is read.
+bool input_is_target(const TableReader& r, const std::string& source) {
+  const std::string target = r.string("target", "label");
+  if (target == "label") return false;
+  if (target != "input") r.fail_key("target", fmt::format("must be label or input, got \"{}\"", target));
+  if (source != "idx" && source != "cifar" && source != "folder" && source != "csv") {
+    r.fail_key("target", fmt::format("= \"input\" needs image or CSV data (source = idx, cifar, folder or csv), "
+                                     "not source = \"{}\"", source));
+  }
+  if (source == "csv" && r.string("task", "classification") == "regression") {
+    r.fail_key("target", "= \"input\" reconstructs the CSV's features: leave out task = \"regression\" (the target "
+                         "columns are not used)");
+  }
+  return true;
+}
+
+// target = "input": both splits serve their input as the targets (core/data/reconstruction.h);
+// the image sources' targets are the pixels before normalisation.
+void use_input_as_target(const TableReader& r, const std::string& source, DataSplits& d) {
+  const bool images = source != "csv";
+  const data::Normalize norm = images ? normalize(r) : data::Normalize{};
+  for (auto* split : {&d.train, &d.test}) {
+    if (*split) *split = std::make_shared<data::ReconstructionDataset>(*split, norm, images);
+  }
+}
+
 }  // namespace
+
+bool float_targets(const RunConfig& config) {
+  const TableReader r(config.data);
+  return r.string("task", "classification") == "regression" || r.string("target", "label") == "input";
+}
 
 DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_batch) {
   const ConfigTable& t = config.data;
@@ -291,7 +324,9 @@ DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_ba
   if (known == std::end(kSources)) {
     r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text or words, got \"{}\"", source));
   }
+  const bool input_target = input_is_target(r, source);
   known->open(context, d);
+  if (input_target) use_input_as_target(r, source, d);
   check_fits_model(config, d);
   return d;
 }
