@@ -111,6 +111,7 @@ std::unique_ptr<Layer> make_softmax_xent(SpecReader& r) {
 }
 
 std::unique_ptr<Layer> make_mse(SpecReader& r) { return std::make_unique<MseLoss>(r.name(), loss_weight(r)); }
+std::unique_ptr<Layer> make_bce(SpecReader& r) { return std::make_unique<BceLoss>(r.name(), loss_weight(r)); }
 std::unique_ptr<Layer> make_l1(SpecReader& r) {
   return std::make_unique<AbsoluteLoss>(r.name(), AbsoluteLoss::Kind::L1, 0.0f, loss_weight(r));
 }
@@ -173,6 +174,7 @@ struct Entry {
 constexpr Entry kLayers[] = {
     {"Add", make_add},
     {"AvgPool2d", make_avgpool},
+    {"BCELoss", make_bce},
     {"Concat", make_concat},
     {"Conv2d", make_conv2d},
     {"Dropout", make_dropout},

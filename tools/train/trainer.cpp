@@ -309,11 +309,12 @@ void check_loss_fits_task(const RunConfig& config, const BuiltNet& built, const 
     // A loss on other inputs (not the data's labels) is the model's business.
     if (!spec.inputs.empty() && std::find(spec.inputs.begin(), spec.inputs.end(), "label") == spec.inputs.end()) return;
     const int line = i < config.layer_lines.size() ? config.layer_lines[i] : 0;
-    const bool regression_loss = spec.type == "MSELoss" || spec.type == "L1Loss" || spec.type == "HuberLoss";
+    const bool regression_loss =
+        spec.type == "MSELoss" || spec.type == "L1Loss" || spec.type == "HuberLoss" || spec.type == "BCELoss";
     if (is_regression(dataset) && !regression_loss) {
       fail(fmt::format("{}:{}: the loss layer '{}' is {}, but the data ({}) is a regression one ([data] task = "
                        "\"regression\" or target = \"input\": float targets): end the model with type = \"MSELoss\" (or L1Loss, "
-                       "HuberLoss)", config.path, line,
+                       "HuberLoss, BCELoss)", config.path, line,
                        spec.name, spec.type, dataset.describe()));
     }
     if (!is_regression(dataset) && regression_loss && dataset.input_dtype() == DType::F32) {
