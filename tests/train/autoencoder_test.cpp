@@ -251,6 +251,25 @@ TEST(Autoencoder, TinyMlpTrainsAndEvalDrawsReconstructions) {
   EXPECT_LT(error / (5 * 36), 0.1 * 255) << "reconstructions far from the originals";
 }
 
+// BCELoss (probabilities against [0, 1] pixels) trains the same autoencoder: the test RMSE falls.
+TEST(Autoencoder, TinyMlpTrainsWithBceLoss) {
+  TempDir dir;
+  write_idx(dir, "train", 96, 6, 7);
+  write_idx(dir, "test", 20, 6, 8);
+  const std::string config = write_config(dir, "bce.toml", ae_config(dir, 6, "mean = [0.4]\nstd = [0.3]\n", "BCELoss"));
+  TrainOptions once;
+  once.out_dir = dir.path("once");
+  once.steps = 1;
+  const TrainResult first = run_training(config, once);
+  TrainOptions o;
+  o.out_dir = dir.path("out");
+  const TrainResult r = run_training(config, o);
+  ASSERT_TRUE(first.test_rmse && r.test_rmse && r.test_loss);
+  EXPECT_LT(*r.test_rmse, 0.5 * *first.test_rmse) << "after one step " << *first.test_rmse;
+  EXPECT_LT(*r.test_loss, *first.test_loss);
+  RecordProperty("test_rmse", fmt::format("{:.5f}", *r.test_rmse));
+}
+
 TEST(Autoencoder, MismatchedConfigsAreRefusedInOneLine) {
   TempDir dir;
   write_idx(dir, "train", 8, 4, 5);
