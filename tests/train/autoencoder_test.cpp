@@ -293,7 +293,7 @@ TEST(Autoencoder, MismatchedConfigsAreRefusedInOneLine) {
                               .data = "source = \"text\"\ntarget = \"input\"\nfiles = [\"" + dir.path("none.txt") +
                                       "\"]\n",
                               .train = "epochs = 1\n"}));
-  EXPECT_TRUE(contains(text, "= \"input\" needs image or CSV data")) << text;
+  EXPECT_TRUE(contains(text, "[data] target is not a key of source = \"text\"")) << text;
   // --reconstructions on a classifier.
   const std::string cls = write_config(dir, "cls.toml", tiny_cnn_config());
   const CommandResult c = kiln(fmt::format("eval {} --weights {} --reconstructions {}", cls, cls, dir.path("x.png")));

@@ -24,7 +24,7 @@ constexpr int64_t kMaxWorkers = 256;     // loader threads (DataLoader's limit)
 
 // Every key of the section must be one this source reads.
 void reject_unknown(const ConfigTable& table, const std::string& source, std::set<std::string> known) {
-  known.insert({"source", "workers", "target"});
+  known.insert({"source", "workers"});
   for (const auto& [key, value] : table.values) {
     if (!known.count(key)) {
       TableReader(table).fail_key(key, fmt::format("is not a key of source = \"{}\" (known: {})", source,
@@ -91,7 +91,7 @@ void open_idx(const SourceContext& c, DataSplits& d) {
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
   const int classes = c.classes;
-  reject_unknown(t, "idx", {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"});
+  reject_unknown(t, "idx", {"target", "train_images", "train_labels", "test_images", "test_labels", "mean", "std"});
   data::IdxOptions o;
   o.normalize = normalize(r);
   o.num_classes = classes;
@@ -106,7 +106,7 @@ void open_cifar(const SourceContext& c, DataSplits& d) {
   const RunConfig& config = c.config;
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
-  reject_unknown(t, "cifar", {"train_files", "test_files", "kind", "mean", "std", "pad", "crop", "hflip"});
+  reject_unknown(t, "cifar", {"target", "train_files", "test_files", "kind", "mean", "std", "pad", "crop", "hflip"});
   data::CifarOptions o;
   const std::string kind = r.string("kind", "cifar10");
   if (kind == "cifar10") o.kind = data::CifarKind::Cifar10;
@@ -126,7 +126,7 @@ void open_folder(const SourceContext& c, DataSplits& d) {
   const RunConfig& config = c.config;
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
-  reject_unknown(t, "folder", {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std", "max_image_pixels"});
+  reject_unknown(t, "folder", {"target", "train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std", "max_image_pixels"});
   data::ImageFolderOptions o;
   o.resize = static_cast<int>(r.integer("resize", 0, 0, kMaxSide));
   o.max_image_pixels =
@@ -145,7 +145,7 @@ void open_csv(const SourceContext& c, DataSplits& d) {
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
   const int classes = c.classes;
-  reject_unknown(t, "csv", {"train_file", "test_file", "label_column", "label_name", "task", "target_columns", "standardize"});
+  reject_unknown(t, "csv", {"target", "train_file", "test_file", "label_column", "label_name", "task", "target_columns", "standardize"});
   data::CsvOptions o;
   const std::string task = r.string("task", "classification");
   if (task == "regression") o.task = data::Task::Regression;
@@ -275,16 +275,13 @@ void check_fits_model(const RunConfig& config, const DataSplits& d) {
   }
 }
 
-// [data] target: "label" (false) or "input" (true: autoencoders), checked against the source
-// before any file is read.
+// [data] target of the image and CSV sources: "label" (false) or "input" (true: autoencoders),
+// checked before any file is read. Other sources do not know the key (reject_unknown says so).
 bool input_is_target(const TableReader& r, const std::string& source) {
+  if (source != "idx" && source != "cifar" && source != "folder" && source != "csv") return false;
   const std::string target = r.string("target", "label");
   if (target == "label") return false;
   if (target != "input") r.fail_key("target", fmt::format("must be label or input, got \"{}\"", target));
-  if (source != "idx" && source != "cifar" && source != "folder" && source != "csv") {
-    r.fail_key("target", fmt::format("= \"input\" needs image or CSV data (source = idx, cifar, folder or csv), "
-                                     "not source = \"{}\"", source));
-  }
   if (source == "csv" && r.string("task", "classification") == "regression") {
     r.fail_key("target", "= \"input\" reconstructs the CSV's features: leave out task = \"regression\" (the target "
                          "columns are not used)");
@@ -306,7 +303,10 @@ void use_input_as_target(const TableReader& r, const std::string& source, DataSp
 
 bool float_targets(const RunConfig& config) {
   const TableReader r(config.data);
-  return r.string("task", "classification") == "regression" || r.string("target", "label") == "input";
+  const std::string source = r.string("source", "");
+  const bool images_or_csv = source == "idx" || source == "cifar" || source == "folder" || source == "csv";
+  return r.string("task", "classification") == "regression" ||
+         (images_or_csv && r.string("target", "label") == "input");
 }
 
 DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_batch) {

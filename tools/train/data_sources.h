@@ -24,8 +24,8 @@
 //                         [model] input = [T]: one line or sentence per sample, padded to T,
 //                         next-word labels, -100 past the end (core/data/words.h). bucket = true:
 //                         batches of lines of similar length, each trimmed to its longest (N, T_b)
-// plus, for every source, workers (threads decoding ahead, default 2), and for idx, cifar, folder
-// and csv target = "label" (default) | "input": autoencoders, the input is also the float target
+// plus, for every source, workers (threads decoding ahead, default 2); and for idx, cifar, folder
+// and csv, target = "label" (default) | "input": autoencoders, the input is also the float target
 // (N, C*H*W) (the pixels in [0, 1] before mean/std; a CSV's features as the net sees them),
 // regression metrics (core/data/reconstruction.h).
 #pragma once
@@ -49,8 +49,8 @@ struct DataSplits {
 // streams = true) depends on them.
 DataSplits make_datasets(const RunConfig& config, int64_t batch = 0, int64_t eval_batch = 0);
 
-// Whether the data's targets are floats (the net's "label" input F32): task = "regression" or
-// target = "input".
+// Whether the data's targets are floats (the net's "label" input F32): task = "regression", or
+// target = "input" on an image or CSV source.
 bool float_targets(const RunConfig& config);
 
 }  // namespace kiln
