@@ -69,6 +69,9 @@ struct BackwardArgs {
   const Tensor* output = nullptr;     // nullptr unless backward_needs_output()
   const Tensor* grad_output = nullptr;  // dL/doutput; nullptr for a loss layer (see loss_scale)
   std::vector<Tensor*> grad_inputs = {};  // to be WRITTEN; nullptr where no gradient is wanted
+  // dL/d(port k) for each of the layer's ports() (secondary outputs), nullptr where none reached
+  // it. A layer with ports may get grad_output == nullptr when gradients reached its ports only.
+  std::vector<const Tensor*> grad_ports = {};
   float loss_scale = 1.0f;            // loss layers: dL/dloss (the layer's loss weight)
   const Stream& stream;              // the stream backward runs on (the forward's)
 };
@@ -100,6 +103,18 @@ class Layer {
   virtual Tensor forward(const std::vector<const Tensor*>& inputs, const Stream& stream) = 0;
   virtual void backward(const BackwardArgs& args) = 0;
 
+  // Ports: secondary outputs besides the main one, which a graph reads as "<layer>.<port>" (a
+  // recurrent layer's final states "h_n" and "c_n", so an encoder's final states can start a
+  // decoder). port_shape(k) is inferred from the input shapes like output_shape; port(k) is the
+  // value after forward, held by the layer until its next forward. Gradients that reach a port
+  // come back in BackwardArgs::grad_ports.
+  virtual std::vector<std::string> ports() const { return {}; }
+  virtual Shape port_shape(int k, const std::vector<Shape>& /*inputs*/) const {
+    throw Error("layer '" + name_ + "' (" + type() + ") has no port " + std::to_string(k));
+  }
+  virtual const Tensor& port(int k) const {
+    throw Error("layer '" + name_ + "' (" + type() + ") has no port " + std::to_string(k));
+  }
   // What backward reads, so the Net can release everything else as early as possible.
   virtual bool backward_needs_input(int /*i*/) const { return true; }
   virtual bool backward_needs_output() const { return false; }

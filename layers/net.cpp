@@ -24,10 +24,14 @@ namespace {
 
 }  // namespace
 
-// One named tensor of the graph: a net input (layer == nullptr) or a layer's output.
+// One named tensor of the graph: a net input, a layer's output (layer set), or a layer's port
+// ("<layer>.<port>": producer >= 0, the layer's node; port = its index in Layer::ports()).
 struct Net::Node {
   std::string name;
   std::unique_ptr<Layer> layer;
+  bool is_input = false;
+  int producer = -1, port = -1;
+  std::vector<int> port_nodes;  // a layer's ports, in Layer::ports() order
   std::vector<std::string> input_names;
   std::vector<int> inputs;  // node indices, parallel to input_names
   DType dtype = DType::F32;
@@ -65,6 +69,7 @@ void Net::add_input(const std::string& name, DType dtype) {
   Node n;
   n.name = name;
   n.dtype = dtype;
+  n.is_input = true;
   n.declared = impl_->nodes.size();
   impl_->index[name] = static_cast<int>(impl_->nodes.size());
   impl_->input_nodes.push_back(static_cast<int>(impl_->nodes.size()));
@@ -95,7 +100,22 @@ Layer& Net::add(std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
   impl_->index[name] = static_cast<int>(impl_->nodes.size());
   n.layer->set_precision(precision_);
   if (shard_global_ > 0) n.layer->set_batch_shard(shard_first_, shard_global_);
+  const int producer = static_cast<int>(impl_->nodes.size());
+  const std::vector<std::string> ports = n.layer->ports();
   impl_->nodes.push_back(std::move(n));
+  for (size_t k = 0; k < ports.size(); ++k) {
+    const std::string port_name = name + "." + ports[k];
+    KILN_CHECK(!impl_->index.contains(port_name), "layer '{}': its port '{}' clashes with an input or layer named '{}'",
+               name, ports[k], port_name);
+    Node p;
+    p.name = port_name;
+    p.producer = producer;
+    p.port = static_cast<int>(k);
+    p.declared = impl_->nodes.size();
+    impl_->nodes[static_cast<size_t>(producer)].port_nodes.push_back(static_cast<int>(impl_->nodes.size()));
+    impl_->index[port_name] = static_cast<int>(impl_->nodes.size());
+    impl_->nodes.push_back(std::move(p));
+  }
   impl_->last_layer = name;
   impl_->resolved = false;
   setup_done_ = false;
@@ -167,6 +187,7 @@ void Net::resolve() {
       fail(fmt::format("the layer graph has a cycle among: {}", fmt::join(stuck, ", ")));
     }
     done[static_cast<size_t>(pick)] = true;
+    for (int p : im.nodes[static_cast<size_t>(pick)].port_nodes) done[static_cast<size_t>(p)] = true;
     im.order.push_back(pick);
   }
   im.resolved = true;
@@ -178,7 +199,7 @@ void Net::setup(const std::map<std::string, Shape>& input_shapes) {
   KILN_CHECK(!im.order.empty(), "the net has no layers");
   for (const auto& [name, shape] : input_shapes) {
     auto it = im.index.find(name);
-    KILN_CHECK(it != im.index.end() && !im.nodes[static_cast<size_t>(it->second)].layer,
+    KILN_CHECK(it != im.index.end() && im.nodes[static_cast<size_t>(it->second)].is_input,
                "setup: '{}' is not an input of the net", name);
   }
   for (int i : im.input_nodes) {
@@ -197,6 +218,11 @@ void Net::setup(const std::map<std::string, Shape>& input_shapes) {
     }
     n.shape = n.layer->output_shape(shapes, dtypes);
     n.dtype = DType::F32;
+    for (int p : n.port_nodes) {
+      Node& port = im.nodes[static_cast<size_t>(p)];
+      port.shape = n.layer->port_shape(port.port, shapes);
+      port.dtype = DType::F32;
+    }
     try {
       n.layer->setup(shapes, device_);
     } catch (const OutOfMemory&) {
@@ -217,13 +243,18 @@ void Net::setup(const std::map<std::string, Shape>& input_shapes) {
     for (size_t s = 0; s < n.inputs.size(); ++s)
       g = g || (n.layer->input_differentiable(static_cast<int>(s)) && im.nodes[static_cast<size_t>(n.inputs[s])].needs_grad);
     n.needs_grad = g;
+    for (int p : n.port_nodes) im.nodes[static_cast<size_t>(p)].needs_grad = g;
   }
   for (auto it = im.order.rbegin(); it != im.order.rend(); ++it) {
     Node& n = im.nodes[static_cast<size_t>(*it)];
     bool downstream = n.layer->is_loss();
-    for (auto [c, slot] : n.consumers) {
-      const Node& cn = im.nodes[static_cast<size_t>(c)];
-      downstream = downstream || (cn.runs_backward && cn.layer->input_differentiable(slot));
+    std::vector<int> read_by = n.port_nodes;  // the tensors it produces: its output and its ports
+    read_by.push_back(*it);
+    for (int produced : read_by) {
+      for (auto [c, slot] : im.nodes[static_cast<size_t>(produced)].consumers) {
+        const Node& cn = im.nodes[static_cast<size_t>(c)];
+        downstream = downstream || (cn.runs_backward && cn.layer->input_differentiable(slot));
+      }
     }
     n.runs_backward = n.needs_grad && downstream;
   }
@@ -339,7 +370,7 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
   if (!im.resolved) resolve();
   for (const auto& [name, t] : feeds) {
     auto it = im.index.find(name);
-    KILN_CHECK(it != im.index.end() && !im.nodes[static_cast<size_t>(it->second)].layer,
+    KILN_CHECK(it != im.index.end() && im.nodes[static_cast<size_t>(it->second)].is_input,
                "forward: '{}' is not an input of the net", name);
     KILN_CHECK(t != nullptr && t->defined(), "forward: the tensor fed to '{}' is undefined", name);
   }
@@ -394,6 +425,12 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
       if (observer_) observer_(*n.layer, Pass::Forward, false);
       KILN_CHECK(n.value.shape() == n.shape, "layer '{}' ({}): forward produced {} but shape inference said {}",
                  n.name, n.layer->type(), n.value.shape().str(), n.shape.str());
+      for (int p : n.port_nodes) {
+        Node& port = im.nodes[static_cast<size_t>(p)];
+        port.value = n.layer->port(port.port).view();
+        KILN_CHECK(port.value.shape() == port.shape, "layer '{}' ({}): port '{}' holds {} but shape inference said {}",
+                   n.name, n.layer->type(), port.name, port.value.shape().str(), port.shape.str());
+      }
       if (!training_ || !n.runs_backward) n.layer->release_saved();
       if (stored != DType::F32 && n.value.dtype() == DType::F32 && !n.layer->is_loss()) {
         // Mixed precision: the activation holds 16-bit values from the start (its forward readers
@@ -404,7 +441,7 @@ void Net::forward(const std::map<std::string, const Tensor*>& feeds) {
           const Node& in = im.nodes[static_cast<size_t>(j)];
           if (!in.value.shares_memory_with(n.value)) continue;
           view = true;
-          view_of_net_input = view_of_net_input || !in.layer;
+          view_of_net_input = view_of_net_input || in.is_input;
         }
         if (view_of_net_input) n.value = round_copy(n.value);
         else if (!view) graph::round_in_place(n.value, precision_, stream_);
@@ -451,6 +488,7 @@ void Net::backward(const Tensor* loss_scale) {
       // the activations whose last reader this layer was.
       auto release_after = [&] {
         n.grad = Tensor();
+        for (int p : n.port_nodes) im.nodes[static_cast<size_t>(p)].grad = Tensor();
         l.release_saved();
         if (l.backward_needs_output() && --n.backward_left == 0 && n.forward_left == 0) release(li);
         for (size_t s = 0; s < n.inputs.size(); ++s) {
@@ -460,10 +498,16 @@ void Net::backward(const Tensor* loss_scale) {
         }
         account();
       };
+      bool port_grads = false;
+      for (int p : n.port_nodes) {
+        const Tensor& g = im.nodes[static_cast<size_t>(p)].grad;
+        args.grad_ports.push_back(g.defined() ? &g : nullptr);
+        port_grads = port_grads || g.defined();
+      }
       if (l.is_loss()) {
         args.loss_scale = l.loss_weight();
-      } else if (n.grad.defined()) {
-        args.grad_output = &n.grad;
+      } else if (n.grad.defined() || port_grads) {
+        args.grad_output = n.grad.defined() ? &n.grad : nullptr;
       } else {
         release_after();  // nothing downstream produced a gradient
         continue;
@@ -581,7 +625,7 @@ int64_t Net::parameter_count() const {
 
 Layer& Net::layer(const std::string& name) {
   Node& n = node_of(name);
-  KILN_CHECK(n.layer != nullptr, "'{}' is a net input, not a layer", name);
+  KILN_CHECK(n.layer != nullptr, "'{}' is a {}, not a layer", name, n.is_input ? "net input" : "layer's port");
   return *n.layer;
 }
 

@@ -11,6 +11,7 @@
 #include "kernels/rnn.h"
 #include "kernels/swap_axes.h"
 #include "layers/layer.h"
+#include "layers/tensor_ops.h"
 
 namespace kiln::layers {
 
@@ -225,7 +226,8 @@ Tensor Recurrent::forward(const std::vector<const Tensor*>& inputs, const Stream
 }
 
 void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor& dh_t, const States& init,
-                                   const StateGrads& dinit, Tensor& da_t, const Stream& stream) {
+                                   const StateGrads& dinit, const FinalGrads& dfinal, Tensor& da_t,
+                                   const Stream& stream) {
   const DirectionSaved& s = saved.dirs[static_cast<size_t>(d)];
   const Device dev = dh_t.device();
   const int T = static_cast<int>(saved.x.dim(0)), N = static_cast<int>(saved.x.dim(1));
@@ -244,6 +246,13 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
   const LstmCellShape ls = lstm_cell_shape(opt_, N);
   const RnnCellShape rs = rnn_cell_shape(opt_, N);
   const GemmShape rec{.m = N, .n = H, .k = G, .beta = 1.0f};  // dh_t += dA_next W_hh
+  const int64_t row = l * directions() + d;  // this one's (N, H) block in h_n, c_n
+  const int last = step_at(T - 1, d, T);
+  if (dfinal.dh_n) {  // the gradient that reached h_n joins dL/dh of the last step
+    Tensor dh_last = dh_t.slice(last, last + 1);
+    graph::add_into(dh_last, dfinal.dh_n->slice(row, row + 1), stream);
+  }
+  const float* dc_n = dfinal.dc_n ? dfinal.dc_n->data<float>() + slot : nullptr;  // dL/dc of the last step
 
   for (int i = T - 1; i >= 0; --i) {
     const int t = step_at(i, d, T);
@@ -253,7 +262,7 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
       const float* cprev = i > 0 ? c + step_at(i - 1, d, T) * nh : c0;
       float* dcprev = i > 0 ? dc : (dinit.dc0 ? dinit.dc0 + slot : nullptr);
       KILN_DISPATCH(dev, lstm_cell_backward, ls, s.gates.data<float>() + t * ng, cprev, c + t * nh, dh + t * nh,
-                    i < T - 1 ? dc : nullptr, da + t * ng, dcprev, stream);
+                    i < T - 1 ? dc : dc_n, da + t * ng, dcprev, stream);
     } else {
       KILN_DISPATCH(dev, rnn_cell_backward, rs, y + t * nh, dh + t * nh, da + t * ng, stream);
     }
@@ -287,24 +296,28 @@ void Recurrent::backward_direction(int l, int d, const LayerSaved& saved, Tensor
 void Recurrent::backward(const BackwardArgs& a) {
   if (saved_.empty()) layer_error(*this, "backward without a training forward (set_training(true) first)");
   const Stream& stream = a.stream;
-  const Tensor& dy = *a.grad_output;
-  const Device dev = dy.device();
   const LayerSaved& s0 = saved_[0];
+  const Device dev = s0.x.device();
   const int T = static_cast<int>(s0.x.dim(0)), N = static_cast<int>(s0.x.dim(1)), F = static_cast<int>(s0.x.dim(2));
   const int H = opt_.hidden_size, L = opt_.num_layers, D = directions(), G = gate_blocks() * H;
   const int64_t rows = static_cast<int64_t>(T) * N;
   const States init = initial_states(a.inputs);
+  const FinalGrads dfinal{.dh_n = a.grad_ports.empty() ? nullptr : a.grad_ports[0],
+                          .dc_n = a.grad_ports.size() < 2 ? nullptr : a.grad_ports[1]};
   StateGrads dinit;
   if (a.inputs.size() >= 2 && a.grad_inputs[1]) dinit.dh0 = a.grad_inputs[1]->data<float>();
   if (a.inputs.size() == 3 && a.grad_inputs[2]) dinit.dc0 = a.grad_inputs[2]->data<float>();
 
-  // dtop (T, N, D*H): dL/d(output) of the layer being processed, time-major.
+  // dtop (T, N, D*H): dL/d(output) of the layer being processed, time-major (zeros when gradients
+  // reached the ports only).
   Tensor dtop = Tensor::empty(Shape{T, N, D * H}, dev);
-  if (opt_.batch_first)
-    KILN_DISPATCH(dev, swap_axes, SwapAxesShape{.a = N, .b = T, .inner = D * H}, dy.data<float>(),
+  if (!a.grad_output)
+    dtop.fill_zero(stream);
+  else if (opt_.batch_first)
+    KILN_DISPATCH(dev, swap_axes, SwapAxesShape{.a = N, .b = T, .inner = D * H}, a.grad_output->data<float>(),
                   dtop.data<float>(), stream);
   else
-    dtop.copy_from(dy, stream);
+    dtop.copy_from(*a.grad_output, stream);
 
   for (int l = L - 1; l >= 0; --l) {
     const LayerSaved& s = saved_[static_cast<size_t>(l)];
@@ -320,7 +333,7 @@ void Recurrent::backward(const BackwardArgs& a) {
     Tensor dx = want_dx ? Tensor::empty(Shape{T, N, fl}, dev) : Tensor();
     for (int d = 0; d < D; ++d) {
       Tensor da = Tensor::empty(Shape{T, N, G}, dev);
-      backward_direction(l, d, s, dh[static_cast<size_t>(d)], init, dinit, da, stream);
+      backward_direction(l, d, s, dh[static_cast<size_t>(d)], init, dinit, dfinal, da, stream);
       // dx (+)= dA W_ih: the layer below's dh, or the input gradient.
       if (want_dx) {
         const GemmShape gdx{.m = T * N, .n = fl, .k = G, .beta = d == 0 ? 0.0f : 1.0f};
@@ -361,6 +374,16 @@ void Recurrent::set_batch_shard(int64_t, int64_t global_samples) {
   if (global_samples > 0 && !opt_.batch_first)
     layer_error(*this, "batch_first = false (time-major (T, N, .)) cannot be sharded by sample: data-parallel "
                        "training splits dim 0 and keys dropout by it; use batch_first = true");
+}
+
+std::vector<std::string> Recurrent::ports() const {
+  if (lstm()) return {"h_n", "c_n"};
+  return {"h_n"};
+}
+
+Shape Recurrent::port_shape(int, const std::vector<Shape>& inputs) const {
+  const int64_t n = opt_.batch_first ? inputs[0][0] : inputs[0][1];
+  return Shape{static_cast<int64_t>(opt_.num_layers) * directions(), n, opt_.hidden_size};
 }
 
 void Recurrent::reset_state() {

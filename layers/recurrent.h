@@ -84,6 +84,12 @@ class Recurrent : public Layer {
   // sample index in dim 1, which the data-parallel split (rows of dim 0) and Dropout's global
   // sample keying do not follow.
   void set_batch_shard(int64_t first_sample, int64_t global_samples) override;
+  // Ports "h_n" (and "c_n" for an LSTM): the final states, (num_layers * D, N, H), which a graph can
+  // feed to another recurrent layer's h0/c0 (an encoder starting a decoder); their gradients flow
+  // back into the last step of each layer and direction.
+  std::vector<std::string> ports() const override;
+  Shape port_shape(int k, const std::vector<Shape>& inputs) const override;
+  const Tensor& port(int k) const override { return k == 0 ? hn_ : cn_; }
   std::map<std::string, const Tensor*> carried_state() const override;
   void set_carried_state(const std::string& key, Tensor value) override;
   const RecurrentOptions& options() const { return opt_; }
@@ -116,12 +122,17 @@ class Recurrent : public Layer {
     float* dh0 = nullptr;
     float* dc0 = nullptr;
   };
+  // Gradients reaching the final states through the ports, each (num_layers * D, N, H) or nullptr.
+  struct FinalGrads {
+    const Tensor* dh_n = nullptr;
+    const Tensor* dc_n = nullptr;
+  };
   void forward_direction(int layer, int dir, const Tensor& x, const States& init, DirectionSaved& s,
                          const Stream& stream);
   // dh (T, N, H): dL/dh_t of this direction, the recurrent part is added into it. Writes dA
   // (T, N, G*H) and accumulates the parameter gradients.
   void backward_direction(int layer, int dir, const LayerSaved& saved, Tensor& dh, const States& init,
-                          const StateGrads& dinit, Tensor& da, const Stream& stream);
+                          const StateGrads& dinit, const FinalGrads& dfinal, Tensor& da, const Stream& stream);
   States initial_states(const std::vector<const Tensor*>& inputs) const;
   int gate_blocks() const { return lstm() ? 4 : 1; }
   int per_direction() const { return opt_.bias ? 4 : 2; }

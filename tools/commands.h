@@ -62,6 +62,8 @@ void add_train_command(CLI::App& app, Action* action);
 void add_eval_command(CLI::App& app, Action* action);
 // `kiln sample` (tools/cli_sample.cpp): text from a character-level language model.
 void add_sample_command(CLI::App& app, Action* action);
+// `kiln translate` (tools/cli_translate.cpp): decoding with a sequence-to-sequence model.
+void add_translate_command(CLI::App& app, Action* action);
 // `kiln bench train` (tools/cli_bench.cpp).
 void add_bench_command(CLI::App& app, Action* action);
 

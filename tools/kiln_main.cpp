@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_train_command(app, &action);
   kiln::cli::add_eval_command(app, &action);
   kiln::cli::add_sample_command(app, &action);
+  kiln::cli::add_translate_command(app, &action);
   kiln::cli::add_bench_command(app, &action);
   kiln::cli::add_info_command(app, &action);
 

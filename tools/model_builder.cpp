@@ -16,6 +16,8 @@ BuiltNet build_model(const RunConfig& config, Device device) {
   net.add_input("data", tokens ? DType::I32 : DType::F32);
   // Regression data ([data] task = "regression", or target = "input") feeds float targets (N, T) as the label.
   net.add_input("label", float_targets(config) ? DType::F32 : DType::I32);
+  // Sequence-to-sequence pairs also feed the decoder's inputs (teacher forcing).
+  if (TableReader(config.data).string("source", "") == "pairs") net.add_input("decoder_input", DType::I32);
   std::string previous = "data";
   for (size_t i = 0; i < config.layers.size(); ++i) {
     const LayerSpec& spec = config.layers[i];

@@ -26,6 +26,10 @@ void Dataset::get_tokens(int64_t, const SampleContext&, int32_t*, int32_t*) cons
                    input_dtype() == DType::F32 ? "float" : "int32"));
 }
 
+void Dataset::get_pair(int64_t, int32_t*, int32_t*, int32_t*) const {
+  fail(fmt::format("{} holds no sequence-to-sequence pairs", describe()));
+}
+
 std::vector<std::vector<int64_t>> Dataset::batch_plan(int64_t, uint64_t, int64_t, bool) const { return {}; }
 
 // ---------------------------------------------------------------------------------------------
@@ -55,6 +59,13 @@ class Subset final : public Dataset {
     base_->get_tokens(begin_ + index, ctx, x, labels);
   }
   int64_t sequence_length(int64_t index) const override { return base_->sequence_length(begin_ + index); }
+  int64_t decoder_length() const override { return base_->decoder_length(); }
+  void get_pair(int64_t index, int32_t* source, int32_t* decoder_input, int32_t* labels) const override {
+    KILN_CHECK(index >= 0 && index < size(), "sample {} is out of range for {}", index, describe());
+    base_->get_pair(begin_ + index, source, decoder_input, labels);
+  }
+  int64_t target_length(int64_t index) const override { return base_->target_length(begin_ + index); }
+  TokenVocabulary token_vocabulary() const override { return base_->token_vocabulary(); }
 
  private:
   std::shared_ptr<const Dataset> base_;

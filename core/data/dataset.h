@@ -82,9 +82,14 @@ class Dataset {
   // Token data: what each id stands for, in id order, so a checkpoint can carry it and `kiln
   // sample` can decode without the training text. kind "characters" (each token one character,
   // UTF-8) or "words" (<pad> <unk> <eos> first; text joins them with spaces). Empty otherwise.
+  // kind "pairs" (core/data/pairs.h): a sequence-to-sequence model's, tokens = the target side's
+  // (<pad> <unk> <bos> <eos> first), source_tokens = the source side's (empty: shared), tokenizer
+  // "characters" or "words" (how `kiln translate` cuts its input).
   struct TokenVocabulary {
     std::string kind;
     std::vector<std::string> tokens;
+    std::vector<std::string> source_tokens = {};
+    std::string tokenizer = {};
   };
   virtual TokenVocabulary token_vocabulary() const { return {}; }
   // Token data: the entropy (nats per token) of the training labels' distribution, the loss of
@@ -107,6 +112,14 @@ class Dataset {
   // is trimmed to its longest sample (DataLoader, loader.h).
   virtual std::vector<std::vector<int64_t>> batch_plan(int64_t batch, uint64_t seed, int64_t epoch,
                                                        bool shuffle) const;
+  // Sequence-to-sequence data (pairs, core/data/pairs.h): Y > 0 when each sample is a source
+  // sequence (x, sample_shape() = (S), left-padded) and a target side of Y positions, decoder inputs
+  // (teacher forcing) and labels, both right-padded; get_pair() writes the three (S, Y, Y int32),
+  // target_length() says how many target positions hold tokens. The DataLoader then adds decoder
+  // inputs to the batch and trims it (loader.h). 0 (the default): not pairs.
+  virtual int64_t decoder_length() const { return 0; }
+  virtual void get_pair(int64_t index, int32_t* source, int32_t* decoder_input, int32_t* labels) const;
+  virtual int64_t target_length(int64_t /*index*/) const { return decoder_length(); }
   // Token sequences: the positions of sample `index` that hold tokens (the rest is padding with
   // kIgnoreLabel labels); the default is the whole sample_shape().numel().
   virtual int64_t sequence_length(int64_t /*index*/) const { return sample_shape().numel(); }

@@ -176,6 +176,15 @@ Batch DataLoader::load(Position position) const {
   const int64_t begin = global_begin + first;
   const int64_t n = global_n * (options_.shard + 1) / options_.shards - first;
 
+  if (dataset_->decoder_length() > 0) {
+    Batch b;
+    b.position = position;
+    b.last_in_epoch = position.batch + 1 == batches_per_epoch_;
+    b.first_sample = first;
+    b.global_size = global_n;
+    load_pairs(*order, begin, n, b);
+    return b;
+  }
   const Shape sample = dataset_->sample_shape();
   const int64_t per = sample.numel();
   const bool regression = dataset_->task() == Task::Regression;
@@ -236,6 +245,39 @@ Batch DataLoader::load(Position position) const {
     }
   }
   return b;
+}
+
+void DataLoader::load_pairs(const EpochOrder& order, int64_t begin, int64_t n, Batch& b) const {
+  const int64_t S = dataset_->sample_shape().numel(), Y = dataset_->decoder_length();
+  int64_t s_b = 1, y_b = 1;
+  for (int64_t k = begin; k < begin + n; ++k) {
+    const int64_t index = order.samples[static_cast<size_t>(k)];
+    const int64_t s = dataset_->sequence_length(index), y = dataset_->target_length(index);
+    KILN_CHECK(s >= 1 && s <= S && y >= 1 && y <= Y, "{}: sample {} has lengths {} and {}, outside 1..{} and 1..{}",
+               dataset_->describe(), index, s, y, S, Y);
+    s_b = std::max(s_b, s);
+    y_b = std::max(y_b, y);
+  }
+  b.x = Tensor::empty(Shape{n, s_b}, Device::cpu(), DType::I32);
+  b.decoder_input = Tensor::empty(Shape{n, y_b}, Device::cpu(), DType::I32);
+  b.labels = Tensor::empty(Shape{n, y_b}, Device::cpu(), DType::I32);
+  std::vector<int32_t> source(static_cast<size_t>(S)), decoder(static_cast<size_t>(Y)), labels(static_cast<size_t>(Y));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t index = order.samples[static_cast<size_t>(begin + i)];
+    dataset_->get_pair(index, source.data(), decoder.data(), labels.data());
+    KILN_CHECK(std::all_of(labels.begin() + y_b, labels.end(), [](int32_t y) { return y == kIgnoreLabel; }),
+               "{}: sample {} has labels past its target length {}", dataset_->describe(), index,
+               dataset_->target_length(index));
+    for (int64_t t = 0; t < y_b; ++t) {
+      const int32_t label = labels[static_cast<size_t>(t)];
+      KILN_CHECK(label == kIgnoreLabel || (label >= 0 && label < dataset_->num_classes()),
+                 "{}: sample {} has label {}, outside 0..{}", dataset_->describe(), index, label,
+                 dataset_->num_classes() - 1);
+    }
+    std::copy(source.end() - s_b, source.end(), b.x.data<int32_t>() + i * s_b);  // left-padded: keep the end
+    std::copy_n(decoder.begin(), y_b, b.decoder_input.data<int32_t>() + i * y_b);
+    std::copy_n(labels.begin(), y_b, b.labels.data<int32_t>() + i * y_b);
+  }
 }
 
 void DataLoader::seek(Position position) {

@@ -20,6 +20,11 @@
 // recurrent net runs T_b steps; the positions cut off must be padding (kIgnoreLabel labels). The
 // net sees a new input shape from batch to batch (kiln::Net re-infers its shapes).
 //
+// Sequence-to-sequence pairs (Dataset::decoder_length() > 0, core/data/pairs.h). A batch holds x (N,
+// S_b) the source ids, decoder_input and labels (N, Y_b), trimmed to the batch's longest source
+// (its last S_b positions: sources are left-padded) and longest target (the first Y_b), planned
+// or not; a shard is trimmed to its own longest.
+//
 // Stream data (Dataset::streams() = S > 0, truncated back-propagation through time). The samples
 // continue each other across batches, so the loader draws them in index order whatever
 // LoaderOptions::shuffle says (options() reports shuffle = false) and the batch size must be S:
@@ -79,6 +84,7 @@ struct Batch {
   Tensor x;        // (N, sample shape...) float32 (int32 ids for token data), host
   Tensor labels;   // (N) or (N, L) int32 for classification; undefined for regression
   Tensor targets;  // (N, T) float32 for regression; undefined for classification
+  Tensor decoder_input;  // (N, Y) int32 for sequence-to-sequence pairs (teacher forcing); else undefined
   Position position;
   bool last_in_epoch = false;
   // The rows of the whole (global) batch this one holds: [first_sample, first_sample + size())
@@ -135,6 +141,8 @@ class DataLoader {
   std::shared_ptr<const EpochOrder> make_order_unchecked(int64_t epoch) const;
   // The trimmed length of a planned token batch (its longest sample); 0: not trimmed.
   int64_t trimmed_length(const EpochOrder& order, int64_t begin, int64_t end) const;
+  // The rows [begin, begin + n) of `order` as a pairs batch (source, decoder inputs, labels).
+  void load_pairs(const EpochOrder& order, int64_t begin, int64_t n, Batch& b) const;
   Position position_of(int64_t seq) const;
   void start_workers();
   void stop_workers();

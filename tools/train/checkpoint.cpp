@@ -123,7 +123,12 @@ int64_t parse_count(const std::map<std::string, std::string>& meta, const char* 
 }
 
 std::string vocabulary_json(const data::Dataset::TokenVocabulary& v) {
-  return nlohmann::json{{"kind", v.kind}, {"tokens", v.tokens}}.dump();
+  nlohmann::json j{{"kind", v.kind}, {"tokens", v.tokens}};
+  if (v.kind == "pairs") {
+    j["tokenizer"] = v.tokenizer;
+    if (!v.source_tokens.empty()) j["source_tokens"] = v.source_tokens;
+  }
+  return j.dump();
 }
 
 // The "vocabulary" metadata (empty when absent); `path` names the file in errors.
@@ -136,12 +141,20 @@ data::Dataset::TokenVocabulary parse_vocabulary(const std::map<std::string, std:
     const nlohmann::json j = nlohmann::json::parse(it->second);
     v.kind = j.at("kind").get<std::string>();
     v.tokens = j.at("tokens").get<std::vector<std::string>>();
+    if (v.kind == "pairs") {
+      v.tokenizer = j.at("tokenizer").get<std::string>();
+      if (j.contains("source_tokens")) v.source_tokens = j.at("source_tokens").get<std::vector<std::string>>();
+    }
   } catch (const nlohmann::json::exception&) {
-    fail(fmt::format("'{}': metadata 'vocabulary' is not JSON {{\"kind\": \"characters\" | \"words\", \"tokens\": "
-                     "[strings]}}", path));
+    fail(fmt::format("'{}': metadata 'vocabulary' is not JSON {{\"kind\": \"characters\" | \"words\" | \"pairs\", "
+                     "\"tokens\": [strings]}}", path));
   }
-  if (v.kind != "characters" && v.kind != "words")
-    fail(fmt::format("'{}': metadata 'vocabulary' has kind \"{}\", not \"characters\" or \"words\"", path, v.kind));
+  if (v.kind != "characters" && v.kind != "words" && v.kind != "pairs")
+    fail(fmt::format("'{}': metadata 'vocabulary' has kind \"{}\", not \"characters\", \"words\" or \"pairs\"", path,
+                     v.kind));
+  if (v.kind == "pairs" && v.tokenizer != "characters" && v.tokenizer != "words")
+    fail(fmt::format("'{}': metadata 'vocabulary' has tokenizer \"{}\", not \"characters\" or \"words\"", path,
+                     v.tokenizer));
   if (v.tokens.empty()) fail(fmt::format("'{}': metadata 'vocabulary' has no tokens", path));
   return v;
 }

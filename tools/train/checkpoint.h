@@ -14,7 +14,9 @@
 //                                        "vocabulary": JSON {"kind": "characters" | "words",
 //                                        "tokens": ["<pad>", "<unk>", ...]} (the tokens in id
 //                                        order; absent for other data), so `kiln sample` needs no
-//                                        training text
+//                                        training text; sequence-to-sequence pairs: kind "pairs",
+//                                        "tokenizer" ("characters" | "words") and, with two
+//                                        vocabularies, "source_tokens" (for `kiln translate`)
 // A checkpoint is refused, naming the file and the reason, if it is not a kiln checkpoint, was
 // written for another model (hash of the model section), or misses or adds a tensor, or has a
 // tensor of another shape, or carried state for a layer that has none, or a malformed vocabulary.

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/data/data.h"
+#include "core/data/pairs.h"
 #include "core/data/reconstruction.h"
 #include "core/data/words.h"
 #include "core/error.h"
@@ -249,6 +250,35 @@ void open_words(const SourceContext& c, DataSplits& d) {
   }
 }
 
+// source = "pairs": sequence-to-sequence pairs from a TSV, core/data/pairs.h.
+void open_pairs(const SourceContext& c, DataSplits& d) {
+  const RunConfig& config = c.config;
+  const TableReader& r = c.reader;
+  reject_unknown(config.data, "pairs", {"train_file", "test_file", "validation", "tokens", "lower_case",
+                                        "shared_vocabulary", "max_vocab", "reverse_source", "bucket"});
+  KILN_CHECK(config.input.size() == 1,
+             "{}: source = \"pairs\" needs [model] input = [L] (the longest source or target in tokens)", config.path);
+  KILN_CHECK(c.classes > 0, "{}: source = \"pairs\" needs [model] classes = the target vocabulary's size (the most "
+             "frequent tokens + <pad> <unk> <bos> <eos>; the decoder's output layer is that wide)", config.path);
+  data::PairsOptions o;
+  o.max_length = config.input[0];
+  o.validation = r.number("validation", 0.1);
+  if (o.validation < 0 || o.validation > 0.5) r.fail_key("validation", "must be a fraction in [0, 0.5]");
+  o.max_vocab = static_cast<int>(r.integer("max_vocab", c.classes, 0, kMaxInt));
+  if (o.max_vocab < 5) r.fail_key("max_vocab", "must be at least 5 (<pad> <unk> <bos> <eos> and one token)");
+  const std::string tokens = r.string("tokens", "characters");
+  if (tokens == "words") o.tokens = data::PairTokens::Words;
+  else if (tokens != "characters") r.fail_key("tokens", fmt::format("must be characters or words, got \"{}\"", tokens));
+  o.lower_case = r.boolean("lower_case", false);
+  o.shared_vocabulary = r.boolean("shared_vocabulary", true);
+  o.reverse_source = r.boolean("reverse_source", false);
+  o.bucket = r.boolean("bucket", true);
+  const std::string train = r.required_string("train_file");
+  auto corpus = std::make_shared<const data::PairsCorpus>(train, r.string("test_file", ""), o);
+  d.train = std::make_shared<data::PairsDataset>(corpus, data::PairsSplit::Train);
+  if (corpus->train_pairs() < corpus->pairs()) d.test = std::make_shared<data::PairsDataset>(corpus, data::PairsSplit::Test);
+}
+
 // The data sources by their [data] source name.
 struct Source {
   const char* name;
@@ -256,7 +286,8 @@ struct Source {
 };
 constexpr Source kSources[] = {{"idx", open_idx},           {"cifar", open_cifar}, {"folder", open_folder},
                                {"csv", open_csv},           {"synthetic", open_synthetic},
-                               {"text", open_text},         {"words", open_words}};
+                               {"text", open_text},         {"words", open_words},
+                               {"pairs", open_pairs}};
 
 // The data must fit the model: sample shape, and no more classes than the model outputs.
 void check_fits_model(const RunConfig& config, const DataSplits& d) {
@@ -322,7 +353,7 @@ DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_ba
   const auto known = std::find_if(std::begin(kSources), std::end(kSources),
                                   [&](const Source& s) { return source == s.name; });
   if (known == std::end(kSources)) {
-    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text or words, got \"{}\"", source));
+    r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text, words or pairs, got \"{}\"", source));
   }
   const bool input_target = input_is_target(r, source);
   known->open(context, d);

@@ -24,6 +24,13 @@
 //                         [model] input = [T]: one line or sentence per sample, padded to T,
 //                         next-word labels, -100 past the end (core/data/words.h). bucket = true:
 //                         batches of lines of similar length, each trimmed to its longest (N, T_b)
+//   source = "pairs"      train_file (a TSV of source<TAB>target lines), test_file (else the last
+//                         `validation` fraction, 0.1, tests), tokens = "characters" | "words",
+//                         lower_case (false), shared_vocabulary (true), max_vocab (default [model]
+//                         classes), reverse_source (false), bucket (true); [model] input = [L]: the
+//                         longest side in tokens (longer pairs left out). Feeds "data" (N, S_b)
+//                         source ids, "decoder_input" (N, Y_b) <bos> y1..yn and "label" (N, Y_b)
+//                         y1..yn <eos>, padding -100 (core/data/pairs.h)
 // plus, for every source, workers (threads decoding ahead, default 2); and for idx, cifar, folder
 // and csv, target = "label" (default) | "input": autoencoders, the input is also the float target
 // (N, C*H*W) (the pixels in [0, 1] before mean/std; a CSV's features as the net sees them),

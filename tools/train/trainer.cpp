@@ -74,19 +74,26 @@ Tensor upload(const Tensor& host, Device device) {
 // A batch's tensors on the net's device (a view of the host batch on the CPU). Sequence labels
 // (N, T) are fed flat, (N*T), the rows of the TimeFlatten-ed logits; regression targets (N, T)
 // float as they are (the shape of the prediction MSELoss compares them with).
+// Sequence-to-sequence pairs add their decoder inputs (N, Y) as "decoder_input".
 struct Feeds {
-  Tensor x, y;
+  Tensor x, y, decoder_input;
   Feeds(const data::Batch& b, Device device) {
     Tensor labels = b.targets.defined() ? b.targets.view() : b.labels.reshape(Shape{b.labels.numel()});
     if (device.is_cpu()) {
       x = b.x.view();
       y = std::move(labels);
+      if (b.decoder_input.defined()) decoder_input = b.decoder_input.view();
     } else {
       x = upload(b.x, device);
       y = upload(labels, device);
+      if (b.decoder_input.defined()) decoder_input = upload(b.decoder_input, device);
     }
   }
-  std::map<std::string, const Tensor*> map() const { return {{"data", &x}, {"label", &y}}; }
+  std::map<std::string, const Tensor*> map() const {
+    std::map<std::string, const Tensor*> m{{"data", &x}, {"label", &y}};
+    if (decoder_input.defined()) m["decoder_input"] = &decoder_input;
+    return m;
+  }
 };
 
 // Labels that count in the loss and the accuracy: all but the ignored ones (padding of sequences).
@@ -296,6 +303,10 @@ std::map<std::string, Shape> input_shapes(const RunConfig& config, const data::D
   Shape x_shape{batch};
   for (int64_t d : config.input) x_shape.push_back(d);
   if (is_regression(dataset)) return {{"data", x_shape}, {"label", Shape{batch, dataset.target_dim()}}};
+  if (dataset.decoder_length() > 0)
+    return {{"data", x_shape},
+            {"decoder_input", Shape{batch, dataset.decoder_length()}},
+            {"label", Shape{batch * dataset.decoder_length()}}};
   return {{"data", x_shape}, {"label", Shape{batch * dataset.labels_per_sample()}}};
 }
 
