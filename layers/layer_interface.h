@@ -63,6 +63,14 @@ struct Parameter {
   int64_t fan_in = 1, fan_out = 1;  // for Kaiming / Xavier
 };
 
+// A tensor a layer keeps and updates itself rather than by gradients (BatchNorm's running
+// statistics; PyTorch's buffers): checkpoints store it as "<layer>.<name>" beside the parameters,
+// solvers never see it.
+struct LayerBuffer {
+  std::string name;
+  Tensor value;
+};
+
 // What backward gets. Pointers are parallel to the layer's inputs.
 struct BackwardArgs {
   std::vector<const Tensor*> inputs = {};  // nullptr where backward_needs_input(i) was false
@@ -124,6 +132,11 @@ class Layer {
 
   std::vector<Parameter>& parameters() { return params_; }
   const std::vector<Parameter>& parameters() const { return params_; }
+  // Buffers (see LayerBuffer), made by setup() at their initial values; init_buffers() puts them
+  // back there (Net::init_parameters calls it).
+  std::vector<LayerBuffer>& buffers() { return buffers_; }
+  const std::vector<LayerBuffer>& buffers() const { return buffers_; }
+  virtual void init_buffers(const Stream& /*stream*/) {}
 
   bool training() const { return training_; }
   virtual void set_training(bool training) { training_ = training; }
@@ -166,6 +179,7 @@ class Layer {
 
  protected:
   std::vector<Parameter> params_;
+  std::vector<LayerBuffer> buffers_;
   bool training_ = true;
   MathPrecision precision_ = MathPrecision::F32;
 

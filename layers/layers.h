@@ -11,6 +11,11 @@
 //   MaxPool2d          kernel (required), stride (= kernel), pad 0.
 //   AvgPool2d          kernel (required), stride (= kernel), pad 0, count_include_pad true.
 //   LRN                size 5, alpha 1e-4, beta 0.75, k 1 (PyTorch's LocalResponseNorm; AlexNet k=2).
+//   BatchNorm2d        num_features (inferred if absent), eps 1e-5, momentum 0.1, affine true,
+//                      track_running_stats true (nn.BatchNorm2d): input (N, C, H, W). Parameters weight,
+//                      bias (C); buffers running_mean, running_var (C). Training: batch statistics,
+//                      running ones updated; evaluation: the running ones. layers/batchnorm.h.
+//   BatchNorm1d        the same on (N, C) or (N, C, L) (nn.BatchNorm1d).
 //   ReLU, Sigmoid, Tanh; LeakyReLU negative_slope 0.01; ELU alpha 1.
 //   Dropout            p 0.5, seed (default: derived from the net's seed and the layer's name).
 //   Flatten            start_dim 1: (N, C, H, W) -> (N, C*H*W), zero-copy.
@@ -29,7 +34,8 @@
 //   Add                2+ inputs of equal shapes, summed (residual connections).
 //   Concat             2+ inputs concatenated along axis 1 (channels); other dims equal.
 //   LSTM, RNN          hidden_size (required), num_layers, bidirectional, stateful, ...: see
-//                      layers/recurrent.h.
+//                      layers/recurrent.h. Ports (secondary outputs other layers can read):
+//                      "<name>.h_n" and (LSTM) "<name>.c_n", the final states.
 //   Embedding          num_embeddings (required), embedding_dim (required), weight_init (default
 //                      normal with std 1, nn.Embedding's). Input: int32 ids of any shape S; output
 //                      S + (D). Parameter weight (V, D). Ids are not differentiable. An id
@@ -43,6 +49,7 @@
 
 #include "layers/activation.h"
 #include "layers/add.h"
+#include "layers/batchnorm.h"
 #include "layers/bce_loss.h"
 #include "layers/concat.h"
 #include "layers/conv2d.h"

@@ -277,6 +277,7 @@ void Net::init_parameters(uint64_t seed) {
       init_parameter(p, seed, init_offset(l.name() + "." + p.name), stream_);
       p.grad.fill_zero(stream_);
     }
+    l.init_buffers(stream_);
     // Each layer's own random stream: the net seed mixed with the layer's name.
     l.set_seed(seed ^ (init_offset(l.name()) | (init_offset("#" + l.name()) >> 32)));
   }
@@ -611,6 +612,16 @@ std::vector<Net::ParamRef> Net::parameters() {
   for (int li : impl_->order) {
     Layer* l = impl_->nodes[static_cast<size_t>(li)].layer.get();
     for (Parameter& p : l->parameters()) out.push_back({l->name() + "." + p.name, l, &p});
+  }
+  return out;
+}
+
+std::vector<Net::BufferRef> Net::buffers() {
+  if (!impl_->resolved) resolve();
+  std::vector<BufferRef> out;
+  for (int li : impl_->order) {
+    Layer* l = impl_->nodes[static_cast<size_t>(li)].layer.get();
+    for (LayerBuffer& b : l->buffers()) out.push_back({l->name() + "." + b.name, l, &b.value});
   }
   return out;
 }

@@ -75,8 +75,9 @@ class Net {
   void setup(const std::map<std::string, Shape>& input_shapes);
   bool is_setup() const { return setup_done_; }
 
-  // Initialises every parameter per its layer's Init with Philox (seed, init_offset(name)), and
-  // gives every layer its seed (Dropout); identical on every device. Zeroes the gradients.
+  // Initialises every parameter per its layer's Init with Philox (seed, init_offset(name)), puts
+  // every buffer at its initial value, and gives every layer its seed (Dropout); identical on every
+  // device. Zeroes the gradients.
   void init_parameters(uint64_t seed);
 
   void set_training(bool training);
@@ -111,6 +112,14 @@ class Net {
   };
   std::vector<ParamRef> parameters();
   int64_t parameter_count() const;
+  // Every buffer (layers/layer_interface.h: LayerBuffer), in topological order, named
+  // "<layer>.<buffer>" (BatchNorm's running statistics).
+  struct BufferRef {
+    std::string name;
+    Layer* layer;
+    Tensor* value;
+  };
+  std::vector<BufferRef> buffers();
 
   Layer& layer(const std::string& name);
   // The layers in execution (topological) order, after setup.

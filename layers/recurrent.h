@@ -15,7 +15,9 @@
 //                 zeros). Output: the last layer's h_t for every step, (N, T, D*H) (or (T, N, D*H)),
 //                 bidirectional: the forward direction in [0, H), the reverse one in [H, 2H).
 //                 The final states are final_h() / final_c(), (num_layers * D, N, H) (the reverse
-//                 direction's final state is the one after reading step 0).
+//                 direction's final state is the one after reading step 0), and the layer's ports
+//                 "<name>.h_n" / "<name>.c_n" in a graph (an encoder's feed a decoder's h0/c0;
+//                 gradients reaching them flow back into the last step).
 //                 Parameters, named and laid out as nn.LSTM / nn.RNN (checkpoints map one to one):
 //                 weight_ih_l{k} (G*H, F_k), weight_hh_l{k} (G*H, H), bias_ih_l{k} (G*H),
 //                 bias_hh_l{k} (G*H), G = 4 gate blocks i, f, g, o for an LSTM, 1 for an RNN;

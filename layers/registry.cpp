@@ -120,6 +120,21 @@ std::unique_ptr<Layer> make_huber(SpecReader& r) {
   if (!(delta > 0.0 && delta < 1e30)) r.bad("delta", "a finite number > 0");
   return std::make_unique<AbsoluteLoss>(r.name(), AbsoluteLoss::Kind::Huber, static_cast<float>(delta), loss_weight(r));
 }
+template <int kRank>
+std::unique_ptr<Layer> make_batchnorm(SpecReader& r) {
+  BatchNormOptions o;
+  o.rank = kRank;
+  o.num_features = r.get_positive("num_features", 0, /*allow_zero=*/true);
+  const double eps = r.get_double("eps", 1e-5), momentum = r.get_double("momentum", 0.1);
+  if (!(eps > 0.0 && eps < 1.0)) r.bad("eps", "a number in (0, 1)");
+  if (!(momentum >= 0.0 && momentum <= 1.0)) r.bad("momentum", "a number in [0, 1]");
+  o.eps = static_cast<float>(eps);
+  o.momentum = static_cast<float>(momentum);
+  o.affine = r.get_bool("affine", true);
+  o.track_running_stats = r.get_bool("track_running_stats", true);
+  return std::make_unique<BatchNorm>(r.name(), o);
+}
+
 std::unique_ptr<Layer> make_add(SpecReader& r) { return std::make_unique<Add>(r.name()); }
 std::unique_ptr<Layer> make_concat(SpecReader& r) {
   const int64_t axis = r.get_int("axis", 1);
@@ -175,6 +190,8 @@ constexpr Entry kLayers[] = {
     {"Add", make_add},
     {"AvgPool2d", make_avgpool},
     {"BCELoss", make_bce},
+    {"BatchNorm1d", make_batchnorm<2>},
+    {"BatchNorm2d", make_batchnorm<4>},
     {"Concat", make_concat},
     {"Conv2d", make_conv2d},
     {"Dropout", make_dropout},

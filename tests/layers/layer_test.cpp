@@ -31,7 +31,7 @@ TEST(Registry, ListsEveryLayerType) {
 
 TEST(Registry, UnknownTypeListsTheKnownOnes) {
   const std::string e = error_of([] { make("Conv", "c"); });
-  EXPECT_THAT(e, HasSubstr("unknown layer type 'Conv' (known: Add, AvgPool2d, BCELoss, Concat, Conv2d,"));
+  EXPECT_THAT(e, HasSubstr("unknown layer type 'Conv' (known: Add, AvgPool2d, BCELoss, BatchNorm1d, BatchNorm2d, Concat, Conv2d,"));
   EXPECT_THAT(e, HasSubstr("layer 'c'"));
 }
 

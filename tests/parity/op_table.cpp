@@ -31,6 +31,7 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_bias_cases(cases, sizes);
   add_dropout_cases(cases, sizes);
   add_lrn_cases(cases, sizes);
+  add_batchnorm_cases(cases, sizes);
   add_optim_cases(cases, sizes);
   add_reduce_cases(cases, sizes);
   add_lstm_cases(cases, sizes);

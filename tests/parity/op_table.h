@@ -137,6 +137,7 @@ void add_activation_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_bias_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_dropout_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_lrn_cases(std::vector<OpCase>& cases, Sizes sizes);
+void add_batchnorm_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_optim_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_reduce_cases(std::vector<OpCase>& cases, Sizes sizes);
 void add_lstm_cases(std::vector<OpCase>& cases, Sizes sizes);  // the fused LSTM cell

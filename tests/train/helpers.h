@@ -145,11 +145,13 @@ inline double mean_loss(const std::vector<std::pair<int64_t, std::string>>& rows
 }
 
 // A small CNN with every kind of state a resume must restore (momentum, dropout, a cosine schedule
-// with warm-up, clipping); `train_extra` is appended to [train].
-inline std::string resume_config(const TempDir& dir, const std::string& train_extra = "") {
+// with warm-up, clipping; with `batchnorm`, BatchNorm's running statistics); `train_extra` is
+// appended to [train].
+inline std::string resume_config(const TempDir& dir, const std::string& train_extra = "", bool batchnorm = false) {
   return write_config(dir, "resume.toml",
                       "[model]\nname = \"resume\"\ninput = [1, 8, 8]\nclasses = 4\n\n"
-                      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv1\"\nout_channels = 4\nkernel = 3\npad = 1\n\n"
+                      "[[layer]]\ntype = \"Conv2d\"\nname = \"conv1\"\nout_channels = 4\nkernel = 3\npad = 1\n\n" +
+                      std::string(batchnorm ? "[[layer]]\ntype = \"BatchNorm2d\"\nname = \"bn1\"\n\n" : "") +
                       "[[layer]]\ntype = \"ReLU\"\nname = \"relu1\"\n\n"
                       "[[layer]]\ntype = \"MaxPool2d\"\nname = \"pool1\"\nkernel = 2\n\n"
                       "[[layer]]\ntype = \"Flatten\"\nname = \"flatten\"\n\n"
@@ -219,6 +221,18 @@ cpu_and_cuda_losses(const TempDir& dir, const std::string& config) {
   o.device = "cuda:0";
   run_training(config, o);
   return {train_losses(dir.path("cpu/metrics.csv")), train_losses(dir.path("cuda/metrics.csv"))};
+}
+
+// Trains `config` on both devices (cpu_and_cuda_losses) and expects `steps` logged losses, cuda:0's
+// equal to the CPU's step by step (to float rounding).
+inline void expect_cuda_trains_with_cpu_losses(const TempDir& dir, const std::string& config, size_t steps) {
+  const auto [cpu, gpu] = cpu_and_cuda_losses(dir, config);
+  ASSERT_EQ(cpu.size(), steps);
+  ASSERT_EQ(gpu.size(), cpu.size());
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const double a = std::stod(cpu[i].second), b = std::stod(gpu[i].second);
+    EXPECT_NEAR(b, a, 2e-6 + 1e-4 * std::abs(a)) << "step " << cpu[i].first;
+  }
 }
 
 }  // namespace kiln::train_test

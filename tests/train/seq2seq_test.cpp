@@ -122,5 +122,21 @@ TEST(Seq2Seq, ShippedDatesConfigTrainsOnTheGeneratedPairs) {
   EXPECT_LT(*r.test_loss, 1.6);  // uniform over the 15 output characters would be ln 15 = 2.7
 }
 
+#if KILN_WITH_DEVICE
+// The encoder-decoder on cuda:0 (the ports' gradients through device kernels) trains with the
+// CPU's losses, step by step.
+TEST(Seq2Seq, CudaTrainsWithTheCpuLosses) {
+  std::string why;
+  if (!cuda_available(&why)) GTEST_SKIP() << "needs a CUDA device: " << why;
+  TempDir dir;
+  write_file(dir.path("train.tsv"), reversal_pairs(64, 3));
+  write_file(dir.path("test.tsv"), reversal_pairs(8, 4));
+  const std::string config = write_config(
+      dir, "reverse.toml",
+      seq2seq_config(dir.path("train.tsv"), dir.path("test.tsv"), "epochs = 1\nbatch = 16\nseed = 2\nlog_every = 1\n"));
+  expect_cuda_trains_with_cpu_losses(dir, config, 4);
+}
+#endif
+
 }  // namespace
 }  // namespace kiln::train_test

@@ -227,16 +227,16 @@ TEST(Training, SeparableCsvProblemIsLearned) {
 
 
 
-TEST(Resume, EqualsTheUninterruptedRunBitForBit) {
-  TempDir dir;
-  const std::string config = resume_config(dir);
+// Runs `config` whole, then stopped after each of `stops` steps and resumed: the same losses and the
+// same final checkpoint, bit for bit.
+void expect_resume_equals_uninterrupted(const TempDir& dir, const std::string& config, std::vector<int64_t> stops) {
   TrainOptions full;
   full.out_dir = dir.path("full");
   EXPECT_EQ(run_training(config, full).steps, 15);
   const auto full_rows = train_losses(dir.path("full/metrics.csv"));
   ASSERT_EQ(full_rows.size(), 15u);
 
-  for (int64_t k : {5, 7}) {  // 5: the first epoch's end (5 steps per epoch); 7: mid-epoch
+  for (int64_t k : stops) {
     SCOPED_TRACE(fmt::format("stopped at step {}", k));
     const std::string out = dir.path(fmt::format("part{}", k));
     TrainOptions first;
@@ -259,6 +259,22 @@ TEST(Resume, EqualsTheUninterruptedRunBitForBit) {
       EXPECT_EQ(rows[i].second, full_rows[i].second) << "loss of step " << rows[i].first;
     }
   }
+}
+
+TEST(Resume, EqualsTheUninterruptedRunBitForBit) {
+  TempDir dir;
+  expect_resume_equals_uninterrupted(dir, resume_config(dir), {5, 7});  // the first epoch's end (5 steps each); mid-epoch
+}
+
+// BatchNorm's running statistics are in the checkpoint (PyTorch's names) and restored by a resume.
+TEST(Resume, RestoresBatchNormRunningStatistics) {
+  TempDir dir;
+  const std::string config = resume_config(dir, "", /*batchnorm=*/true);
+  expect_resume_equals_uninterrupted(dir, config, {7});
+  const SafetensorsFile f = read_safetensors(dir.path("full/checkpoint.safetensors"));
+  ASSERT_TRUE(f.tensors.contains("bn1.running_mean"));
+  ASSERT_TRUE(f.tensors.contains("bn1.running_var"));
+  EXPECT_NE(f.tensors.at("bn1.running_var").values, std::vector<float>(4, 1.0f));  // moved from its start
 }
 
 TEST(Resume, RefusesAnotherSeed) {
@@ -485,13 +501,7 @@ TEST(SmallAlexNet, CudaTrainsWithTheCpuLosses) {
   if (!cuda_available(&why)) GTEST_SKIP() << "needs a CUDA device: " << why;
   TempDir dir;
   const std::string config = small_alexnet_config(dir, 2, "source = \"synthetic\"\nsize = 16\nworkers = 0\n");
-  const auto [cpu, gpu] = cpu_and_cuda_losses(dir, config);
-  ASSERT_EQ(cpu.size(), 4u);
-  ASSERT_EQ(gpu.size(), cpu.size());
-  for (size_t i = 0; i < cpu.size(); ++i) {
-    const double a = std::stod(cpu[i].second), b = std::stod(gpu[i].second);
-    EXPECT_NEAR(b, a, 2e-6 + 1e-4 * std::abs(a)) << "step " << cpu[i].first;
-  }
+  expect_cuda_trains_with_cpu_losses(dir, config, 4);
 }
 #endif
 

@@ -88,9 +88,11 @@ void restore_carried_state(const std::string& path, const SafetensorsFile& file,
   }
 }
 
+// The model's tensors: parameters and buffers (BatchNorm's running statistics).
 std::vector<Target> parameter_targets(Net& net) {
   std::vector<Target> out;
   for (const Net::ParamRef& p : net.parameters()) out.push_back({p.name, &p.param->value});
+  for (const Net::BufferRef& b : net.buffers()) out.push_back({b.name, b.value});
   return out;
 }
 
@@ -166,6 +168,7 @@ void save_checkpoint(const std::string& path, Net& net, Solver& solver, const Tr
   std::vector<NamedTensor> tensors;
   if (loss_scaler) tensors.push_back({kLossScaler, loss_scaler});
   for (const Net::ParamRef& p : net.parameters()) tensors.push_back({p.name, &p.param->value});
+  for (const Net::BufferRef& b : net.buffers()) tensors.push_back({b.name, b.value});
   for (const Solver::StateRef& s : solver.state()) tensors.push_back({kOptimizerPrefix + s.name, s.tensor});
   for (const auto& [name, t] : net.carried_state())
     if (t != nullptr && t->defined()) tensors.push_back({kStatePrefix + name, t});

@@ -1,5 +1,7 @@
 // Checkpoints: a safetensors file (core/safetensors.h) holding
 //   "<layer>.<param>"                    every parameter, in PyTorch's layouts and names
+//   "<layer>.<buffer>"                   every buffer (BatchNorm's running_mean, running_var), as
+//                                        PyTorch's state_dict names them; loaded with the parameters
 //   "optimizer.<layer>.<param>.<state>"  the solver's state (momentum_buffer, exp_avg, exp_avg_sq)
 //   "train.loss_scaler"                  FP16 dynamic loss scaling's state (3 floats: scale, good
 //                                        steps, skipped steps; tools/train/loss_scaler.h), when the

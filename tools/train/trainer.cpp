@@ -571,14 +571,19 @@ class TrainingRun {
     return any > 0;
   }
 
-  // Every rank starts from rank 0's parameters (they are equal already, from the same seed or file;
-  // this makes it a fact) and averages its gradients with the others' in buckets.
+  // Every rank starts from rank 0's parameters and buffers (they are equal already, from the same
+  // seed or file; this makes it a fact) and averages its gradients with the others' in buckets.
+  // BatchNorm's running statistics then follow each rank's own batches (PyTorch DDP without
+  // SyncBatchNorm); rank 0's are the ones checkpoints keep.
   void start_data_parallel() {
     Net& net = built_.net;
-    for (const Net::ParamRef& p : net.parameters()) {
-      Tensor host = p.param->value.to(Device::cpu());
+    std::vector<Tensor*> tensors;
+    for (const Net::ParamRef& p : net.parameters()) tensors.push_back(&p.param->value);
+    for (const Net::BufferRef& b : net.buffers()) tensors.push_back(b.value);
+    for (Tensor* t : tensors) {
+      Tensor host = t->to(Device::cpu());
       comm_.broadcast(host.raw_data(), static_cast<int64_t>(host.nbytes()));
-      p.param->value.copy_from(host);
+      t->copy_from(host);
     }
     buckets_.emplace(net, dist::make_transport(comm_, net),
                      static_cast<int64_t>(settings_.bucket_mb * 1024 * 1024));
