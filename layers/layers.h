@@ -31,6 +31,8 @@
 //                      of absolute differences (nn.L1Loss; gradient sign(d), 0 at d = 0).
 //   HuberLoss          the same with delta 1.0 (> 0): mean of d²/2 where |d| <= delta, else
 //                      delta (|d| - delta/2) (nn.HuberLoss); gradient clamp(d, -delta, delta).
+//   BCELoss            inputs (probabilities, targets in [0, 1]) of equal shapes; loss_weight 1.
+//                      Output (1): mean binary cross-entropy, logs clamped at -100 (nn.BCELoss).
 //   Add                2+ inputs of equal shapes, summed (residual connections).
 //   Concat             2+ inputs concatenated along axis 1 (channels); other dims equal.
 //   LSTM, GRU, RNN     hidden_size (required), num_layers, bidirectional, stateful, ...: see
@@ -50,6 +52,7 @@
 #include "layers/activation.h"
 #include "layers/add.h"
 #include "layers/batchnorm.h"
+#include "layers/bce_loss.h"
 #include "layers/concat.h"
 #include "layers/conv2d.h"
 #include "layers/dropout.h"

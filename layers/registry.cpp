@@ -115,6 +115,7 @@ std::unique_ptr<Layer> make_softmax_xent(SpecReader& r) {
 }
 
 std::unique_ptr<Layer> make_mse(SpecReader& r) { return std::make_unique<MseLoss>(r.name(), loss_weight(r)); }
+std::unique_ptr<Layer> make_bce(SpecReader& r) { return std::make_unique<BceLoss>(r.name(), loss_weight(r)); }
 std::unique_ptr<Layer> make_l1(SpecReader& r) {
   return std::make_unique<AbsoluteLoss>(r.name(), AbsoluteLoss::Kind::L1, 0.0f, loss_weight(r));
 }
@@ -197,6 +198,7 @@ constexpr Entry kLayers[] = {
     {"AdaptiveAvgPool2d", make_adaptive_avgpool},
     {"Add", make_add},
     {"AvgPool2d", make_avgpool},
+    {"BCELoss", make_bce},
     {"BatchNorm1d", make_batchnorm<2>},
     {"BatchNorm2d", make_batchnorm<4>},
     {"Concat", make_concat},

@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/config/config.h"
 #include "tools/train/trainer.h"
 #include "tools/commands.h"
 #include "tools/dist/launch.h"
 #include "tools/model_builder.h"
+#include "tools/reconstruction_grid.h"
+#include "tools/train/data_sources.h"
 
 namespace kiln::cli {
 namespace {
@@ -53,11 +56,28 @@ int run_train(const TrainArgs& a) {
 struct EvalArgs {
   std::string config, weights, device = "auto";
   bool json = false;
+  std::string reconstructions;  // a PNG of originals above reconstructions (autoencoders)
+  int64_t count = 16;
 };
+
+// --reconstructions needs an autoencoder on images; said before the evaluation runs.
+void check_reconstructions_fit(const RunConfig& config) {
+  const TableReader d(config.data);
+  if (d.string("target", "label") != "input") {
+    fail(fmt::format("{}: --reconstructions needs an autoencoder ([data] target = \"input\")", config.path));
+  }
+  if (config.input.size() != 3 || (config.input[0] != 1 && config.input[0] != 3)) {
+    fail(fmt::format("{}: --reconstructions draws images of 1 or 3 channels, but the data (source = \"{}\") has "
+                     "samples of shape {} (use --json for the metrics)", config.path, d.string("source", "?"),
+                     Shape(config.input.begin(), config.input.end()).str()));
+  }
+}
 
 int run_eval(const EvalArgs& a) {
   const RunConfig config = load_config(a.config);
-  const EvalResult r = evaluate_checkpoint(config, a.weights, a.device, build_model);
+  if (!a.reconstructions.empty()) check_reconstructions_fit(config);
+  const EvalResult r =
+      evaluate_checkpoint(config, a.weights, a.device, build_model, a.reconstructions.empty() ? 0 : a.count);
   if (dist::world().rank() != 0) return 0;
   if (a.json && r.regression) {
     fmt::print("{{\"loss\": {:.6f}, \"rmse\": {:.6f}, \"r2\": {:.6f}, \"samples\": {}}}\n", r.loss, r.rmse, r.r2,
@@ -72,6 +92,12 @@ int run_eval(const EvalArgs& a) {
                config.name, r.loss, std::exp(r.loss), 100 * r.accuracy, r.samples);
   } else {
     fmt::print("{}: loss {:.4f}, accuracy {:.2f}% on {} samples\n", config.name, r.loss, 100 * r.accuracy, r.samples);
+  }
+  if (!a.reconstructions.empty()) {  // after the figures: --json output comes first
+    std::fflush(stdout);
+    write_png(a.reconstructions, reconstruction_grid(r.kept_targets, r.kept_predictions,
+                                                     Shape(config.input.begin(), config.input.end())));
+    fmt::print(stderr, "{}: {} originals above their reconstructions\n", a.reconstructions, r.kept_targets.dim(0));
   }
   return 0;
 }
@@ -108,6 +134,10 @@ void add_eval_command(CLI::App& app, Action* action) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_option("--reconstructions", args->reconstructions,
+                   "Autoencoders: write a PNG of test images (top row) above the model's reconstructions");
+  cmd->add_option("--count", args->count, "Images in the --reconstructions PNG")
+      ->check(integer_in(1, 1024))->capture_default_str();
   cmd->callback([action, args] { *action = [args] { return run_eval(*args); }; });
 }
 

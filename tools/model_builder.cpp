@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "layers/registry.h"
+#include "tools/train/data_sources.h"
 
 namespace kiln::cli {
 
@@ -13,9 +14,8 @@ BuiltNet build_model(const RunConfig& config, Device device) {
   // A model that starts with an Embedding reads token ids (a language model on text data).
   const bool tokens = !config.layers.empty() && config.layers.front().type == "Embedding";
   net.add_input("data", tokens ? DType::I32 : DType::F32);
-  // Regression data ([data] task = "regression") feeds float targets (N, T) as the label.
-  const bool regression = TableReader(config.data).string("task", "classification") == "regression";
-  net.add_input("label", regression ? DType::F32 : DType::I32);
+  // Regression data ([data] task = "regression", or target = "input") feeds float targets (N, T) as the label.
+  net.add_input("label", float_targets(config) ? DType::F32 : DType::I32);
   // Sequence-to-sequence pairs also feed the decoder's inputs (teacher forcing).
   if (TableReader(config.data).string("source", "") == "pairs") net.add_input("decoder_input", DType::I32);
   std::string previous = "data";

@@ -31,7 +31,8 @@ TEST(Registry, ListsEveryLayerType) {
 
 TEST(Registry, UnknownTypeListsTheKnownOnes) {
   const std::string e = error_of([] { make("Conv", "c"); });
-  EXPECT_THAT(e, HasSubstr("unknown layer type 'Conv' (known: AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm1d,"));
+  EXPECT_THAT(e, HasSubstr("unknown layer type 'Conv' (known: AdaptiveAvgPool2d, Add, AvgPool2d, BCELoss, BatchNorm1d, "
+                           "BatchNorm2d, Concat, Conv2d,"));
   EXPECT_THAT(e, HasSubstr("layer 'c'"));
 }
 
@@ -201,6 +202,16 @@ std::vector<Case> cases() {
                  v.push_back(Tensor::from_host(std::span<const float>(t), Shape{2, 3}));
                  return v;
                }});
+  // BCELoss: probabilities inside (0, 1), away from the clamps.
+  c.push_back({"BCELoss", [] { return make("BCELoss", "bce", {{"loss_weight", 0.5}}); },
+               [] {
+                 std::vector<Tensor> v;
+                 const std::vector<float> p = {0.2f, 0.7f, 0.45f, 0.9f, 0.15f, 0.6f};
+                 const std::vector<float> t = {0.0f, 1.0f, 0.3f, 0.8f, 0.5f, 0.05f};
+                 v.push_back(Tensor::from_host(std::span<const float>(p), Shape{2, 3}));
+                 v.push_back(Tensor::from_host(std::span<const float>(t), Shape{2, 3}));
+                 return v;
+               }, 1e-3f});
   c.push_back({"HuberLoss", [] { return make("HuberLoss", "huber", {{"delta", 0.5}}); },
                [] {
                  std::vector<Tensor> v;

@@ -42,6 +42,7 @@ std::vector<OpCase> all_cases(Sizes sizes) {
   add_train_stats_cases(cases, sizes);
   add_convert_cases(cases, sizes);
   add_loss_scale_cases(cases, sizes);
+  add_bce_cases(cases, sizes);
   return cases;
 }
 

@@ -148,5 +148,6 @@ void add_rnn_cases(std::vector<OpCase>& cases, Sizes sizes);  // plain RNN cell 
 void add_train_stats_cases(std::vector<OpCase>& cases, Sizes sizes);  // loss/accuracy sums, clip scale
 void add_convert_cases(std::vector<OpCase>& cases, Sizes sizes);  // FP32 <-> BF16/F16
 void add_loss_scale_cases(std::vector<OpCase>& cases, Sizes sizes);  // FP16 dynamic loss scaling
+void add_bce_cases(std::vector<OpCase>& cases, Sizes sizes);
 
 }  // namespace kiln::optable

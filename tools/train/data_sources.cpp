@@ -10,6 +10,7 @@
 
 #include "core/data/data.h"
 #include "core/data/pairs.h"
+#include "core/data/reconstruction.h"
 #include "core/data/words.h"
 #include "core/error.h"
 
@@ -91,7 +92,7 @@ void open_idx(const SourceContext& c, DataSplits& d) {
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
   const int classes = c.classes;
-  reject_unknown(t, "idx", {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"});
+  reject_unknown(t, "idx", {"target", "train_images", "train_labels", "test_images", "test_labels", "mean", "std"});
   data::IdxOptions o;
   o.normalize = normalize(r);
   o.num_classes = classes;
@@ -106,7 +107,7 @@ void open_cifar(const SourceContext& c, DataSplits& d) {
   const RunConfig& config = c.config;
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
-  reject_unknown(t, "cifar", {"train_files", "test_files", "kind", "mean", "std", "pad", "crop", "hflip"});
+  reject_unknown(t, "cifar", {"target", "train_files", "test_files", "kind", "mean", "std", "pad", "crop", "hflip"});
   data::CifarOptions o;
   const std::string kind = r.string("kind", "cifar10");
   if (kind == "cifar10") o.kind = data::CifarKind::Cifar10;
@@ -126,7 +127,7 @@ void open_folder(const SourceContext& c, DataSplits& d) {
   const RunConfig& config = c.config;
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
-  reject_unknown(t, "folder", {"train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std", "max_image_pixels"});
+  reject_unknown(t, "folder", {"target", "train_dir", "test_dir", "resize", "crop", "hflip", "mean", "std", "max_image_pixels"});
   data::ImageFolderOptions o;
   o.resize = static_cast<int>(r.integer("resize", 0, 0, kMaxSide));
   o.max_image_pixels =
@@ -145,7 +146,7 @@ void open_csv(const SourceContext& c, DataSplits& d) {
   const ConfigTable& t = config.data;
   const TableReader& r = c.reader;
   const int classes = c.classes;
-  reject_unknown(t, "csv", {"train_file", "test_file", "label_column", "label_name", "task", "target_columns", "standardize"});
+  reject_unknown(t, "csv", {"target", "train_file", "test_file", "label_column", "label_name", "task", "target_columns", "standardize"});
   data::CsvOptions o;
   const std::string task = r.string("task", "classification");
   if (task == "regression") o.task = data::Task::Regression;
@@ -305,7 +306,39 @@ void check_fits_model(const RunConfig& config, const DataSplits& d) {
   }
 }
 
+// [data] target of the image and CSV sources: "label" (false) or "input" (true: autoencoders),
+// checked before any file is read. Other sources do not know the key (reject_unknown says so).
+bool input_is_target(const TableReader& r, const std::string& source) {
+  if (source != "idx" && source != "cifar" && source != "folder" && source != "csv") return false;
+  const std::string target = r.string("target", "label");
+  if (target == "label") return false;
+  if (target != "input") r.fail_key("target", fmt::format("must be label or input, got \"{}\"", target));
+  if (source == "csv" && r.string("task", "classification") == "regression") {
+    r.fail_key("target", "= \"input\" reconstructs the CSV's features: leave out task = \"regression\" (the target "
+                         "columns are not used)");
+  }
+  return true;
+}
+
+// target = "input": both splits serve their input as the targets (core/data/reconstruction.h);
+// the image sources' targets are the pixels before normalisation.
+void use_input_as_target(const TableReader& r, const std::string& source, DataSplits& d) {
+  const bool images = source != "csv";
+  const data::Normalize norm = images ? normalize(r) : data::Normalize{};
+  for (auto* split : {&d.train, &d.test}) {
+    if (*split) *split = std::make_shared<data::ReconstructionDataset>(*split, norm, images);
+  }
+}
+
 }  // namespace
+
+bool float_targets(const RunConfig& config) {
+  const TableReader r(config.data);
+  const std::string source = r.string("source", "");
+  const bool images_or_csv = source == "idx" || source == "cifar" || source == "folder" || source == "csv";
+  return r.string("task", "classification") == "regression" ||
+         (images_or_csv && r.string("target", "label") == "input");
+}
 
 DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_batch) {
   const ConfigTable& t = config.data;
@@ -322,7 +355,9 @@ DataSplits make_datasets(const RunConfig& config, int64_t batch, int64_t eval_ba
   if (known == std::end(kSources)) {
     r.fail_key("source", fmt::format("must be idx, cifar, folder, csv, synthetic, text, words or pairs, got \"{}\"", source));
   }
+  const bool input_target = input_is_target(r, source);
   known->open(context, d);
+  if (input_target) use_input_as_target(r, source, d);
   check_fits_model(config, d);
   return d;
 }

@@ -31,7 +31,10 @@
 //                         longest side in tokens (longer pairs left out). Feeds "data" (N, S_b)
 //                         source ids, "decoder_input" (N, Y_b) <bos> y1..yn and "label" (N, Y_b)
 //                         y1..yn <eos>, padding -100 (core/data/pairs.h)
-// plus, for every source, workers (threads decoding ahead, default 2).
+// plus, for every source, workers (threads decoding ahead, default 2); and for idx, cifar, folder
+// and csv, target = "label" (default) | "input": autoencoders, the input is also the float target
+// (N, C*H*W) (the pixels in [0, 1] before mean/std; a CSV's features as the net sees them),
+// regression metrics (core/data/reconstruction.h).
 #pragma once
 
 #include <cstdint>
@@ -52,5 +55,9 @@ struct DataSplits {
 // [train] batch and eval_batch, eval_batch defaulting to batch); only stream data (text with
 // streams = true) depends on them.
 DataSplits make_datasets(const RunConfig& config, int64_t batch = 0, int64_t eval_batch = 0);
+
+// Whether the data's targets are floats (the net's "label" input F32): task = "regression", or
+// target = "input" on an image or CSV source.
+bool float_targets(const RunConfig& config);
 
 }  // namespace kiln

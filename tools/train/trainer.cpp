@@ -143,6 +143,27 @@ struct RegressionSums {
   std::vector<double> v;
 };
 
+// Regression evaluation: the first `keep` rows of targets and predictions on the host (EvalResult::
+// kept_targets / kept_predictions, (K, T)), appended batch by batch.
+void keep_rows(const Tensor& prediction, const Tensor& host_targets, int64_t keep, EvalResult& r) {
+  const int64_t have = r.kept_targets.defined() ? r.kept_targets.dim(0) : 0;
+  const int64_t take = std::min(keep - have, host_targets.dim(0));
+  if (take <= 0) return;
+  const int64_t t = host_targets.numel() / host_targets.dim(0);
+  const Tensor p = prediction.device().is_cpu() ? prediction.view() : prediction.to(Device::cpu());
+  Tensor targets = Tensor::empty(Shape{have + take, t}, Device::cpu(), DType::F32);
+  Tensor predictions = Tensor::empty(Shape{have + take, t}, Device::cpu(), DType::F32);
+  const auto append = [&](Tensor& out, const Tensor& old, const float* rows) {
+    float* o = out.data<float>();
+    if (have > 0) std::copy_n(old.data<float>(), have * t, o);
+    std::copy_n(rows, take * t, o + have * t);
+  };
+  append(targets, r.kept_targets, host_targets.data<float>());
+  append(predictions, r.kept_predictions, p.data<float>());
+  r.kept_targets = std::move(targets);
+  r.kept_predictions = std::move(predictions);
+}
+
 // Loss and accuracy over `dataset` in batches of `batch` (stream data: of its streams), summed on
 // the net's device and read once at the end. Stateful layers start from zeros and get the state
 // carried between training batches back afterwards, so evaluation neither sees nor disturbs it.
@@ -150,7 +171,7 @@ struct RegressionSums {
 // Data-parallel: each rank evaluates its rows of every batch and the sums are added over the
 // ranks, so the result is the single-process one (up to summation order).
 EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch, int workers,
-                    dist::Communicator& comm) {
+                    dist::Communicator& comm, int64_t keep = 0) {
   data::LoaderOptions lo;
   lo.batch_size = dataset.streams() > 0 ? dataset.streams() : batch;
   lo.shuffle = false;
@@ -184,6 +205,7 @@ EvalResult evaluate(BuiltNet& built, const data::Dataset& dataset, int64_t batch
     if (r.regression) {
       stats.add_loss(net.output(built.loss), counted, i + 1, net.stream());
       regression.add(net.output(built.logits), b.targets);  // a host read per batch (evaluation only)
+      keep_rows(net.output(built.logits), b.targets, keep, r);
     } else {
       stats.add(net.output(built.loss), net.output(built.logits), feeds.y, counted, i + 1, net.stream());
     }
@@ -298,11 +320,12 @@ void check_loss_fits_task(const RunConfig& config, const BuiltNet& built, const 
     // A loss on other inputs (not the data's labels) is the model's business.
     if (!spec.inputs.empty() && std::find(spec.inputs.begin(), spec.inputs.end(), "label") == spec.inputs.end()) return;
     const int line = i < config.layer_lines.size() ? config.layer_lines[i] : 0;
-    const bool regression_loss = spec.type == "MSELoss" || spec.type == "L1Loss" || spec.type == "HuberLoss";
+    const bool regression_loss =
+        spec.type == "MSELoss" || spec.type == "L1Loss" || spec.type == "HuberLoss" || spec.type == "BCELoss";
     if (is_regression(dataset) && !regression_loss) {
       fail(fmt::format("{}:{}: the loss layer '{}' is {}, but the data ({}) is a regression one ([data] task = "
-                       "\"regression\": float targets): end the model with type = \"MSELoss\" (or L1Loss, "
-                       "HuberLoss)", config.path, line,
+                       "\"regression\" or target = \"input\": float targets): end the model with type = \"MSELoss\" (or L1Loss, "
+                       "HuberLoss, BCELoss)", config.path, line,
                        spec.name, spec.type, dataset.describe()));
     }
     if (!is_regression(dataset) && regression_loss && dataset.input_dtype() == DType::F32) {
@@ -898,7 +921,7 @@ TrainResult train(const RunConfig& config, const TrainOptions& options, const Ne
 }
 
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device_name,
-                               const NetBuilder& build) {
+                               const NetBuilder& build, int64_t keep_samples) {
   const Device device = dist::rank_device(device_name, dist::world());
   BuiltNet built = build(config, device);
   const int64_t batch = config.train.eval_batch > 0 ? config.train.eval_batch : config.train.batch;
@@ -907,7 +930,7 @@ EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weigh
   setup_naming_the_line(config, built.net, input_shapes(config, *data.train, batch));
   check_logits_cover_classes(config, built, *data.train);
   load_weights(weights, built.net);
-  return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers, dist::world());
+  return evaluate(built, data.test ? *data.test : *data.train, batch, data.workers, dist::world(), keep_samples);
 }
 
 }  // namespace kiln

@@ -94,9 +94,12 @@ struct EvalResult {
   // column with SST_t = 0 counts as 0). loss is the loss layer's mean (MSELoss: SSE / (N*T)).
   bool regression = false;
   double rmse = 0, r2 = 0;
+  // Regression with keep_samples > 0: the first K <= keep_samples test samples' targets and the
+  // net's predictions, (K, T) on the host (this rank's rows; `kiln eval --reconstructions`).
+  Tensor kept_targets, kept_predictions;
 };
 // Loss and accuracy of `weights` on the config's test set (or its training set if it has none).
 EvalResult evaluate_checkpoint(const RunConfig& config, const std::string& weights, const std::string& device,
-                               const NetBuilder& build);
+                               const NetBuilder& build, int64_t keep_samples = 0);
 
 }  // namespace kiln
