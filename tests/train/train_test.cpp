@@ -463,6 +463,43 @@ INSTANTIATE_TEST_SUITE_P(Models, AlexNetConfig,
                          ::testing::Values(AlexCase{"alexnet.toml", 60965224}, AlexCase{"alexnet_owt.toml", 61100840}),
                          [](const auto& info) { return std::string(info.param.file).substr(0, std::string(info.param.file).find('.')); });
 
+// The ImageNet line after AlexNet (tools/make_vgg_config.py, tools/make_resnet_config.py) parses and
+// builds with the reference parameter counts (torchvision's for VGG and ResNet) and the feature-map
+// size the paper gives before the classifier.
+struct ImageNetCase {
+  const char* file;
+  int64_t parameters;
+  const char* features;  // the last layer before the classifier
+  Shape features_shape;
+};
+
+void PrintTo(const ImageNetCase& c, std::ostream* os) { *os << c.file; }
+
+class ImageNetConfig : public ::testing::TestWithParam<ImageNetCase> {};
+
+TEST_P(ImageNetConfig, BuildsWithTheReferenceParameterCount) {
+  const ImageNetCase c = GetParam();
+  const RunConfig config = load_config(std::string(KILN_SOURCE_DIR) + "/models/" + c.file);
+  BuiltNet built = cli::build_model(config, Device::cpu());
+  Shape x{1};
+  for (int64_t d : config.input) x.push_back(d);
+  built.net.setup({{"data", x}, {"label", Shape{1}}});
+  EXPECT_EQ(built.net.parameter_count(), c.parameters);
+  EXPECT_EQ(built.net.shape_of(c.features), c.features_shape);
+  EXPECT_EQ(built.net.shape_of(built.logits), (Shape{1, config.classes}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, ImageNetConfig,
+    ::testing::Values(ImageNetCase{"zfnet.toml", 62357608, "pool5", Shape{1, 256, 6, 6}},
+                      ImageNetCase{"vgg16.toml", 138357544, "features.30", Shape{1, 512, 7, 7}},
+                      ImageNetCase{"vgg19.toml", 143667240, "features.36", Shape{1, 512, 7, 7}},
+                      ImageNetCase{"resnet18.toml", 11689512, "avgpool", Shape{1, 512, 1, 1}},
+                      ImageNetCase{"resnet34.toml", 21797672, "avgpool", Shape{1, 512, 1, 1}},
+                      ImageNetCase{"resnet50.toml", 25557032, "avgpool", Shape{1, 2048, 1, 1}},
+                      ImageNetCase{"resnet20_fashion.toml", 272186, "avgpool", Shape{1, 64, 1, 1}}),
+    [](const auto& info) { return std::string(info.param.file).substr(0, std::string(info.param.file).find('.')); });
+
 // The shipped language-model configs parse and build (their data, the fortunes, is not needed):
 // token input, one label per position, logits over the vocabulary.
 TEST(LanguageModelConfigs, ParseAndBuild) {
