@@ -8,8 +8,9 @@
 //                      (inferred from the input if absent), stride 1, pad 0, dilation 1, groups 1,
 //                      bias true, weight_init/_value, bias_init/_value (default pytorch_default).
 //                      weight (K, C/G, R, S), bias (K).
-//   MaxPool2d          kernel (required), stride (= kernel), pad 0.
-//   AvgPool2d          kernel (required), stride (= kernel), pad 0, count_include_pad true.
+//   MaxPool2d          kernel (required), stride (= kernel), pad 0, ceil_mode false (PyTorch's: the
+//                      output size rounds up; the last window may hang over the edge).
+//   AvgPool2d          kernel (required), stride (= kernel), pad 0, count_include_pad true, ceil_mode false.
 //   AdaptiveAvgPool2d  output_size 1 (int or [h, w]): the average of each of h x w equal cells of the
 //                      input (global average pooling at 1; cells must divide H and W evenly).
 //   LRN                size 5, alpha 1e-4, beta 0.75, k 1 (PyTorch's LocalResponseNorm; AlexNet k=2).

@@ -65,8 +65,8 @@ void Pool2d::backward(const BackwardArgs& a) {
 
 std::string Pool2d::describe() const {
   if (adaptive_h_ > 0) return fmt::format("to {}x{}", adaptive_h_, adaptive_w_);
-  return fmt::format("{}x{}, stride {}x{}, pad {}x{}", window_.kernel_h, window_.kernel_w, window_.stride_h,
-                     window_.stride_w, window_.pad_h, window_.pad_w);
+  return fmt::format("{}x{}, stride {}x{}, pad {}x{}{}", window_.kernel_h, window_.kernel_w, window_.stride_h,
+                     window_.stride_w, window_.pad_h, window_.pad_w, window_.ceil_mode ? ", ceil mode" : "");
 }
 
 }  // namespace kiln::layers

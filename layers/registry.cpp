@@ -43,6 +43,7 @@ std::unique_ptr<Layer> make_pool(SpecReader& r, Pool2d::Kind kind) {
   std::tie(w.stride_h, w.stride_w) = r.get_pair("stride", {w.kernel_h, w.kernel_w});
   std::tie(w.pad_h, w.pad_w) = r.get_pair("pad", {0, 0}, /*allow_zero=*/true);
   if (kind == Pool2d::Kind::Avg) w.count_include_pad = r.get_bool("count_include_pad", true);
+  w.ceil_mode = r.get_bool("ceil_mode", false);
   if (2 * w.pad_h > w.kernel_h || 2 * w.pad_w > w.kernel_w)
     fail(fmt::format("layer '{}': 'pad' must be at most half the kernel {}x{}, got [{}, {}]", r.name(), w.kernel_h,
                      w.kernel_w, w.pad_h, w.pad_w));

@@ -4,10 +4,14 @@
 //        tests/reference/pool2d_reference_test.cpp; gradcheck
 //        tests/gradcheck/op_table_gradcheck_test.cpp and tests/layers/layer_test.cpp.
 //
-// Pool2dShape: 2-D max and average pooling (PyTorch semantics, floor mode, no dilation).
+// Pool2dShape: 2-D max and average pooling (PyTorch semantics, no dilation).
 //
 // Layouts: x (N, C, H, W), y (N, C, P, Q), argmax (N, C, P, Q) int32.
 //   P = (H + 2*pad_h - kernel_h) / stride_h + 1, Q likewise (floor); pad <= kernel/2 as PyTorch.
+//   ceil_mode (PyTorch's, GoogLeNet's pools): the division rounds up, so a last window may hang
+//   over the bottom/right edge (it is clipped to the input), but it must start inside the input or
+//   its left/top padding: P is one less when (P - 1) * stride_h >= H + pad_h. The average divisor
+//   of such a window counts the cells within H + pad_h (as PyTorch).
 // Window (p, q) covers rows [p*stride_h - pad_h, p*stride_h - pad_h + kernel_h) and columns
 // likewise; overlapping windows (stride < kernel, AlexNet's 3x3 stride 2) are allowed.
 //
@@ -34,9 +38,17 @@ struct Pool2dShape {
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   bool count_include_pad = true;  // average pooling only
+  bool ceil_mode = false;
 
-  KILN_HD int p() const { return (h + 2 * pad_h - kernel_h) / stride_h + 1; }
-  KILN_HD int q() const { return (w + 2 * pad_w - kernel_w) / stride_w + 1; }
+  // Output size along one axis (see the header comment).
+  KILN_HD int out_size(int in, int kernel, int stride, int pad) const {
+    const int span = in + 2 * pad - kernel;
+    int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (o - 1) * stride >= in + pad) --o;
+    return o;
+  }
+  KILN_HD int p() const { return out_size(h, kernel_h, stride_h, pad_h); }
+  KILN_HD int q() const { return out_size(w, kernel_w, stride_w, pad_w); }
   KILN_HD int64_t x_size() const { return static_cast<int64_t>(n) * c * h * w; }
   KILN_HD int64_t y_size() const { return static_cast<int64_t>(n) * c * p() * q(); }
 

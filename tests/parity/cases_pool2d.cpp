@@ -28,7 +28,8 @@ void distinct_values(float* x, int64_t n, float gap) {
 
 std::string shape_name(const Pool2dShape& s) {
   return fmt::format("n{}_c{}_h{}w{}_k{}x{}_st{}x{}_pad{}x{}{}", s.n, s.c, s.h, s.w, s.kernel_h, s.kernel_w,
-                     s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.count_include_pad ? "" : "_nopadcount");
+                     s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.count_include_pad ? "" : "_nopadcount")
+         + (s.ceil_mode ? "_ceil" : "");
 }
 
 void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Pool2dShape& s, bool bench) {
@@ -114,11 +115,13 @@ void add_shape(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const P
   cases.push_back(ab);
 }
 
-Pool2dShape pool(int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, bool count_pad = true) {
+Pool2dShape pool(int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, bool count_pad = true,
+                 bool ceil_mode = false) {
   Pool2dShape s;
   s.n = n, s.c = c, s.h = h, s.w = w;
   s.kernel_h = kh, s.kernel_w = kw, s.stride_h = sh, s.stride_w = sw, s.pad_h = ph, s.pad_w = pw;
   s.count_include_pad = count_pad;
+  s.ceil_mode = ceil_mode;
   return s;
 }
 
@@ -138,6 +141,10 @@ void add_pool2d_cases(std::vector<OpCase>& cases, Sizes sizes) {
         pool(2, 1, 5, 5, 5, 5, 3, 3, 2, 2),        // pad = kernel/2
         pool(2, 1, 5, 5, 5, 5, 3, 3, 2, 2, false),
         pool(1, 7, 12, 9, 4, 3, 3, 2, 2, 1),       // even kernel, mixed
+        pool(2, 3, 8, 6, 3, 3, 2, 2, 0, 0, true, true),    // ceil mode: last windows hang over the edge
+        pool(1, 2, 7, 9, 3, 3, 2, 2, 1, 1, false, true),   // ceil mode, padding, divisor inside the input
+        pool(1, 2, 14, 14, 3, 3, 2, 2, 0, 0, true, true),  // GoogLeNet's 3x3/2 ceil pools
+        pool(1, 1, 5, 5, 2, 2, 3, 3, 1, 1, true, true),    // a window that would start in the right padding
     };
     for (const auto& s : shapes) add_shape(cases, sizes, s, false);
 

@@ -113,6 +113,31 @@ TEST(PoolReference, AverageCountIncludePad) {
   EXPECT_EQ(y, (std::vector<float>{1, 2, 3, 4}));
 }
 
+// Output sizes in ceil mode, as PyTorch's max_pool2d(..., ceil_mode=True) gives them for
+// (H, kernel, stride, pad), and a 3x3/2 ceil pool of a 4x4 plane whose last windows hang over
+// the edge: max over the cells inside, average over the cells within H + pad (PyTorch's divisor).
+TEST(PoolReference, CeilModeSizesAndOverhangingWindows) {
+  struct Case {
+    int h, k, s, p, want;
+  };
+  for (const Case c : {Case{8, 3, 2, 0, 4}, Case{6, 3, 2, 0, 3}, Case{7, 3, 2, 1, 4}, Case{9, 3, 2, 1, 5},
+                       Case{14, 3, 2, 0, 7}, Case{5, 2, 3, 1, 2}}) {
+    Pool2dShape s{.h = c.h, .w = c.h, .kernel_h = c.k, .kernel_w = c.k, .stride_h = c.s, .stride_w = c.s,
+                  .pad_h = c.p, .pad_w = c.p, .ceil_mode = true};
+    EXPECT_EQ(s.p(), c.want) << "H " << c.h << ", kernel " << c.k << ", stride " << c.s << ", pad " << c.p;
+    EXPECT_EQ(s.q(), c.want);
+  }
+  const Stream stream = Stream::default_for(Device::cpu());
+  Pool2dShape s{.h = 4, .w = 4, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .ceil_mode = true};
+  std::vector<float> x(16), y(4);
+  std::vector<int32_t> am(4);
+  for (int i = 0; i < 16; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i);
+  cpu::maxpool2d_forward(s, x.data(), y.data(), am.data(), stream);  // PyTorch: [[10, 11], [14, 15]]
+  EXPECT_EQ(y, (std::vector<float>{10, 11, 14, 15}));
+  cpu::avgpool2d_forward(s, x.data(), y.data(), stream);  // windows of 9, 6, 6 and 4 cells
+  EXPECT_EQ(y, (std::vector<float>{5, 6.5f, 11, 12.5f}));
+}
+
 TEST(PoolReference, BadShapes) {
   const Stream stream = Stream::default_for(Device::cpu());
   float buf[16] = {};

@@ -5,11 +5,12 @@ in float64, its logits in evaluation and in training mode and the gradients of o
 
     /usr/bin/python3 tests/train/torchvision_golden.py MODEL OUT_DIR [--size S] [--batch N]
 
-MODEL: resnet18, resnet34 or resnet50 (torchvision.models, random initialisation with the BatchNorm
+MODEL: resnet18 or googlenet (torchvision.models; GoogLeNet without its auxiliary classifiers as
+models/googlenet.toml; random initialisation with the BatchNorm
 parameters and running statistics randomised too, so that they matter). OUT_DIR gets:
   weights.safetensors   the float32 state_dict
   golden.txt            input x (N, 3, S, S), labels, logits_eval, logits_train, loss_train, and
-                        grad.<name> (mean cross-entropy over the batch, training
+                        grad.<name> (mean cross-entropy over the batch, training mode with dropout off
                         mode) of the parameters in CHECKED_GRADIENTS, one tensor per two lines as the other golden files
 Needs Debian's python3-torchvision. The gradients near the input are ill-conditioned (batch
 statistics through 18 layers): PyTorch's float32 differs from its float64 there by up to 1% of a
@@ -26,8 +27,13 @@ import torchvision
 
 # Gradients compared: the first and last layers, a BatchNorm, a block's conv and a projection shortcut
 # (all of them would be 100 MB of text for ResNet-18).
-CHECKED_GRADIENTS = ["conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
-                     "layer2.0.downsample.1.weight", "layer4.1.bn2.bias", "fc.bias"]
+CHECKED_GRADIENTS = {
+    "resnet18": ["conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
+                 "layer2.0.downsample.1.weight", "layer4.1.bn2.bias", "fc.bias"],
+    "googlenet": ["conv1.conv.weight", "conv1.bn.weight", "conv3.bn.bias", "inception3a.branch2.1.conv.weight",
+                  "inception4c.branch4.1.conv.weight", "inception4e.branch3.1.bn.weight", "inception5b.branch1.bn.bias",
+                  "fc.bias"],
+}
 
 
 def save_safetensors(path, tensors):
@@ -60,7 +66,10 @@ def main():
     p.add_argument("--batch", type=int, default=4)
     a = p.parse_args()
     torch.manual_seed(7)
-    model = getattr(torchvision.models, a.model)()
+    if a.model == "googlenet":
+        model = torchvision.models.googlenet(aux_logits=False, init_weights=True)
+    else:
+        model = getattr(torchvision.models, a.model)()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -81,13 +90,16 @@ def main():
         with torch.no_grad():
             write(f, "logits_eval", model(x))
         model.train()
+        for m in model.modules():  # dropout draws differ between frameworks: off in both (the test does so too)
+            if isinstance(m, torch.nn.Dropout):
+                m.eval()
         logits = model(x)
         loss = torch.nn.functional.cross_entropy(logits, labels)
         loss.backward()
         write(f, "logits_train", logits)
         write(f, "loss_train", loss.reshape(1))
         params = dict(model.named_parameters())
-        for name in CHECKED_GRADIENTS:
+        for name in CHECKED_GRADIENTS[a.model]:
             write(f, "grad." + name, params[name].grad)
 
 

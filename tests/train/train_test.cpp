@@ -493,6 +493,7 @@ INSTANTIATE_TEST_SUITE_P(
     Models, ImageNetConfig,
     ::testing::Values(ImageNetCase{"zfnet.toml", 62357608, "pool5", Shape{1, 256, 6, 6}},
                       ImageNetCase{"vgg16.toml", 138357544, "features.30", Shape{1, 512, 7, 7}},
+                      ImageNetCase{"googlenet.toml", 6624904, "inception5b.concat", Shape{1, 1024, 7, 7}},
                       ImageNetCase{"vgg19.toml", 143667240, "features.36", Shape{1, 512, 7, 7}},
                       ImageNetCase{"resnet18.toml", 11689512, "avgpool", Shape{1, 512, 1, 1}},
                       ImageNetCase{"resnet34.toml", 21797672, "avgpool", Shape{1, 512, 1, 1}},
