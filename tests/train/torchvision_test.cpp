@@ -2,7 +2,8 @@
 // tools/make_resnet_config.py and tools/make_googlenet_config.py with torchvision's layer names)
 // load torchvision's weights, saved as safetensors by tests/train/torchvision_golden.py, as they
 // are, and give torchvision's logits in evaluation and in training mode (BatchNorm's running and
-// batch statistics), its loss, and the gradients of one training step, on the CPU and on cuda:0.
+// batch statistics), its loss, and the gradients of one training step, on the CPU (and ResNet-18
+// on cuda:0).
 // Needs Debian's python3-torchvision (skipped without it).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -91,10 +92,8 @@ TEST(Torchvision, ResNet18WeightsLoadAndGiveTorchvisionsResultsOnCuda) {
   KILN_REQUIRE_DEVICE();
   check_model(Device::cuda(0), "resnet18");
 }
-TEST(Torchvision, GoogLeNetWeightsLoadAndGiveTorchvisionsResultsOnCuda) {
-  KILN_REQUIRE_DEVICE();
-  check_model(Device::cuda(0), "googlenet");
-}
+// GoogLeNet's layers on the device (Concat, ceil-mode pooling) are covered by the op table's parity
+// rows and ResNet-18 above; its CPU golden is enough to keep the test suite's time in bounds.
 
 }  // namespace
 }  // namespace kiln::train_test
