@@ -119,7 +119,7 @@ Layer& Net::add(std::unique_ptr<Layer> layer, std::vector<std::string> inputs) {
   impl_->last_layer = name;
   impl_->resolved = false;
   setup_done_ = false;
-  return *impl_->nodes.back().layer;
+  return *impl_->nodes[static_cast<size_t>(producer)].layer;
 }
 
 Net::Node& Net::node_of(const std::string& name) {

@@ -28,7 +28,8 @@ Net encoder_decoder(const std::string& type, int layers) {
   net.add_input("dec");
   net.add_input("target");
   const std::map<std::string, Value> p{{"hidden_size", int64_t{H}}, {"num_layers", int64_t{layers}}};
-  net.add(make(type, "encoder", p), {"src"});
+  const Layer& encoder = net.add(make(type, "encoder", p), {"src"});
+  EXPECT_EQ(&encoder, &net.layer("encoder"));  // the layer, not one of its ports' nodes
   std::vector<std::string> dec_inputs{"dec", "encoder.h_n"};
   if (type == "LSTM") dec_inputs.push_back("encoder.c_n");
   net.add(make(type, "decoder", p), dec_inputs);
