@@ -21,13 +21,6 @@ struct CellCase {
   bool bench;
 };
 
-Buffer in(const std::string& name, int64_t numel, float lo = -1.0f, float hi = 1.0f) {
-  return {.name = name, .numel = numel, .lo = lo, .hi = hi};
-}
-Buffer out(const std::string& name, int64_t numel, double scale = 4.0) {
-  return {.name = name, .numel = numel, .role = Role::Output, .accumulation = 4.0, .tolerance_scale = scale};
-}
-
 void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const CellCase& k) {
   GruCellShape s;
   s.n = k.n;
@@ -41,8 +34,14 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   OpCase f;
   f.op = "gru_cell_forward";
   f.shape = name;
-  f.buffers = {in("xg", (s.n - 1) * s.xg_stride() + s.gate_cols(), -3.0f, 3.0f), in("hg", g), in("b_ih", s.gate_cols()),
-               in("b_hh", s.gate_cols()), in("h_prev", cells), out("gates", g), out("hn", cells), out("h", cells)};
+  f.buffers = {input_buffer("xg", (s.n - 1) * s.xg_stride() + s.gate_cols(), -3.0f, 3.0f),
+               input_buffer("hg", g),
+               input_buffer("b_ih", s.gate_cols()),
+               input_buffer("b_hh", s.gate_cols()),
+               input_buffer("h_prev", cells),
+               cell_output("gates", g),
+               cell_output("hn", cells),
+               cell_output("h", cells)};
   auto fwd = [s, o](auto op) {
     return [s, o, op](const Args& a, const Stream& st) {
       op(s, a.f(0), o ? a.f(1) : nullptr, o ? a.f(2) : nullptr, o ? a.f(3) : nullptr, o ? a.f(4) : nullptr, a.f(5),
@@ -82,8 +81,9 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   b.op = "gru_cell_backward";
   b.shape = name;
   // gates: r, z in (0, 1), n in (-1, 1); uniform in (0, 1) covers all of them.
-  b.buffers = {in("gates", g, 0.0f, 1.0f), in("hn", cells),     in("h_prev", cells), in("dh", cells),
-               in("dh_carry", cells),      out("da_x", g),      out("da_h", g),      out("dh_prev", cells)};
+  b.buffers = {input_buffer("gates", g, 0.0f, 1.0f), input_buffer("hn", cells),  input_buffer("h_prev", cells),
+               input_buffer("dh", cells),              input_buffer("dh_carry", cells), cell_output("da_x", g),
+               cell_output("da_h", g),                 cell_output("dh_prev", cells)};
   auto bwd = [s, o](auto op) {
     return [s, o, op](const Args& a, const Stream& st) {
       op(s, a.f(0), a.f(1), o ? a.f(2) : nullptr, a.f(3), o ? a.f(4) : nullptr, a.f(5), a.f(6), a.f(7), st);

@@ -22,13 +22,6 @@ struct CellCase {
   bool bench;
 };
 
-Buffer in(const std::string& name, int64_t numel, float lo = -1.0f, float hi = 1.0f) {
-  return {.name = name, .numel = numel, .lo = lo, .hi = hi};
-}
-Buffer out(const std::string& name, int64_t numel, double scale = 4.0) {
-  return {.name = name, .numel = numel, .role = Role::Output, .accumulation = 4.0, .tolerance_scale = scale};
-}
-
 void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const CellCase& k) {
   LstmCellShape s;
   s.n = k.n;
@@ -44,9 +37,14 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   OpCase f;
   f.op = "lstm_cell_forward";
   f.shape = name;
-  f.buffers = {in("xg", (s.n - 1) * s.xg_stride() + s.gate_cols(), -3.0f, 3.0f), in("hg", g), in("b_ih", s.gate_cols()),
-               in("b_hh", s.gate_cols()), in("c_prev", cells, -2.0f, 2.0f), out("gates", g), out("c", cells),
-               out("h", cells)};
+  f.buffers = {input_buffer("xg", (s.n - 1) * s.xg_stride() + s.gate_cols(), -3.0f, 3.0f),
+               input_buffer("hg", g),
+               input_buffer("b_ih", s.gate_cols()),
+               input_buffer("b_hh", s.gate_cols()),
+               input_buffer("c_prev", cells, -2.0f, 2.0f),
+               cell_output("gates", g),
+               cell_output("c", cells),
+               cell_output("h", cells)};
   auto fwd = [s, o](auto op) {
     return [s, o, op](const Args& a, const Stream& st) {
       op(s, a.f(0), o ? a.f(1) : nullptr, o ? a.f(2) : nullptr, o ? a.f(3) : nullptr, o ? a.f(4) : nullptr, a.f(5),
@@ -85,8 +83,10 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Ce
   b.op = "lstm_cell_backward";
   b.shape = name;
   // gates: i, f, o in (0, 1), g in (-1, 1); uniform in (0, 1) covers all of them.
-  b.buffers = {in("gates", g, 0.0f, 1.0f), in("c_prev", cells, -2.0f, 2.0f), in("c", cells, -2.0f, 2.0f),
-               in("dh", cells),  in("dc", cells),  out("da", g), out("dc_prev", cells)};
+  b.buffers = {input_buffer("gates", g, 0.0f, 1.0f), input_buffer("c_prev", cells, -2.0f, 2.0f),
+               input_buffer("c", cells, -2.0f, 2.0f),    input_buffer("dh", cells),
+               input_buffer("dc", cells),                cell_output("da", g),
+               cell_output("dc_prev", cells)};
   auto bwd = [s, o](auto op) {
     return [s, o, op](const Args& a, const Stream& st) {
       op(s, a.f(0), o ? a.f(1) : nullptr, a.f(2), a.f(3), o ? a.f(4) : nullptr, a.f(5), a.f(6), st);

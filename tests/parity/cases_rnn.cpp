@@ -40,9 +40,6 @@ std::string operands_name(unsigned o) {
   return fmt::format("{}{}{}", o & kHg ? "" : "_nohg", o & kBih ? "" : "_nobih", o & kBhh ? "" : "_nobhh");
 }
 
-Buffer in(const std::string& name, int64_t numel, float lo = -1.0f, float hi = 1.0f) {
-  return {.name = name, .numel = numel, .lo = lo, .hi = hi};
-}
 // A four-term sum then one libm call (forward) or one product (backward).
 Buffer out(const std::string& name, int64_t numel, Role role = Role::Output) {
   return {.name = name, .numel = numel, .role = role, .accumulation = 4.0};
@@ -106,8 +103,8 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Rn
   const unsigned o = k.operands;
   // Buffers: xg (xg_h in place), hg, b_ih, b_hh[, h]. An absent operand keeps its buffer (and its
   // guard) but is passed as nullptr.
-  f.buffers = {in("xg", (s.n - 1) * s.xg_stride() + s.h, -3.0f, 3.0f), in("hg", cells), in("b_ih", s.h),
-               in("b_hh", s.h)};
+  f.buffers = {input_buffer("xg", (s.n - 1) * s.xg_stride() + s.h, -3.0f, 3.0f), input_buffer("hg", cells),
+               input_buffer("b_ih", s.h), input_buffer("b_hh", s.h)};
   if (k.in_place) {
     f.buffers[0].name = "xg_h";
     f.buffers[0].role = Role::Accumulate;
@@ -136,7 +133,8 @@ void add_cell(std::vector<OpCase>& cases, [[maybe_unused]] Sizes sizes, const Rn
   b.op = "rnn_cell_backward";
   b.shape = name;
   // h in the range the activation produces: tanh (-1, 1); relu [0, 1) with exact zeros (prepare).
-  b.buffers = {in("h", cells), k.in_place ? out("dh_da", cells, Role::Accumulate) : in("dh", cells)};
+  b.buffers = {input_buffer("h", cells),
+               k.in_place ? out("dh_da", cells, Role::Accumulate) : input_buffer("dh", cells)};
   if (!k.in_place) b.buffers.push_back(out("da", cells));
   if (relu) {
     b.prepare = [cells](const Args& host) {

@@ -121,6 +121,16 @@ inline double tolerance(const Buffer& b) {
   return b.tolerance_scale * (1e-6 + 2e-6 * std::sqrt(b.accumulation > 1 ? b.accumulation : 1.0));
 }
 
+// An input buffer filled uniformly from [lo, hi].
+inline Buffer input_buffer(const std::string& name, int64_t numel, float lo = -1.0f, float hi = 1.0f) {
+  return {.name = name, .numel = numel, .lo = lo, .hi = hi};
+}
+// An output of a fused recurrent cell (LSTM, GRU): a four-term sum, then libm's exp/tanh, whose
+// device versions differ from the host's in the last ulps (`scale` times the default tolerance).
+inline Buffer cell_output(const std::string& name, int64_t numel, double scale = 4.0) {
+  return {.name = name, .numel = numel, .role = Role::Output, .accumulation = 4.0, .tolerance_scale = scale};
+}
+
 // Every case, built by the per-op registration functions below, add_X_cases in
 // tests/parity/cases_X.cpp (an explicit list, not static initialisers, so nothing is lost when
 // linking static libraries). `sizes` picks the size set: Test (small shapes that keep the emulator
